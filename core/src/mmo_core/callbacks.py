@@ -1,0 +1,59 @@
+"""Secret tokens in the callback URLs handed to operators, and constant-time checks.
+
+Most operators sign nothing. The gateway therefore puts a token into every callback URL it
+gives them: an HMAC-SHA256 of the provider, the webhook kind and (when given) our payment
+id, keyed with the provider's callback secret. A callback whose token does not match is
+refused before its body is read. With a payment id in the URL, a leaked URL cannot be used
+for any other payment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+from mmo_core.errors import CallbackVerificationFailed
+from mmo_core.types import InboundCallback
+
+
+def callback_token(secret: str, provider: str, kind: str, payment_id: str | None = None) -> str:
+    message = f"{provider}:{kind}:{payment_id or ''}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def build_callback_url(
+    public_url: str,
+    route_segment: str,
+    provider: str,
+    kind: str,
+    secret: str,
+    payment_id: str | None = None,
+) -> str:
+    query = {"ref": payment_id} if payment_id else {}
+    query["token"] = callback_token(secret, provider, kind, payment_id)
+    return f"{public_url.rstrip('/')}/api/v1/webhooks/{route_segment}/{kind}?{urlencode(query)}"
+
+
+def verify_callback_token(secret: str, callback: InboundCallback) -> str | None:
+    """Check the URL token of `callback`; return the payment id it vouches for (or None)."""
+    given = callback.query.get("token", "")
+    payment_id = callback.query.get("ref") or None
+    expected = callback_token(secret, callback.provider, callback.kind, payment_id)
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise CallbackVerificationFailed(
+            "The callback URL token is missing or wrong", provider=callback.provider
+        )
+    return payment_id
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two secrets without leaking where they differ."""
+    left = a.encode() if isinstance(a, str) else a
+    right = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(left, right)
+
+
+__all__ = ["build_callback_url", "callback_token", "constant_time_equals", "verify_callback_token"]

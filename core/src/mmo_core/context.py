@@ -1,0 +1,80 @@
+"""What a provider's hooks receive as `context`: its settings and shared plumbing.
+
+The host builds one `ProviderContext` per provider at start-up (the conformance kit builds
+its own), so a plugin gets its HTTP client, token cache and callback URLs without knowing
+how the host is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from mmo_core.callbacks import build_callback_url, verify_callback_token
+from mmo_core.settings import ProviderSettings
+from mmo_core.tokens import TokenCache
+from mmo_core.types import InboundCallback, ProviderDeclaration
+
+
+class ProviderContext:
+    """Everything a provider's hooks need from the host.
+
+    - `settings`: the provider's `ProviderSettings` subclass, filled from `MMO_<NAME>_*`.
+    - `http`: an `httpx.AsyncClient` whose `base_url` is the operator's (or simulator's).
+    - `tokens`: the shared access-token cache; key your tokens by provider and credential.
+    - `callback_url(kind, payment_id)`: the URL to hand to the operator for a webhook.
+    - `verify_callback(callback)`: check the URL token of an inbound callback.
+    - `environment`: "sandbox" or "production".
+    - `log`: a logger named after the provider. Never log secrets or full phone numbers.
+    """
+
+    def __init__(
+        self,
+        *,
+        declaration: ProviderDeclaration,
+        settings: ProviderSettings,
+        http: httpx.AsyncClient,
+        tokens: TokenCache,
+        public_url: str,
+        callback_secret: str,
+        environment: str = "sandbox",
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self.declaration = declaration
+        self.name = declaration.name
+        self.settings = settings
+        self.http = http
+        self.tokens = tokens
+        self.public_url = public_url.rstrip("/")
+        self.environment = environment
+        self.extras = extras or {}
+        self._callback_secret = settings.callback_secret or callback_secret
+        self.log = logging.getLogger(f"mmo.providers.{declaration.name}")
+
+    @property
+    def base_url(self) -> str:
+        return str(self.http.base_url).rstrip("/")
+
+    def callback_url(self, kind: str, payment_id: str | None = None) -> str:
+        """The URL of this provider's `kind` webhook, carrying a secret token."""
+        return build_callback_url(
+            self.public_url,
+            self.declaration.route_segment,
+            self.name,
+            kind,
+            self._callback_secret,
+            payment_id,
+        )
+
+    def verify_callback(self, callback: InboundCallback) -> str | None:
+        """Verify the URL token; return the payment id it vouches for, if any."""
+        return verify_callback_token(self._callback_secret, callback)
+
+    def token_key(self, *parts: str) -> str:
+        """A token-cache key namespaced by this provider."""
+        return ":".join(("token", self.name, *parts))
+
+
+__all__ = ["ProviderContext"]

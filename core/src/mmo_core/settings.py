@@ -1,0 +1,111 @@
+"""Settings from environment variables, one prefix per provider.
+
+A plugin declares a `ProviderSettings` subclass with sandbox defaults; the core fills it
+from `MMO_<NAME>_<FIELD>` variables (`MMO_MPESA_CONSUMER_KEY` fills `consumer_key`).
+Plugins never read `os.environ` themselves. Fields listed in `required_in_production` must
+be set explicitly when `MMO_ENV=production`; a missing one is reported by its variable name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+
+from mmo_core.errors import ConfigurationError
+
+ENVIRONMENTS = ("sandbox", "production")
+
+S = TypeVar("S", bound="ProviderSettings")
+
+
+class ProviderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Settings every provider has. Subclass it and add the operator's own.
+
+    - `base_url`: the operator's API root. Empty in the sandbox means "the simulator
+      mounted by the host".
+    - `callback_secret`: the key of the tokens put into the callback URLs handed to the
+      operator. Empty means "derived from the host's MMO_CALLBACK_SECRET".
+    - `timeout` / `connect_timeout`: seconds for operator calls.
+    """
+
+    base_url: str = ""
+    callback_secret: str = ""
+    timeout: float = 30.0
+    connect_timeout: float = 5.0
+
+    # names of fields that must be set explicitly in production (credentials, URLs)
+    required_in_production: ClassVar[tuple[str, ...]] = ()
+    # names of fields never shown in full (logs, `mmo providers`, the admin API)
+    secret_fields: ClassVar[tuple[str, ...]] = ("callback_secret",)
+
+
+def env_prefix(provider: str) -> str:
+    """`MMO_MTN_MOMO_` for provider `mtn_momo`."""
+    return "MMO_" + re.sub(r"[^A-Za-z0-9]", "_", provider).upper() + "_"
+
+
+def env_var(provider: str, field: str) -> str:
+    return env_prefix(provider) + field.upper()
+
+
+def load_settings(
+    provider: str,
+    settings_type: type[S],
+    environ: Mapping[str, str] | None = None,
+    environment: str = "sandbox",
+) -> S:
+    """Build `settings_type` from `MMO_<PROVIDER>_*` variables.
+
+    Raises ConfigurationError naming the variable when a value cannot be converted, when a
+    field without default is unset, or (in production) when a `required_in_production`
+    field is unset.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for field in msgspec.structs.fields(settings_type):
+        name = env_var(provider, field.name)
+        if name in environ:
+            values[field.name] = environ[name]
+        elif field.required or (
+            environment == "production" and field.name in settings_type.required_in_production
+        ):
+            missing.append(name)
+    if missing:
+        raise ConfigurationError(
+            f"Missing setting(s) for provider {provider!r}: {', '.join(missing)}",
+            provider=provider,
+            details=missing,
+        )
+    try:
+        return msgspec.convert(values, settings_type, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = re.search(r"\$\.(\w+)", message)
+        where = env_var(provider, match.group(1)) if match else env_prefix(provider) + "*"
+        raise ConfigurationError(
+            f"Invalid value for {where}: {message}", provider=provider
+        ) from None
+
+
+def public_settings(settings: ProviderSettings) -> dict[str, Any]:
+    """The settings as a dict with secret fields masked, for display."""
+    shown = msgspec.structs.asdict(settings)
+    for name in type(settings).secret_fields:
+        if shown.get(name):
+            shown[name] = "********"
+    return shown
+
+
+__all__ = [
+    "ENVIRONMENTS",
+    "ProviderSettings",
+    "env_prefix",
+    "env_var",
+    "load_settings",
+    "public_settings",
+]

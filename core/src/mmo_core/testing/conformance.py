@@ -1,0 +1,305 @@
+"""The conformance suite every provider package can run against itself.
+
+Subclass `ProviderConformance` in a test module of your package::
+
+    import mmo_myop.plugin
+    from mmo_core.testing import ProviderConformance
+
+    class TestConformance(ProviderConformance):
+        plugin = mmo_myop.plugin
+        msisdn = "+254712345678"      # a wallet your simulator serves
+        currency = "KES"
+        amount = "150"
+
+pytest then checks that the declaration is valid, the hooks are present and typed, a
+payment goes initiate -> callback -> status against the plugin's own simulator over real
+HTTP on loopback, a declined test number ends failed with the operator's code, a tampered
+or malformed callback gives the core's errors, and bad input is refused with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import msgspec
+import pytest
+
+from mmo_core import hookspecs, phones
+from mmo_core.context import ProviderContext
+from mmo_core.errors import CallbackVerificationFailed, InvalidRequest, MmoError, NotSupported
+from mmo_core.http import create_http_client
+from mmo_core.registry import Provider, ProviderRegistry, validate_declaration
+from mmo_core.settings import ProviderSettings
+from mmo_core.testing.servers import CallbackRecorder, RecordedRequest, serve_app
+from mmo_core.tokens import TokenCache
+from mmo_core.types import (
+    CallbackOutcome,
+    InboundCallback,
+    InitiateResult,
+    Payment,
+    ProviderDeclaration,
+    StatusReport,
+)
+
+ASYNC_HOOKS = (
+    "initiate",
+    "status",
+    "parse_callback",
+    "health",
+    "reverse",
+    "balance",
+    "lookup_account",
+    "setup",
+)
+SYNC_HOOKS = ("mmo_provider", "validate", "simulator_app")
+
+
+def make_context(
+    declaration: ProviderDeclaration,
+    settings: ProviderSettings,
+    *,
+    base_url: str,
+    public_url: str,
+    callback_secret: str = "conformance-secret",
+    environment: str = "sandbox",
+) -> ProviderContext:
+    """A ProviderContext as the host builds it, pointed at `base_url`."""
+    return ProviderContext(
+        declaration=declaration,
+        settings=settings,
+        http=create_http_client(
+            base_url=base_url, timeout=settings.timeout, connect_timeout=settings.connect_timeout
+        ),
+        tokens=TokenCache(),
+        public_url=public_url,
+        callback_secret=callback_secret,
+        environment=environment,
+    )
+
+
+def to_inbound(provider: str, recorded: RecordedRequest) -> InboundCallback:
+    kind = recorded.path.rstrip("/").rsplit("/", 1)[-1]
+    return InboundCallback(
+        provider=provider,
+        kind=kind,
+        method=recorded.method,
+        path=recorded.path,
+        query=recorded.query,
+        headers=recorded.headers,
+        body=recorded.body,
+        remote_addr="127.0.0.1",
+    )
+
+
+class ProviderConformance:
+    """Checks of the provider contract. Set the class attributes in your subclass."""
+
+    plugin: ClassVar[Any]
+    msisdn: ClassVar[str] = "+254712345678"
+    declined_msisdn: ClassVar[str | None] = None  # by default: msisdn ending in 0001
+    currency: ClassVar[str] = "KES"
+    amount: ClassVar[str] = "150"
+    payment_type: ClassVar[str] = "collection"
+    settings_env: ClassVar[dict[str, str]] = {}
+    callback_timeout: ClassVar[float] = 15.0
+
+    # -- fixtures --------------------------------------------------------------------------
+
+    @pytest.fixture
+    def provider(self) -> Provider:
+        registry = ProviderRegistry(environ={})
+        return registry.register(self.plugin)
+
+    @pytest.fixture
+    def settings(self, provider: Provider) -> ProviderSettings:
+        from mmo_core.settings import load_settings
+
+        return load_settings(provider.name, provider.settings_type, self.settings_env)
+
+    @pytest.fixture
+    async def harness(self, provider: Provider, settings: ProviderSettings) -> AsyncIterator[Any]:
+        recorder = CallbackRecorder()
+        app = provider.call_sync("simulator_app", settings=settings)
+        with serve_app(app) as simulator, serve_app(recorder) as receiver:
+            context = make_context(
+                provider.declaration, settings, base_url=simulator.url, public_url=receiver.url
+            )
+            try:
+                yield _Harness(provider, context, recorder)
+            finally:
+                await context.http.aclose()
+
+    def new_payment(self, provider: Provider, msisdn: str | None = None, **changes: Any) -> Payment:
+        number = msisdn or self.msisdn
+        values: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "type": self.payment_type,
+            "amount": Decimal(self.amount),
+            "currency": self.currency,
+            "msisdn": number,
+            "reference": "CONF-" + uuid.uuid4().hex[:6].upper(),
+            "country": phones.region_of(number),
+            "description": "Conformance",
+        }
+        values.update(changes)
+        return Payment(**values)
+
+    # -- declaration and hooks -------------------------------------------------------------
+
+    def test_declaration_is_valid(self, provider: Provider) -> None:
+        validate_declaration(provider.declaration)
+        assert provider.declaration.currencies
+        assert self.currency in provider.declaration.currencies
+
+    def test_required_hooks_are_present(self, provider: Provider) -> None:
+        for hook in hookspecs.REQUIRED_HOOKS:
+            assert provider.implements(hook), f"missing hook {hook}"
+        assert provider.implements("simulator_app"), "every provider ships a simulator"
+
+    def test_hooks_are_typed(self, provider: Provider) -> None:
+        for hook in provider.hooks:
+            impl = next(
+                i
+                for i in getattr(provider.registry.pm.hook, hook).get_hookimpls()
+                if i.plugin is provider.plugin
+            )
+            spec = inspect.signature(getattr(hookspecs, hook))
+            signature = inspect.signature(impl.function)
+            assert set(signature.parameters) <= set(spec.parameters), hook
+            if hook in ASYNC_HOOKS:
+                assert inspect.iscoroutinefunction(impl.function), f"{hook} must be async def"
+            else:
+                assert not inspect.iscoroutinefunction(impl.function), f"{hook} must be sync"
+            assert (
+                signature.return_annotation is not inspect.Signature.empty
+                or hook == "simulator_app"
+            ), f"{hook} has no return annotation"
+
+    def test_operations_match_hooks(self, provider: Provider) -> None:
+        operations = provider.declaration.operations
+        assert ("reversal" in operations) == provider.implements("reverse")
+        assert ("balance" in operations) == provider.implements("balance")
+        assert ("lookup" in operations) == provider.implements("lookup_account")
+
+    # -- round trip against the simulator -------------------------------------------------
+
+    async def test_round_trip(self, harness: _Harness) -> None:
+        payment = self.new_payment(harness.provider)
+        ack = await harness.call("initiate", payment=payment)
+        assert isinstance(ack, InitiateResult)
+        payment = msgspec.structs.replace(
+            payment,
+            status="pending",
+            provider_reference=ack.provider_reference,
+            provider_data=ack.provider_data,
+        )
+        outcome = await harness.next_callback()
+        assert isinstance(outcome, CallbackOutcome)
+        assert outcome.update is not None
+        assert outcome.update.status == "succeeded"
+        assert outcome.update.payment_id == payment.id or (
+            outcome.update.provider_reference == payment.provider_reference
+        )
+        if outcome.update.amount is not None:
+            assert outcome.update.amount == payment.amount
+        report = await harness.call("status", payment=payment)
+        assert isinstance(report, StatusReport)
+        assert report.status == "succeeded"
+
+    async def test_declined_number_fails_with_operator_code(self, harness: _Harness) -> None:
+        declined = self.declined_msisdn or self.msisdn[:-4] + "0001"
+        payment = self.new_payment(harness.provider, msisdn=declined)
+        try:
+            ack = await harness.call("initiate", payment=payment)
+        except MmoError as exc:
+            assert exc.provider_code, "a refusal keeps the operator's code"
+            return
+        payment = msgspec.structs.replace(
+            payment,
+            status="pending",
+            provider_reference=ack.provider_reference,
+            provider_data=ack.provider_data,
+        )
+        outcome = await harness.next_callback()
+        assert outcome.update is not None and outcome.update.status in {"failed", "expired"}
+        assert outcome.update.failure is not None and outcome.update.failure.code
+        report = await harness.call("status", payment=payment)
+        assert report.status == outcome.update.status
+
+    async def test_tampered_callback_is_refused(self, harness: _Harness) -> None:
+        await harness.call("initiate", payment=self.new_payment(harness.provider))
+        recorded = (await harness.wait_for_requests(1))[-1]
+        forged = InboundCallback(
+            provider=harness.provider.name,
+            kind=to_inbound(harness.provider.name, recorded).kind,
+            method=recorded.method,
+            path=recorded.path,
+            query={k: v for k, v in recorded.query.items() if k != "token"} | {"token": "forged"},
+            headers=recorded.headers,
+            body=recorded.body,
+        )
+        with pytest.raises(CallbackVerificationFailed):
+            await harness.call("parse_callback", callback=forged)
+
+    async def test_malformed_callback_gives_core_error(self, harness: _Harness) -> None:
+        await harness.call("initiate", payment=self.new_payment(harness.provider))
+        recorded = (await harness.wait_for_requests(1))[-1]
+        garbage = msgspec.structs.replace(
+            to_inbound(harness.provider.name, recorded), body=b"{not json"
+        )
+        with pytest.raises((InvalidRequest, CallbackVerificationFailed)):
+            await harness.call("parse_callback", callback=garbage)
+
+    # -- bad input -------------------------------------------------------------------------
+
+    async def test_unsupported_currency_is_refused(self, harness: _Harness) -> None:
+        unknown = next(
+            c for c in ("XXX", "JPY", "CHF") if c not in harness.provider.declaration.currencies
+        )
+        payment = self.new_payment(harness.provider, currency=unknown)
+        with pytest.raises((InvalidRequest, NotSupported)):
+            if harness.provider.implements("validate"):
+                harness.provider.call_sync("validate", context=harness.context, payment=payment)
+            await harness.call("initiate", payment=payment)
+
+    async def test_status_of_unknown_payment_gives_core_error(self, harness: _Harness) -> None:
+        payment = self.new_payment(
+            harness.provider, status="pending", provider_reference="unknown-ref"
+        )
+        try:
+            report = await harness.call("status", payment=payment)
+        except MmoError:
+            return
+        assert isinstance(report, StatusReport)
+
+    async def test_health_reports_ok(self, harness: _Harness) -> None:
+        report = await harness.call("health")
+        assert report.ok, report.detail
+
+
+class _Harness:
+    def __init__(self, provider: Provider, context: ProviderContext, recorder: CallbackRecorder):
+        self.provider = provider
+        self.context = context
+        self.recorder = recorder
+        self._seen = 0
+
+    async def call(self, hook: str, **kwargs: Any) -> Any:
+        return await self.provider.call(hook, context=self.context, **kwargs)
+
+    async def wait_for_requests(self, count: int, timeout: float = 15.0) -> list[RecordedRequest]:
+        return await asyncio.to_thread(self.recorder.wait_for, count, timeout)
+
+    async def next_callback(self) -> CallbackOutcome:
+        requests = await self.wait_for_requests(self._seen + 1)
+        recorded = requests[self._seen]
+        self._seen += 1
+        return await self.call("parse_callback", callback=to_inbound(self.provider.name, recorded))
+
+
+__all__ = ["ProviderConformance", "make_context", "to_inbound"]

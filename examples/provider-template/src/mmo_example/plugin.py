@@ -1,0 +1,240 @@
+"""The hook implementations of Example Pay."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from decimal import Decimal
+
+import httpx
+import msgspec
+from mmo_core import hookimpl, phones
+from mmo_core.callbacks import constant_time_equals
+from mmo_core.context import ProviderContext
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    InvalidRequest,
+    MmoError,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.http import transport_error
+from mmo_core.tokens import AccessToken
+from mmo_core.types import (
+    AmountLimit,
+    CallbackOutcome,
+    Failure,
+    HealthReport,
+    InboundCallback,
+    InitiateResult,
+    Payment,
+    PaymentUpdate,
+    ProviderDeclaration,
+    StatusReport,
+    WebhookReply,
+)
+
+from mmo_example.settings import ExampleSettings
+from mmo_example.wire import ErrorBody, PaymentCreate, PaymentView, TokenResponse
+
+NAME = "example"
+SIGNATURE_HEADER = "x-example-signature"
+
+DECLARATION = ProviderDeclaration(
+    name=NAME,
+    display_name="Example Pay",
+    description="A minimal provider with its own simulator, to copy when adding an operator.",
+    countries=("KE", "UG", "GH", "CI"),
+    currencies=("KES", "UGX", "GHS", "XOF"),
+    operations=("collection", "disbursement"),
+    limits=(
+        AmountLimit(currency="KES", minimum=Decimal(1), maximum=Decimal(250_000)),
+        AmountLimit(currency="UGX", minimum=Decimal(500), maximum=Decimal(5_000_000)),
+        AmountLimit(currency="GHS", minimum=Decimal("0.10"), maximum=Decimal(10_000)),
+        AmountLimit(currency="XOF", minimum=Decimal(100), maximum=Decimal(2_000_000)),
+    ),
+    webhook_kinds=("payment",),
+    settings=ExampleSettings,
+)
+
+_STATUS = {
+    "PENDING": "pending",
+    "SUCCESSFUL": "succeeded",
+    "FAILED": "failed",
+    "EXPIRED": "expired",
+}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Example Pay's callback signature: hex HMAC-SHA256 of the raw body."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@hookimpl
+def mmo_provider() -> ProviderDeclaration:
+    return DECLARATION
+
+
+@hookimpl
+def validate(payment: Payment) -> None:
+    if payment.currency not in DECLARATION.currencies:
+        raise InvalidRequest(f"Example Pay does not take {payment.currency}", provider=NAME)
+    if phones.region_of(payment.msisdn) not in DECLARATION.countries:
+        raise InvalidRequest("Example Pay does not serve this number's country", provider=NAME)
+
+
+async def _token(context: ProviderContext) -> str:
+    settings: ExampleSettings = context.settings  # type: ignore[assignment]
+
+    async def fetch() -> AccessToken:
+        try:
+            response = await context.http.post(
+                "/oauth/token", auth=(settings.client_id, settings.client_secret)
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, "token") from exc
+        if response.status_code == 401:
+            raise ProviderAuthenticationError("Example Pay refused our credentials", provider=NAME)
+        _raise_for(response, "token")
+        body = msgspec.json.decode(response.content, type=TokenResponse)
+        return AccessToken.lasting(body.access_token, body.expires_in)
+
+    return await context.tokens.get(context.token_key(settings.client_id), fetch)
+
+
+def _raise_for(response: httpx.Response, operation: str) -> None:
+    """The one place where Example Pay's answers become the core's errors."""
+    if response.status_code < 400:
+        return
+    try:
+        body = msgspec.json.decode(response.content, type=ErrorBody)
+        code, text = body.error, body.message
+    except msgspec.MsgspecError:
+        code, text = str(response.status_code), response.text[:200]
+    kwargs = {"provider": NAME, "provider_code": code, "provider_message": text}
+    if response.status_code == 429:
+        raise RateLimited(f"Example Pay: {operation} rate limited", **kwargs)
+    if response.status_code in (502, 503):
+        raise ProviderUnavailable(f"Example Pay: {operation} unavailable", **kwargs)
+    if response.status_code >= 500:
+        raise OutcomeUnknown(
+            f"Example Pay: {operation} failed with {response.status_code}", **kwargs
+        )
+    if response.status_code == 401:
+        raise ProviderAuthenticationError(f"Example Pay: {operation} unauthorised", **kwargs)
+    if response.status_code == 402:
+        raise OperatorDeclined(text or "Declined", **kwargs)
+    raise InvalidRequest(f"Example Pay refused {operation}: {text or code}", **kwargs)
+
+
+async def _send(
+    context: ProviderContext, method: str, path: str, operation: str, **kw
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {await _token(context)}"}
+    try:
+        response = await context.http.request(method, path, headers=headers, **kw)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, NAME, operation) from exc
+    if response.status_code == 401:  # token revoked early: refresh once
+        await context.tokens.invalidate(context.token_key(context.settings.client_id))  # type: ignore[attr-defined]
+        headers = {"Authorization": f"Bearer {await _token(context)}"}
+        try:
+            response = await context.http.request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, operation) from exc
+    return response
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    body = PaymentCreate(
+        reference=payment.id,
+        kind=payment.type,
+        amount=str(payment.amount),
+        currency=payment.currency,
+        msisdn=phones.international_digits(payment.msisdn),
+        callback_url=context.callback_url("payment", payment.id),
+    )
+    response = await _send(
+        context,
+        "POST",
+        "/v1/payments",
+        "initiate",
+        content=msgspec.json.encode(body),
+    )
+    if response.status_code == 409:
+        # Our reference was already taken: the first request got through. Read its state.
+        view = await _view(context, payment)
+        return InitiateResult(provider_reference=view.id)
+    _raise_for(response, "initiate")
+    view = msgspec.json.decode(response.content, type=PaymentView)
+    return InitiateResult(provider_reference=view.id)
+
+
+async def _view(context: ProviderContext, payment: Payment) -> PaymentView:
+    response = await _send(context, "GET", f"/v1/payments/by-reference/{payment.id}", "status")
+    _raise_for(response, "status")
+    return msgspec.json.decode(response.content, type=PaymentView)
+
+
+def _failure(view: PaymentView) -> Failure | None:
+    if view.reason_code is None:
+        return None
+    return Failure(code=view.reason_code, message=view.reason or view.reason_code)
+
+
+@hookimpl
+async def status(context: ProviderContext, payment: Payment) -> StatusReport:
+    view = await _view(context, payment)
+    return StatusReport(
+        status=_STATUS[view.status],  # type: ignore[arg-type]
+        provider_reference=view.id,
+        failure=_failure(view),
+        amount=Decimal(view.amount),
+    )
+
+
+@hookimpl
+async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
+    settings: ExampleSettings = context.settings  # type: ignore[assignment]
+    payment_id = context.verify_callback(callback)
+    given = callback.headers.get(SIGNATURE_HEADER, "")
+    if not given or not constant_time_equals(given, sign(settings.webhook_secret, callback.body)):
+        raise CallbackVerificationFailed("Bad Example Pay signature", provider=NAME)
+    view = callback.json(PaymentView)
+    if payment_id is not None and view.reference != payment_id:
+        raise CallbackVerificationFailed("Callback is for another payment", provider=NAME)
+    update = PaymentUpdate(
+        status=_STATUS[view.status],  # type: ignore[arg-type]
+        payment_id=view.reference,
+        provider_reference=view.id,
+        failure=_failure(view),
+        amount=Decimal(view.amount),
+        msisdn=phones.to_e164(view.msisdn, strict=False),
+    )
+    return CallbackOutcome(
+        reply=WebhookReply(body={"received": True}), update=update, authenticated=True
+    )
+
+
+@hookimpl
+async def health(context: ProviderContext) -> HealthReport:
+    started = time.perf_counter()
+    try:
+        await _token(context)
+    except MmoError as exc:
+        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
+    return HealthReport(
+        ok=True, detail="token ok", latency_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+@hookimpl
+def simulator_app(settings: ExampleSettings):
+    from mmo_example.simulator import create_simulator
+
+    return create_simulator(settings)
