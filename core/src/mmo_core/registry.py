@@ -71,12 +71,13 @@ class Provider:
 
     def call_sync(self, hook: str, **kwargs: Any) -> Any:
         """Call a synchronous hook of this provider; NotSupported when not implemented."""
-        results = self.registry._caller(self, hook)(**kwargs)
-        if not results:
+        if not self.implements(hook):
             raise NotSupported(
                 f"Provider {self.name!r} does not implement {hook!r}", provider=self.name
             )
-        return results[0]
+        results = self.registry._caller(self, hook)(**kwargs)
+        # pluggy leaves None results out: a hook that returned None leaves an empty list
+        return results[0] if results else None
 
     async def call(self, hook: str, **kwargs: Any) -> Any:
         """Call a hook of this provider and await it if it is asynchronous."""
@@ -245,6 +246,12 @@ def validate_declaration(declaration: Any) -> None:
     unknown = [op for op in declaration.operations if op not in OPERATIONS]
     if not declaration.operations or unknown:
         problems.append(f"operations must be among {', '.join(OPERATIONS)}")
+    for market in declaration.markets:
+        if (
+            market.country not in declaration.countries
+            or market.currency not in declaration.currencies
+        ):
+            problems.append(f"market {market.country}/{market.currency} is not declared")
     for limit in declaration.limits:
         if limit.currency not in declaration.currencies:
             problems.append(f"limit for undeclared currency {limit.currency}")

@@ -51,6 +51,13 @@ class AmountLimit(msgspec.Struct, frozen=True, kw_only=True):
     whole_units_only: bool = False
 
 
+class Market(msgspec.Struct, frozen=True):
+    """A country and the currency a provider's wallets hold there."""
+
+    country: str
+    currency: str
+
+
 class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     """What a provider says about itself: returned by its `mmo_provider` hook.
 
@@ -66,6 +73,7 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     currencies: tuple[str, ...]
     operations: tuple[Operation, ...]
     limits: tuple[AmountLimit, ...] = ()
+    markets: tuple[Market, ...] = ()
     webhook_kinds: tuple[str, ...] = ()
     webhook_path: str | None = None
     settings: Any = None
@@ -74,6 +82,14 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def route_segment(self) -> str:
         return self.webhook_path or self.name
+
+    def serves(self, country: str, currency: str) -> bool:
+        """True when this provider holds `currency` wallets in `country`."""
+        if country not in self.countries or currency not in self.currencies:
+            return False
+        if not self.markets:
+            return True
+        return Market(country, currency) in self.markets
 
     def limit_for(self, currency: str) -> AmountLimit | None:
         for limit in self.limits:
@@ -272,6 +288,7 @@ __all__ = [
     "HealthReport",
     "InboundCallback",
     "InitiateResult",
+    "Market",
     "NextAction",
     "Operation",
     "Payment",

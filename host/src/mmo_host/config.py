@@ -1,0 +1,119 @@
+"""The host's settings, read once from the environment.
+
+Every setting is an environment variable (see .env.example and docs/configuration.md).
+With none set, the host runs the `sandbox` environment on an embedded Postgres, keeps
+shared state in memory and points every provider at its simulator. In `production`,
+missing essentials stop start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmo_core.errors import ConfigurationError
+from mmo_core.settings import ENVIRONMENTS
+
+SANDBOX_API_KEY = "sk_sandbox_mmo"
+SANDBOX_CALLBACK_SECRET = "sandbox-callback-secret-not-for-production"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"Expected true or false, got {value!r}")
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mmo"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    environment: str = "sandbox"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    api_keys: tuple[str, ...] = (SANDBOX_API_KEY,)
+    callback_secret: str = SANDBOX_CALLBACK_SECRET
+    auto_migrate: bool = True
+    mount_simulators: bool = True
+    provider_priority: tuple[str, ...] = ()
+    operator_timeout: float = 30.0
+    max_webhook_bytes: int = 256 * 1024
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def sandbox(self) -> bool:
+        return self.environment == "sandbox"
+
+    @property
+    def base_public_url(self) -> str:
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
+    def simulator_url(self, provider: str) -> str:
+        return f"{self.base_public_url}/_sim/{provider}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> HostConfig:
+        env = dict(os.environ if environ is None else environ)
+        environment = env.get("MMO_ENV", "sandbox").strip() or "sandbox"
+        if environment not in ENVIRONMENTS:
+            raise ConfigurationError(
+                f"MMO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}"
+            )
+        production = environment == "production"
+        missing = [
+            name
+            for name in ("MMO_API_KEYS", "MMO_CALLBACK_SECRET", "MMO_PUBLIC_URL", "DATABASE_URL")
+            if production and not env.get(name)
+        ]
+        if missing:
+            raise ConfigurationError(f"Missing setting(s) for production: {', '.join(missing)}")
+        api_keys = _list(env.get("MMO_API_KEYS")) or (SANDBOX_API_KEY,)
+        if production and any(len(key) < 24 for key in api_keys):
+            raise ConfigurationError("MMO_API_KEYS: each key must have at least 24 characters")
+        secret = env.get("MMO_CALLBACK_SECRET") or SANDBOX_CALLBACK_SECRET
+        try:
+            port = int(env.get("MMO_PORT", "8000"))
+            timeout = float(env.get("MMO_OPERATOR_TIMEOUT", "30"))
+            max_webhook = int(env.get("MMO_MAX_WEBHOOK_BYTES", str(256 * 1024)))
+        except ValueError as exc:
+            raise ConfigurationError(f"Invalid number in settings: {exc}") from None
+        values: dict[str, object] = {
+            "environment": environment,
+            "host": env.get("MMO_HOST", "127.0.0.1"),
+            "port": port,
+            "public_url": env.get("MMO_PUBLIC_URL", ""),
+            "database_url": env.get("DATABASE_URL") or None,
+            "redis_url": env.get("REDIS_URL") or None,
+            "data_dir": Path(env["MMO_DATA_DIR"])
+            if env.get("MMO_DATA_DIR")
+            else default_data_dir(),
+            "api_keys": api_keys,
+            "callback_secret": secret,
+            "auto_migrate": _flag(env.get("MMO_AUTO_MIGRATE"), not production),
+            "mount_simulators": _flag(env.get("MMO_MOUNT_SIMULATORS"), not production),
+            "provider_priority": _list(env.get("MMO_PROVIDER_PRIORITY")),
+            "operator_timeout": timeout,
+            "max_webhook_bytes": max_webhook,
+            "environ": env,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

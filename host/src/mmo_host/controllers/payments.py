@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from mmo_core.errors import InvalidRequest
+
+from mmo_host import payments
+from mmo_host.auth import api_key_guard
+from mmo_host.schemas import PaymentCreate, PaymentPage, PaymentResource
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="A unique key per payment; retries with the same key and body are safe.",
+    ),
+]
+
+
+class PaymentController(Controller):
+    path = "/api/v1/payments"
+    tags = ["payments"]
+    guards = [api_key_guard]
+    security = [{"BearerToken": []}]
+
+    @post(
+        "/",
+        name="payments:create",
+        operation_id="createPayment",
+        summary="Create a collection, disbursement or remittance",
+        status_code=202,
+        request_max_body_size=64 * 1024,
+    )
+    async def create(
+        self, request: Request, idempotency_key: IdempotencyKey, data: JSONBody[PaymentCreate]
+    ) -> Response[PaymentResource]:
+        """Validate, store as `new`, send to the operator once, answer with the payment.
+
+        The same Idempotency-Key with the same body returns the first response again; with
+        another body it is refused with 409.
+        """
+        if not idempotency_key or len(idempotency_key) > 255:
+            raise InvalidRequest(
+                "An Idempotency-Key header (1 to 255 characters) is required",
+                code="idempotency_key_required",
+                http_status=400,
+            )
+        body = data
+        gateway = request.app.state.gateway
+        client_id = request.state.client_id
+        digest = payments.request_hash(body)
+        accepted = payments.check_request(gateway, body)
+        row, created = await payments.insert_new(client_id, idempotency_key, digest, accepted)
+        if not created:
+            return Response(payments.replay(row, digest), status_code=202)  # type: ignore[arg-type]
+        row = await payments.send_to_operator(gateway, row)
+        return Response(payments.resource(row), status_code=202)  # type: ignore[arg-type]
+
+    @get(
+        "/{payment_id:str}",
+        name="payments:get",
+        operation_id="getPayment",
+        summary="Read a payment",
+    )
+    async def read(self, request: Request, payment_id: FromPath[str]) -> PaymentResource:
+        row = await payments.get(payment_id)
+        if row["client_id"] != request.state.client_id:
+            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        return payments.resource(row)  # type: ignore[return-value]
+
+    @get("/", name="payments:list", operation_id="listPayments", summary="List payments")
+    async def list(
+        self,
+        request: Request,
+        reference: Annotated[str | None, QueryParameter(required=False)] = None,
+        status: Annotated[str | None, QueryParameter(required=False)] = None,
+        provider: Annotated[str | None, QueryParameter(required=False)] = None,
+        cursor: Annotated[str | None, QueryParameter(required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> PaymentPage:
+        """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+        rows, next_cursor = await payments.list_payments(
+            client_id=request.state.client_id,
+            reference=reference,
+            status=status,
+            provider=provider,
+            cursor=cursor,
+            limit=limit,
+        )
+        data: list[Any] = [payments.resource(row) for row in rows]
+        return {"data": data, "next_cursor": next_cursor}  # type: ignore[return-value]

@@ -1,0 +1,70 @@
+"""One place that turns errors into HTTP responses: `{"error": {"code", "message"}}`.
+
+No stack trace ever reaches a caller; unexpected errors are logged with their trace and
+answered with a generic 500 body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from mmo_core.errors import MmoError
+
+log = logging.getLogger("mmo.http")
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _body(code: str, message: str, details: Any = None, provider: str | None = None) -> dict:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    if provider:
+        error["provider"] = provider
+    return {"error": error}
+
+
+def mmo_error_handler(_: Request, exc: MmoError) -> Response:
+    status = exc.http_status if 400 <= exc.http_status < 600 else 500
+    if status >= 500:
+        log.warning("%s: %s", exc.code, exc)
+    return Response(_body(exc.code, exc.message, provider=exc.provider), status_code=status)
+
+
+def validation_handler(_: Request, exc: ValidationException) -> Response:
+    details = exc.extra if exc.extra else None
+    return Response(_body("invalid_request", str(exc.detail), details), status_code=400)
+
+
+def http_error_handler(_: Request, exc: HTTPException) -> Response:
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    if exc.status_code >= 500:
+        return Response(_body("internal_error", "An internal error occurred"), status_code=500)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return Response(_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(_body("internal_error", "An internal error occurred"), status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    MmoError: mmo_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

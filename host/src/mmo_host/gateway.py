@@ -1,0 +1,127 @@
+"""The running gateway: configuration, providers and their contexts, shared stores.
+
+One `Gateway` is built by the app factory and opened/closed by the app's lifespan. It is
+what route handlers and services receive; it knows providers only through the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mmo_core.context import ProviderContext
+from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported
+from mmo_core.http import create_http_client
+from mmo_core.registry import Provider, ProviderRegistry
+from mmo_core.settings import ProviderSettings, load_settings
+from mmo_core.tokens import TokenCache
+
+from mmo_host.config import HostConfig
+
+log = logging.getLogger("mmo.gateway")
+
+
+class Gateway:
+    def __init__(self, config: HostConfig, registry: ProviderRegistry) -> None:
+        self.config = config
+        self.registry = registry
+        self.settings: dict[str, ProviderSettings] = {}
+        self.contexts: dict[str, ProviderContext] = {}
+        self.store: Any = None
+        self.tokens = TokenCache()
+        self.configuration_errors: dict[str, str] = {}
+        for name, provider in list(registry.providers.items()):
+            try:
+                self.settings[name] = load_settings(
+                    name, provider.settings_type, config.environ, config.environment
+                )
+            except ConfigurationError as exc:
+                if config.environment == "production":
+                    raise
+                self.configuration_errors[name] = exc.message
+                registry.unregister(name)
+                log.error("provider %s disabled: %s", name, exc.message)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self.config.redis_url:
+            from litestar.stores.redis import RedisStore
+
+            self.store = RedisStore.with_client(url=self.config.redis_url, namespace="mmo")
+            self.tokens = TokenCache(self.store.with_namespace("tokens"))
+        for name, provider in self.registry.providers.items():
+            settings = self.settings[name]
+            base_url = settings.base_url or (
+                self.config.simulator_url(name) if self.config.sandbox else ""
+            )
+            if not base_url:
+                raise ConfigurationError(f"No base URL for provider {name!r}")
+            self.contexts[name] = ProviderContext(
+                declaration=provider.declaration,
+                settings=settings,
+                http=create_http_client(
+                    base_url=base_url,
+                    timeout=min(settings.timeout, self.config.operator_timeout),
+                    connect_timeout=settings.connect_timeout,
+                ),
+                tokens=self.tokens,
+                public_url=self.config.base_public_url,
+                callback_secret=self.config.callback_secret,
+                environment=self.config.environment,
+            )
+
+    async def close(self) -> None:
+        for context in self.contexts.values():
+            await context.http.aclose()
+        self.contexts.clear()
+        if self.store is not None:
+            await self.store._redis.aclose()
+            self.store = None
+
+    # -- providers -------------------------------------------------------------------------
+
+    def context(self, name: str) -> ProviderContext:
+        return self.contexts[name]
+
+    def choose_provider(
+        self, *, requested: str | None, operation: str, country: str, currency: str
+    ) -> Provider:
+        """The provider for a payment: the one asked for, else the first that serves it."""
+        if requested is not None:
+            if requested not in self.registry.providers:
+                raise InvalidRequest(
+                    f"Unknown or disabled provider {requested!r}", code="unknown_provider"
+                )
+            provider = self.registry.providers[requested]
+            self._check_serves(provider, operation, country, currency)
+            return provider
+        candidates = []
+        for provider in self.registry.providers.values():
+            try:
+                self._check_serves(provider, operation, country, currency)
+            except NotSupported:
+                continue
+            candidates.append(provider)
+        if not candidates:
+            raise NotSupported(
+                f"No installed provider offers {operation} in {currency} for country {country}",
+                code="no_provider",
+            )
+        priority = {name: i for i, name in enumerate(self.config.provider_priority)}
+        candidates.sort(key=lambda p: (priority.get(p.name, len(priority)), p.name))
+        return candidates[0]
+
+    @staticmethod
+    def _check_serves(provider: Provider, operation: str, country: str, currency: str) -> None:
+        d = provider.declaration
+        if operation not in d.operations:
+            raise NotSupported(f"{d.display_name} does not offer {operation}", provider=d.name)
+        if country not in d.countries:
+            raise NotSupported(
+                f"{d.display_name} does not serve country {country}", provider=d.name
+            )
+        if not d.serves(country, currency):
+            raise NotSupported(
+                f"{d.display_name} does not take {currency} in country {country}", provider=d.name
+            )

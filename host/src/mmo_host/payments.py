@@ -1,0 +1,429 @@
+"""Payments: creation with idempotency, the one function that changes a status, reading.
+
+Every status change goes through `apply_transition`: one transaction that locks the
+payment row, checks the change is allowed, updates the row, writes the history row and
+the outbox event. Terminal states never change, except succeeded -> reversed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from mmo_core import money, phones
+from mmo_core.errors import (
+    InvalidRequest,
+    MmoError,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+)
+from mmo_core.types import FINAL_STATUSES, Failure, InitiateResult, NextAction, Payment
+
+from mmo_host import db
+from mmo_host.gateway import Gateway
+from mmo_host.schemas import PaymentCreate
+
+log = logging.getLogger("mmo.payments")
+
+ALLOWED: dict[str | None, frozenset[str]] = {
+    None: frozenset({"new"}),
+    "new": frozenset({"pending", "succeeded", "failed", "expired", "unknown"}),
+    "pending": frozenset({"succeeded", "failed", "expired", "unknown"}),
+    "unknown": frozenset({"pending", "succeeded", "failed", "expired"}),
+    "succeeded": frozenset({"reversed"}),
+    "failed": frozenset(),
+    "expired": frozenset(),
+    "reversed": frozenset(),
+}
+
+
+class IdempotencyConflict(MmoError):
+    code = "idempotency_key_reused"
+    http_status = 409
+
+
+class RequestInProgress(MmoError):
+    code = "request_in_progress"
+    http_status = 409
+
+
+class PaymentNotFound(MmoError):
+    code = "not_found"
+    http_status = 404
+
+
+@dataclass(frozen=True)
+class Transition:
+    row: Any
+    changed: bool
+    previous: str | None
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def resource(row: Any) -> dict[str, Any]:
+    """The payment resource of the API, from a `payments` row."""
+    failure = (
+        {"code": row["failure_code"], "message": row["failure_message"] or ""}
+        if row["failure_code"]
+        else None
+    )
+    return {
+        "id": str(row["id"]),
+        "type": row["type"],
+        "status": row["status"],
+        "provider": row["provider"],
+        "amount": money.format_amount(row["amount_minor"], row["currency"]),
+        "currency": row["currency"],
+        "msisdn": row["msisdn"],
+        "reference": row["reference"],
+        "description": row["description"],
+        "metadata": db.loads(row["metadata"], {}),
+        "provider_reference": row["provider_reference"],
+        "provider_transaction_id": row["provider_transaction_id"],
+        "failure": failure,
+        "next_action": db.loads(row["next_action"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def to_core(row: Any) -> Payment:
+    """The payment as handed to a provider's hooks."""
+    return Payment(
+        id=str(row["id"]),
+        type=row["type"],
+        amount=money.from_minor(row["amount_minor"], row["currency"]),
+        currency=row["currency"],
+        msisdn=row["msisdn"],
+        reference=row["reference"],
+        country=row["country"],
+        description=row["description"],
+        metadata=db.loads(row["metadata"], {}),
+        status=row["status"],
+        provider_reference=row["provider_reference"],
+        provider_transaction_id=row["provider_transaction_id"],
+        provider_data=db.loads(row["provider_data"], {}),
+        created_at=row["created_at"],
+    )
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+async def get(payment_id: str) -> Any:
+    pid = parse_id(payment_id)
+    row = await db.fetchrow("SELECT * FROM payments WHERE id = $1", pid) if pid else None
+    if row is None:
+        raise PaymentNotFound(f"No payment {payment_id!r}")
+    return row
+
+
+async def find_for_provider(
+    provider: str, *, payment_id: str | None, provider_reference: str | None
+):
+    if payment_id and (pid := parse_id(payment_id)) is not None:
+        row = await db.fetchrow(
+            "SELECT * FROM payments WHERE id = $1 AND provider = $2", pid, provider
+        )
+        if row is not None:
+            return row
+    if provider_reference:
+        return await db.fetchrow(
+            "SELECT * FROM payments WHERE provider = $1 AND provider_reference = $2",
+            provider,
+            provider_reference,
+        )
+    return None
+
+
+def _encode_cursor(row: Any) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        created, _, pid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return dt.datetime.fromisoformat(created), uuid.UUID(pid)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("Invalid cursor", code="invalid_cursor") from None
+
+
+async def list_payments(
+    *,
+    client_id: str,
+    reference: str | None = None,
+    status: str | None = None,
+    provider: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Any], str | None]:
+    """Newest first, `limit` at a time; `cursor` continues after the last page's end."""
+    clauses = ["client_id = $1"]
+    args: list[Any] = [client_id]
+    for column, value in (("reference", reference), ("status", status), ("provider", provider)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    if cursor:
+        created, pid = _decode_cursor(cursor)
+        args.extend([created, pid])
+        clauses.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    sql = (
+        f"SELECT * FROM payments WHERE {' AND '.join(clauses)} "  # noqa: S608 - placeholders only
+        f"ORDER BY created_at DESC, id DESC LIMIT ${len(args)}"
+    )
+    rows = await db.fetch(sql, *args)
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+# -- the one function that changes a status ---------------------------------------------
+
+
+async def apply_transition(
+    payment_id: uuid.UUID,
+    to_status: str,
+    *,
+    source: str,
+    provider_reference: str | None = None,
+    provider_transaction_id: str | None = None,
+    provider_data: dict[str, Any] | None = None,
+    failure: Failure | None = None,
+    next_action: NextAction | None = None,
+    callback_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+    record_response: bool = False,
+) -> Transition:
+    """Move a payment to `to_status` with its history row and event, atomically.
+
+    A change that is not allowed (a duplicate, or a late callback contradicting a final
+    state) leaves the status, failure and history alone and returns `changed=False`;
+    identifiers learnt from the operator are still recorded.
+    """
+    async with db.transaction():
+        row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
+        if row is None:
+            raise PaymentNotFound(f"No payment {payment_id}")
+        current = row["status"]
+        allowed = to_status in ALLOWED[current]
+        row = await db.fetchrow(
+            """
+            UPDATE payments SET
+                status = $2,
+                provider_reference = COALESCE(provider_reference, $3),
+                provider_transaction_id = COALESCE($4, provider_transaction_id),
+                provider_data = provider_data || COALESCE($5::jsonb, '{}'::jsonb),
+                failure_code = CASE WHEN $9 THEN COALESCE($6, failure_code) ELSE failure_code END,
+                failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
+                                  ELSE failure_message END,
+                next_action = COALESCE($8::jsonb, next_action),
+                updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
+                version = version + CASE WHEN $9 THEN 1 ELSE 0 END
+            WHERE id = $1
+            RETURNING *
+            """,
+            payment_id,
+            to_status if allowed else current,
+            provider_reference,
+            provider_transaction_id,
+            db.jsonb(provider_data) if provider_data else None,
+            failure.code if failure else None,
+            failure.message if failure else None,
+            db.jsonb(msgspec.to_builtins(next_action)) if next_action else None,
+            allowed,
+        )
+        if allowed:
+            await _record(row, current, source, callback_id, detail)
+        if record_response:
+            await db.fetch(
+                "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
+                payment_id,
+                db.jsonb(resource(row)),
+            )
+        return Transition(row, allowed, current)
+
+
+async def _record(row: Any, previous: str | None, source: str, callback_id, detail) -> None:
+    await db.fetch(
+        """INSERT INTO payment_transitions
+               (payment_id, from_status, to_status, source, callback_id, detail)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+        row["id"],
+        previous,
+        row["status"],
+        source,
+        callback_id,
+        db.jsonb(detail),
+    )
+    event_type = "payment.created" if previous is None else f"payment.{row['status']}"
+    await db.fetch(
+        "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
+        uuid.uuid4(),
+        row["id"],
+        event_type,
+        db.jsonb(resource(row)),
+    )
+
+
+# -- creation ------------------------------------------------------------------------------
+
+
+def request_hash(body: PaymentCreate) -> str:
+    canonical = msgspec.json.encode(msgspec.to_builtins(body), order="sorted")
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A payment request that passed every check and may be stored."""
+
+    provider: str
+    payment: Payment
+
+
+def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
+    """Validate everything before anything is stored; raise InvalidRequest/NotSupported."""
+    amount = money.parse_amount(body.amount, body.currency)
+    msisdn = phones.to_e164(body.msisdn)
+    country = phones.region_of(msisdn)
+    provider = gateway.choose_provider(
+        requested=body.provider, operation=body.type, country=country, currency=body.currency
+    )
+    provider.declaration.check_amount(amount, body.currency)
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        type=body.type,
+        amount=amount,
+        currency=body.currency,
+        msisdn=msisdn,
+        reference=body.reference,
+        country=country,
+        description=body.description,
+        metadata=body.metadata,
+    )
+    if provider.implements("validate"):
+        provider.call_sync("validate", context=gateway.context(provider.name), payment=payment)
+    return Accepted(provider.name, payment)
+
+
+async def insert_new(client_id: str, key: str, digest: str, accepted: Accepted) -> tuple[Any, bool]:
+    """Store the payment as `new` with its history and event; or return the key's payment."""
+    p = accepted.payment
+    async with db.transaction():
+        row = await db.fetchrow(
+            """
+            INSERT INTO payments (id, client_id, idempotency_key, request_hash, type, status,
+                provider, country, amount_minor, currency, msisdn, reference, description,
+                metadata)
+            VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+            ON CONFLICT (client_id, idempotency_key) DO NOTHING
+            RETURNING *
+            """,
+            uuid.UUID(p.id),
+            client_id,
+            key,
+            digest,
+            p.type,
+            accepted.provider,
+            p.country,
+            money.to_minor(p.amount, p.currency),
+            p.currency,
+            p.msisdn,
+            p.reference,
+            p.description,
+            db.jsonb(p.metadata),
+        )
+        if row is not None:
+            await _record(row, None, "api", None, None)
+            return row, True
+    existing = await db.fetchrow(
+        "SELECT * FROM payments WHERE client_id = $1 AND idempotency_key = $2", client_id, key
+    )
+    return existing, False
+
+
+def replay(existing: Any, digest: str) -> dict[str, Any]:
+    """The first response for a reused idempotency key, or the reason there is none."""
+    if existing["request_hash"] != digest:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body"
+        )
+    if existing["first_response"] is None:
+        raise RequestInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly"
+        )
+    return db.loads(existing["first_response"])
+
+
+async def send_to_operator(gateway: Gateway, row: Any) -> Any:
+    """Call the provider's `initiate` once, outside any transaction, and record the result."""
+    provider = gateway.registry.get(row["provider"])
+    context = gateway.context(provider.name)
+    payment = to_core(row)
+    try:
+        ack: InitiateResult = await asyncio.wait_for(
+            provider.call("initiate", context=context, payment=payment),
+            timeout=gateway.config.operator_timeout + 5,
+        )
+    except OperatorDeclined as exc:
+        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
+        return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
+    except (InvalidRequest, NotSupported) as exc:
+        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
+        return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
+    except OutcomeUnknown as exc:
+        log.warning("payment %s: outcome unknown: %s", row["id"], exc.message)
+        return await _settle(row, "unknown", detail={"error": exc.code})
+    except MmoError as exc:
+        if exc.retryable or exc.code == "provider_authentication_failed":
+            # The request did not take effect at the operator.
+            failure = Failure(exc.code, exc.message)
+            return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
+        log.warning("payment %s: %s", row["id"], exc.message)
+        return await _settle(row, "unknown", detail={"error": exc.code})
+    except TimeoutError:
+        log.warning("payment %s: initiate did not return in time", row["id"])
+        return await _settle(row, "unknown", detail={"error": "timeout"})
+    except Exception:
+        log.exception("payment %s: provider %s raised on initiate", row["id"], provider.name)
+        return await _settle(row, "unknown", detail={"error": "provider_error"})
+    return await _settle(
+        row,
+        ack.status,
+        provider_reference=ack.provider_reference,
+        provider_transaction_id=ack.provider_transaction_id,
+        provider_data=ack.provider_data,
+        next_action=ack.next_action,
+    )
+
+
+async def _settle(row: Any, status: str, **fields: Any) -> Any:
+    transition = await apply_transition(
+        row["id"], status, source="api", record_response=True, **fields
+    )
+    return transition.row
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATUSES
+
+
+def amount_matches(row: Any, amount: Decimal | None) -> bool:
+    return amount is None or money.to_minor(amount, row["currency"]) == row["amount_minor"]

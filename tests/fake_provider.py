@@ -1,0 +1,147 @@
+"""A test provider that implements every hook, registered explicitly by the tests.
+
+It stands for an operator whose callbacks are unsigned (`authenticated=False`), so the host
+must confirm a final status with `status` before applying it. What the "operator" holds is
+the module's `OPERATOR` dict, which tests set. Its simulator app only serves the shared
+`/_simulator` routes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from litestar import Litestar
+from mmo_core import hookimpl
+from mmo_core.context import ProviderContext
+from mmo_core.errors import InvalidRequest, OperatorDeclined
+from mmo_core.settings import ProviderSettings
+from mmo_core.simulation import Simulation, simulator_routes
+from mmo_core.types import (
+    AccountInfo,
+    AmountLimit,
+    Balance,
+    BalanceReport,
+    CallbackOutcome,
+    Failure,
+    HealthReport,
+    InboundCallback,
+    InitiateResult,
+    Payment,
+    PaymentUpdate,
+    ProviderDeclaration,
+    SetupReport,
+    StatusReport,
+    WebhookReply,
+)
+
+OPERATOR: dict[str, dict[str, Any]] = {}
+CALLS: list[str] = []
+
+
+def reset() -> None:
+    OPERATOR.clear()
+    CALLS.clear()
+
+
+class FakeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+    api_key: str = "fake-key"
+
+
+@hookimpl
+def mmo_provider() -> ProviderDeclaration:
+    return ProviderDeclaration(
+        name="fake",
+        display_name="Fake Money",
+        countries=("TZ",),
+        currencies=("TZS",),
+        operations=("collection", "disbursement", "remittance", "reversal", "balance", "lookup"),
+        limits=(AmountLimit(currency="TZS", minimum=Decimal(100), maximum=Decimal(1_000_000)),),
+        webhook_kinds=("notify",),
+        webhook_path="fake-money",
+        settings=FakeSettings,
+    )
+
+
+@hookimpl
+def validate(payment: Payment) -> None:
+    CALLS.append("validate")
+    if payment.reference.startswith("BAD"):
+        raise InvalidRequest("Fake Money refuses references starting with BAD", provider="fake")
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    CALLS.append("initiate")
+    if payment.msisdn.endswith("0001"):
+        raise OperatorDeclined(
+            "Not enough funds", provider="fake", provider_code="F-51", provider_message="NSF"
+        )
+    ref = "FK-" + payment.id[:8]
+    OPERATOR[ref] = {"status": "pending", "amount": str(payment.amount)}
+    return InitiateResult(provider_reference=ref, provider_data={"fake_ref": ref})
+
+
+@hookimpl
+async def status(payment: Payment) -> StatusReport:
+    CALLS.append("status")
+    held = OPERATOR.get(payment.provider_reference or "", {"status": "pending"})
+    failure = (
+        Failure("F-" + held["status"], "operator says so") if held["status"] == "failed" else None
+    )
+    return StatusReport(
+        status=held["status"], provider_reference=payment.provider_reference, failure=failure
+    )
+
+
+@hookimpl
+async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
+    CALLS.append("parse_callback")
+    context.verify_callback(callback)
+    body = callback.json(dict)
+    if "ref" not in body or "status" not in body:
+        raise InvalidRequest("Missing ref or status", provider="fake")
+    amount = Decimal(body["amount"]) if "amount" in body else None
+    return CallbackOutcome(
+        reply=WebhookReply(body={"ack": True}),
+        update=PaymentUpdate(status=body["status"], provider_reference=body["ref"], amount=amount),
+        authenticated=False,
+    )
+
+
+@hookimpl
+async def health() -> HealthReport:
+    CALLS.append("health")
+    return HealthReport(ok=True, detail="fake ok")
+
+
+@hookimpl
+async def reverse(payment: Payment, amount: Decimal | None, reason: str) -> StatusReport:
+    CALLS.append("reverse")
+    return StatusReport(status="reversed", provider_reference=payment.provider_reference)
+
+
+@hookimpl
+async def balance() -> BalanceReport:
+    CALLS.append("balance")
+    return BalanceReport(
+        balances=(Balance(account="main", currency="TZS", available=Decimal(5000)),)
+    )
+
+
+@hookimpl
+async def lookup_account(msisdn: str) -> AccountInfo:
+    CALLS.append("lookup_account")
+    return AccountInfo(msisdn=msisdn, active=True, name="Fake Holder")
+
+
+@hookimpl
+async def setup(context: ProviderContext) -> SetupReport:
+    CALLS.append("setup")
+    return SetupReport(lines=("registered",), settings={"MMO_FAKE_API_KEY": "fake-key"})
+
+
+@hookimpl
+def simulator_app(settings: FakeSettings) -> Litestar:
+    CALLS.append("simulator_app")
+    return Litestar(route_handlers=simulator_routes(Simulation()), openapi_config=None)
