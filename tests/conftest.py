@@ -106,6 +106,11 @@ def host_environ(dsn: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": dsn,
         "MMO_API_KEYS": f"{API_KEY},{OTHER_KEY}",
         "MMO_EXAMPLE_CALLBACK_DELAY": "0.05",
+        # every simulator has a `callback_delay` setting (seconds): keep the suite quick
+        "MMO_MPESA_CALLBACK_DELAY": "0.05",
+        "MMO_MTN_MOMO_CALLBACK_DELAY": "0.05",
+        "MMO_AIRTEL_CALLBACK_DELAY": "0.05",
+        "MMO_ORANGE_CALLBACK_DELAY": "0.05",
         "MMO_OPERATOR_TIMEOUT": "5",
     }
     env.update(extra)

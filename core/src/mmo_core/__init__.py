@@ -7,6 +7,15 @@ what can go wrong (`errors`), and the plumbing a plugin should not rewrite: mone
 access tokens (`tokens`) and callback URL tokens (`callbacks`).
 """
 
-from mmo_core.hookspecs import hookimpl
+from typing import Any
 
 __all__ = ["hookimpl"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily, so that loading a submodule (the pytest plugin) stays cheap.
+    if name == "hookimpl":
+        from mmo_core.hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(name)

@@ -103,6 +103,15 @@ class Provider:
         }
 
 
+def _declared_name(plugin: Any) -> str:
+    """The provider name a plugin declares, to register it under when no name is given."""
+    declare = getattr(plugin, "mmo_provider", None)
+    declaration = declare() if callable(declare) else None
+    if isinstance(declaration, ProviderDeclaration) and declaration.name:
+        return declaration.name
+    return getattr(plugin, "__name__", None) or repr(plugin)
+
+
 def _names(value: str | None) -> set[str]:
     return {part.strip() for part in (value or "").split(",") if part.strip()}
 
@@ -147,9 +156,9 @@ class ProviderRegistry:
         Raises ConfigurationError when the plugin is not a valid provider; the plugin is
         then left unregistered.
         """
-        plugin_name = name or getattr(plugin, "__name__", None) or repr(plugin)
-        if name is not None and name in self.providers:
-            raise ConfigurationError(f"Provider {name!r} is registered twice")
+        plugin_name = name or _declared_name(plugin)
+        if plugin_name in self.providers:
+            raise ConfigurationError(f"Provider {plugin_name!r} is registered twice")
         self.pm.register(plugin, name=plugin_name)
         try:
             self.pm.check_pending()

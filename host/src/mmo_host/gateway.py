@@ -76,7 +76,7 @@ class Gateway:
             await context.http.aclose()
         self.contexts.clear()
         if self.store is not None:
-            await self.store._redis.aclose()
+            await self.store._redis.aclose(close_connection_pool=True)
             self.store = None
 
     # -- providers -------------------------------------------------------------------------

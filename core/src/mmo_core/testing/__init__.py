@@ -8,14 +8,7 @@
 - `make_context(...)`: a `ProviderContext` as the host would build it.
 """
 
-from mmo_core.testing.conformance import ProviderConformance, make_context
-from mmo_core.testing.servers import (
-    CallbackRecorder,
-    RecordedRequest,
-    ServedApp,
-    serve_app,
-    serving,
-)
+from typing import Any
 
 __all__ = [
     "CallbackRecorder",
@@ -26,3 +19,16 @@ __all__ = [
     "serve_app",
     "serving",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that pytest loading `mmo_core.testing.plugin` imports nothing heavy.
+    if name in ("ProviderConformance", "make_context"):
+        from mmo_core.testing import conformance
+
+        return getattr(conformance, name)
+    if name in __all__:
+        from mmo_core.testing import servers
+
+        return getattr(servers, name)
+    raise AttributeError(name)

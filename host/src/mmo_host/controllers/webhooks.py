@@ -17,7 +17,6 @@ class WebhookController(Controller):
         "/{segment:str}/{kind:str}",
         http_method=["POST", "PUT"],
         name="webhooks:receive",
-        operation_id="receiveWebhook",
         summary="Operators' callbacks (stored raw, then verified and applied)",
         status_code=200,
     )

@@ -1,0 +1,77 @@
+import asyncio
+
+import pytest
+from litestar.stores.memory import MemoryStore
+from mmo_core.tokens import AccessToken, TokenCache
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+async def test_many_concurrent_callers_cause_one_fetch():
+    cache = TokenCache()
+    calls = 0
+
+    async def fetch():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return AccessToken.lasting(f"t{calls}", 3600)
+
+    values = await asyncio.gather(*[cache.get("k", fetch) for _ in range(50)])
+    assert set(values) == {"t1"} and calls == 1 and cache.fetches == 1
+
+
+async def test_refreshes_before_expiry_and_after_invalidation():
+    clock = Clock()
+    cache = TokenCache(clock=clock)
+    issued = []
+
+    async def fetch():
+        issued.append(clock.now)
+        return AccessToken.lasting(f"t{len(issued)}", "180", now=clock.now)
+
+    assert await cache.get("k", fetch) == "t1"
+    clock.now += 150  # 30 s left of 180: still outside the 18 s margin
+    assert await cache.get("k", fetch) == "t1"
+    clock.now += 15  # 15 s left: inside the margin, refresh early
+    assert await cache.get("k", fetch) == "t2"
+    await cache.invalidate("k")
+    assert await cache.get("k", fetch) == "t3"
+
+
+async def test_fetch_errors_reach_the_caller_and_are_not_cached():
+    cache = TokenCache()
+    attempts = 0
+
+    async def fetch():
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise RuntimeError("operator down")
+        return AccessToken.lasting("ok", 60)
+
+    with pytest.raises(RuntimeError):
+        await cache.get("k", fetch)
+    assert await cache.get("k", fetch) == "ok"
+
+
+async def test_a_shared_store_lets_two_caches_reuse_one_token():
+    store = MemoryStore()
+    first, second = TokenCache(store), TokenCache(store)
+
+    async def fetch():
+        return AccessToken.lasting("shared", 3600)
+
+    async def never():
+        raise AssertionError("second cache must reuse the stored token")
+
+    assert await first.get("k", fetch) == "shared"
+    assert await second.get("k", never) == "shared"
+    await second.invalidate("k")
+    assert await store.get("k") is None

@@ -1,0 +1,153 @@
+"""The `mmo` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import httpx
+import pytest
+
+MMO = [sys.executable, "-m", "mmo_host.cli"]
+
+
+def run(*args, env=None, timeout=60):
+    return subprocess.run(
+        [*MMO, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def test_providers_json_lists_the_example_provider():
+    result = run("providers", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)["providers"]}
+    example = listed["example"]
+    assert example["version"] == "0.1.0"
+    assert example["countries"] and example["currencies"] and "collection" in example["operations"]
+
+
+def test_providers_text_and_disabled():
+    assert "Example Pay" in run("providers").stdout
+    result = run("providers", env={"MMO_DISABLED_PROVIDERS": "example"})
+    assert "Example Pay" not in result.stdout
+
+
+def test_unknown_provider_and_no_setup_are_clear():
+    result = run("simulate", "nobody")
+    assert result.returncode != 0 and "unknown provider 'nobody'" in result.stderr
+    assert "needs no setup" in run("setup", "example").stdout
+
+
+def test_bad_configuration_is_a_message_not_a_trace():
+    result = run("providers", env={"MMO_ENV": "staging"})
+    assert result.returncode == 2
+    assert "MMO_ENV" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_migrate_against_a_database(migrated_db):
+    result = run("migrate", env={"DATABASE_URL": migrated_db})
+    assert result.returncode == 0, result.stderr
+    assert "applied 0 migration(s)" in result.stdout
+
+
+def test_simulate_serves_the_simulator_alone():
+    port = free_port()
+    process = subprocess.Popen(
+        [*MMO, "simulate", "example", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ledger = wait_http(f"http://127.0.0.1:{port}/_simulator/ledger")
+        assert ledger.json()["entries"] == []
+        token = httpx.post(f"http://127.0.0.1:{port}/oauth/token", auth=("sandbox-client", "wrong"))
+        assert token.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_serve_with_defaults_takes_a_payment_end_to_end():
+    """The README's first payment: `mmo serve` with nothing configured, embedded Postgres."""
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="mmo-serve-")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MMO_", "DATABASE_URL", "REDIS_URL"))
+    }
+    env.update({"MMO_DATA_DIR": data_dir, "MMO_PORT": str(port)})
+    process = subprocess.Popen(
+        [*MMO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/health/ready", timeout=90).status_code == 200
+        created = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-X",
+                "POST",
+                f"http://127.0.0.1:{port}/api/v1/payments",
+                "-H",
+                "Authorization: Bearer sk_sandbox_mmo",
+                "-H",
+                f"Idempotency-Key: {uuid.uuid4()}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                '{"type": "collection", "amount": "150", "currency": "KES", '
+                '"msisdn": "+254712345678", "provider": "example", "reference": "INV-2041"}',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        payment = json.loads(created.stdout)
+        assert payment["status"] == "pending"
+        deadline = time.monotonic() + 20
+        while True:
+            seen = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/payments/{payment['id']}",
+                headers={"Authorization": "Bearer sk_sandbox_mmo"},
+            ).json()
+            if seen["status"] == "succeeded" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert seen["status"] == "succeeded"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert "sk_sandbox_mmo" in output  # the sandbox key is announced
+    assert "token=" not in output  # callback URL tokens never reach the logs
+    assert "+254712345678" not in output  # nor full phone numbers

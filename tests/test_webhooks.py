@@ -1,0 +1,183 @@
+"""Operators' webhooks: kept raw before anything else, then verified, matched and applied."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import httpx
+from mmo_host import db
+
+from tests import fake_provider
+from tests.conftest import wait_for_status
+
+
+async def create_fake_payment(api, msisdn="+255712345678", amount="1000"):
+    response = await api.post(
+        "/api/v1/payments",
+        json={
+            "type": "collection",
+            "amount": amount,
+            "currency": "TZS",
+            "msisdn": msisdn,
+            "provider": "fake",
+            "reference": "F-1",
+        },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def fake_url(host, payment_id=None):
+    return host.gateway.context("fake").callback_url("notify", payment_id)
+
+
+async def post(url, content, method="POST", **headers):
+    async with httpx.AsyncClient() as client:
+        return await client.request(method, url, content=content, headers=headers)
+
+
+async def callbacks():
+    return await db.fetch("SELECT * FROM callbacks ORDER BY received_at")
+
+
+async def test_unsigned_final_callback_is_confirmed_with_the_status_api(api, host):
+    payment = await create_fake_payment(api)
+    ref = payment["provider_reference"]
+    message = json.dumps({"ref": ref, "status": "succeeded", "amount": "1000"}).encode()
+
+    # The operator's status API still says pending: the callback is kept but not applied.
+    response = await post(fake_url(host), message, method="PUT")
+    assert response.status_code == 200 and response.json() == {"ack": True}
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "pending"
+    [first] = await callbacks()
+    assert first["flag"] == "unconfirmed" and first["verified"] is True
+    assert first["method"] == "PUT"
+
+    # Once the operator holds it as succeeded, the same callback is applied.
+    fake_provider.OPERATOR[ref]["status"] = "succeeded"
+    response = await post(fake_url(host), message)
+    assert response.status_code == 200
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
+    rows = await callbacks()
+    assert rows[1]["flag"] is None and rows[1]["processed"] is True
+    assert str(rows[1]["payment_id"]) == payment["id"]
+    transition = await db.fetchrow(
+        "SELECT * FROM payment_transitions WHERE callback_id = $1", rows[1]["id"]
+    )
+    assert transition["to_status"] == "succeeded"
+    assert json.loads(transition["detail"]) == {
+        "authenticated": False,
+        "confirmed_by_status": "succeeded",
+    }
+
+    # A duplicate changes nothing.
+    response = await post(fake_url(host), message)
+    assert response.status_code == 200
+    assert (await callbacks())[2]["flag"] == "duplicate"
+    count = await db.fetchrow(
+        "SELECT count(*) AS n FROM payment_transitions WHERE payment_id = $1",
+        uuid.UUID(payment["id"]),
+    )
+    assert count["n"] == 3  # new, pending, succeeded
+
+    # A late, contradicting callback (even confirmed) cannot move a final state.
+    fake_provider.OPERATOR[ref]["status"] = "failed"
+    failed = json.dumps({"ref": ref, "status": "failed"}).encode()
+    assert (await post(fake_url(host), failed)).status_code == 200
+    assert (await callbacks())[3]["flag"] == "conflict"
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
+
+
+async def test_operator_sends_the_callback_twice(api):
+    response = await api.post(
+        "/api/v1/payments",
+        json={
+            "type": "collection",
+            "amount": "10",
+            "currency": "KES",
+            "msisdn": "+254712349991",
+            "provider": "example",
+            "reference": "DUP",
+        },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    payment = await wait_for_status(api, response.json()["id"], {"succeeded"})
+    for _ in range(100):
+        rows = await callbacks()
+        if len(rows) == 2 and all(r["processed"] for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(str(r["flag"]) for r in rows) == ["None", "duplicate"]
+    events = await db.fetch(
+        "SELECT type FROM outbox_events WHERE payment_id = $1", uuid.UUID(payment["id"])
+    )
+    assert sorted(e["type"] for e in events) == [
+        "payment.created",
+        "payment.pending",
+        "payment.succeeded",
+    ]
+
+
+async def test_callback_for_no_known_payment_is_kept_and_flagged(api, host):
+    message = json.dumps({"ref": "FK-nobody", "status": "succeeded"}).encode()
+    response = await post(fake_url(host), message)
+    assert response.status_code == 200
+    [row] = await callbacks()
+    assert row["flag"] == "unmatched" and row["payment_id"] is None
+    assert bytes(row["body"]) == message
+
+
+async def test_amount_mismatch_is_not_applied(api, host):
+    payment = await create_fake_payment(api)
+    ref = payment["provider_reference"]
+    fake_provider.OPERATOR[ref]["status"] = "succeeded"
+    message = json.dumps({"ref": ref, "status": "succeeded", "amount": "1"}).encode()
+    assert (await post(fake_url(host), message)).status_code == 200
+    [row] = await callbacks()
+    assert row["flag"] == "mismatch"
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "pending"
+
+
+async def test_wrong_token_is_refused_but_kept(api, host):
+    url = fake_url(host).replace("token=", "token=x")
+    response = await post(url, b'{"ref": "FK-1", "status": "succeeded"}')
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "callback_verification_failed"
+    [row] = await callbacks()
+    assert row["verified"] is False and row["flag"] == "unverified"
+    no_token = await post(f"{host.url}/api/v1/webhooks/fake-money/notify", b"{}")
+    assert no_token.status_code == 401
+
+
+async def test_malformed_callback_is_kept_and_answered_400(api, host):
+    response = await post(fake_url(host), b"{not json", **{"Authorization": "Bearer secret"})
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+    [row] = await callbacks()
+    assert row["flag"] == "malformed" and bytes(row["body"]) == b"{not json"
+    headers = json.loads(row["headers"])
+    assert headers["authorization"] == "[redacted]"
+    missing = await post(fake_url(host), b'{"status": "succeeded"}')
+    assert missing.status_code == 400
+
+
+async def test_unknown_webhook_routes_are_404_and_kept(api, host):
+    for path in ("/api/v1/webhooks/nobody/notify", "/api/v1/webhooks/fake-money/other"):
+        response = await post(host.url + path, b"{}")
+        assert response.status_code == 404
+    rows = await callbacks()
+    assert [r["flag"] for r in rows] == ["unknown_provider", "unknown_kind"]
+
+
+async def test_oversized_webhook_is_refused(api, host):
+    response = await post(fake_url(host), b"x" * (host.gateway.config.max_webhook_bytes + 1))
+    assert response.status_code == 413
+
+
+async def test_example_callback_with_bad_signature_is_refused(api, host):
+    url = host.gateway.context("example").callback_url("payment", str(uuid.uuid4()))
+    response = await post(url, b'{"id": "EX1"}', **{"X-Example-Signature": "00"})
+    assert response.status_code == 401
