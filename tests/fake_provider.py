@@ -14,7 +14,12 @@ from typing import Any
 from litestar import Litestar
 from mmo_core import hookimpl
 from mmo_core.context import ProviderContext
-from mmo_core.errors import InvalidRequest, OperatorDeclined
+from mmo_core.errors import (
+    InvalidRequest,
+    OperatorDeclined,
+    ProviderUnavailable,
+    UnknownToOperator,
+)
 from mmo_core.settings import ProviderSettings
 from mmo_core.simulation import Simulation, simulator_routes
 from mmo_core.types import (
@@ -37,11 +42,18 @@ from mmo_core.types import (
 
 OPERATOR: dict[str, dict[str, Any]] = {}
 CALLS: list[str] = []
+DOWN = {"initiate": False, "status": False}
 
 
 def reset() -> None:
     OPERATOR.clear()
     CALLS.clear()
+    DOWN.update(initiate=False, status=False)
+
+
+def reference(payment: Payment) -> str:
+    """The operator knows payments by a reference derived from our id."""
+    return payment.provider_reference or "FK-" + payment.id[:8]
 
 
 class FakeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
@@ -73,11 +85,13 @@ def validate(payment: Payment) -> None:
 @hookimpl
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     CALLS.append("initiate")
+    if DOWN["initiate"]:
+        raise ProviderUnavailable("Fake Money is down", provider="fake")
     if payment.msisdn.endswith("0001"):
         raise OperatorDeclined(
             "Not enough funds", provider="fake", provider_code="F-51", provider_message="NSF"
         )
-    ref = "FK-" + payment.id[:8]
+    ref = reference(payment)
     OPERATOR[ref] = {"status": "pending", "amount": str(payment.amount)}
     return InitiateResult(provider_reference=ref, provider_data={"fake_ref": ref})
 
@@ -85,7 +99,11 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
 @hookimpl
 async def status(payment: Payment) -> StatusReport:
     CALLS.append("status")
-    held = OPERATOR.get(payment.provider_reference or "", {"status": "pending"})
+    if DOWN["status"]:
+        raise ProviderUnavailable("Fake Money is down", provider="fake")
+    held = OPERATOR.get(reference(payment))
+    if held is None:
+        raise UnknownToOperator("No such payment", provider="fake", provider_code="404")
     failure = (
         Failure("F-" + held["status"], "operator says so") if held["status"] == "failed" else None
     )

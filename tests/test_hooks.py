@@ -43,6 +43,7 @@ async def check_initiate(provider, context):
 
 
 async def check_status(provider, context):
+    fake_provider.OPERATOR["FK-x"] = {"status": "pending"}
     report = await provider.call(
         "status", context=context, payment=payment(provider_reference="FK-x")
     )

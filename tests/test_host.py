@@ -37,7 +37,9 @@ async def test_admin_lists_providers_and_their_health(api):
     assert names["example"]["countries"] == ["KE", "UG", "GH", "CI"]
     assert names["fake"]["webhook_path"] == "fake-money"
     health = (await api.get("/api/v1/admin/providers/health")).json()["data"]
-    assert {h["name"]: h["ok"] for h in health} == {"example": True, "fake": True}
+    by_name = {h["name"]: h for h in health}
+    assert by_name["example"]["ok"] and by_name["fake"]["ok"]
+    assert by_name["example"]["breaker"]["state"] == "closed"
 
 
 def test_production_requires_its_essentials():
@@ -121,6 +123,9 @@ async def test_tokens_are_shared_between_processes_through_redis(redis_url):
 
 
 async def test_gateway_uses_redis_when_configured(migrated_db, redis_url):
+    from mmo_host import jobs
+
+    saved = jobs.POLICY
     config = HostConfig.from_env(host_environ(migrated_db, REDIS_URL=redis_url))
     gateway = Gateway(config, build_registry(config))
     await gateway.open()
@@ -128,7 +133,10 @@ async def test_gateway_uses_redis_when_configured(migrated_db, redis_url):
         assert gateway.store is not None
         await gateway.tokens.get("probe", lambda: _token())
         assert await gateway.store.with_namespace("tokens").get("probe") is not None
+        await gateway.breakers.failure("probe-provider")
+        assert (await gateway.breakers.state("probe-provider")).failures == 1
     finally:
+        jobs.configure(saved)
         await gateway.close()
 
 

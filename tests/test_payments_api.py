@@ -82,12 +82,20 @@ async def test_declined_number_ends_failed_with_the_operators_code(api):
     }
 
 
-async def test_payment_without_provider_is_routed(api):
+async def test_payment_without_provider_is_routed(api, host):
     payload = body()
     del payload["provider"]
     response = await api.post("/api/v1/payments", json=payload, headers=key())
     assert response.status_code == 202
-    assert response.json()["provider"] == "example"
+    chosen = host.gateway.registry.get(response.json()["provider"]).declaration
+    assert chosen.serves("KE", "KES") and "collection" in chosen.operations
+    tz = await api.post(
+        "/api/v1/payments",
+        json=body(provider=None, currency="TZS", amount="1000", msisdn="+255712345678"),
+        headers=key(),
+    )
+    assert tz.status_code == 202
+    assert host.gateway.registry.get(tz.json()["provider"]).declaration.serves("TZ", "TZS")
 
 
 async def test_national_phone_forms_are_stored_in_e164(api):

@@ -10,6 +10,7 @@ them to HTTP responses in one handler. The classes are sorted by what a caller m
   or asked us to back off; the request did not take effect and may be sent again.
 - `OutcomeUnknown`: the request may or may not have taken effect; it must be reconciled through
   the operator's status API, never resent blindly.
+- `UnknownToOperator`: the operator says it has no record of the payment (from `status`).
 - `CallbackVerificationFailed`: a webhook's token or signature did not match.
 - `NotSupported`: the provider does not offer this operation.
 - `ConfigurationError`: a setting is missing or wrong.
@@ -136,6 +137,17 @@ class OutcomeUnknown(MmoError):
     http_status = 504
 
 
+class UnknownToOperator(MmoError):
+    """The operator has no record of this payment: the request never reached it.
+
+    Raise it from `status` only when the operator says so explicitly (e.g. a 404 for our
+    reference id); the host may then fail the payment, or resend it where that is safe.
+    """
+
+    code = "unknown_to_operator"
+    http_status = 404
+
+
 class CallbackVerificationFailed(MmoError):
     """A webhook's token or signature did not verify; its content must not be trusted."""
 
@@ -155,4 +167,5 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "UnknownToOperator",
 ]

@@ -78,6 +78,14 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     webhook_path: str | None = None
     settings: Any = None
     description: str = ""
+    # Reliability policy (see docs/operations.md):
+    # seconds after `pending` with no callback before the first status query
+    poll_after: float = 30.0
+    # True when `initiate` may be sent again for the same payment id without paying twice
+    # (the operator deduplicates on our id, like MTN's X-Reference-Id)
+    resend_safe: bool = False
+    # True when the operator's availability differs by country (one breaker per country)
+    breaker_per_country: bool = False
 
     @property
     def route_segment(self) -> str:

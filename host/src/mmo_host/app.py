@@ -19,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from mmo_core.registry import ProviderRegistry
 
-from mmo_host import database, simulators
+from mmo_host import simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.health import HealthController
@@ -27,6 +27,8 @@ from mmo_host.controllers.payments import PaymentController
 from mmo_host.controllers.webhooks import WebhookController
 from mmo_host.errors import EXCEPTION_HANDLERS
 from mmo_host.gateway import Gateway
+from mmo_host.runtime import open_gateway
+from mmo_host.worker import Worker
 
 log = logging.getLogger("mmo.app")
 
@@ -92,36 +94,31 @@ class GatewayPlugin(InitPluginProtocol):
     @asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         config = self.gateway.config
-        embedded = None
-        opened_pool = False
-        dsn = config.database_url
-        if dsn is None:
-            embedded = database.EmbeddedPostgres(config.data_dir)
-            dsn = await asyncio.to_thread(embedded.start)
-        stack = AsyncExitStack()
-        try:
-            await asyncio.to_thread(database.configure, dsn)
-            opened_pool = await database.open_pool()
-            if config.auto_migrate:
-                applied = await database.migrate()
-                if applied:
-                    log.info("applied migrations: %s", ", ".join(applied))
-            await self.gateway.open()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(open_gateway(self.gateway, migrate=config.auto_migrate))
             for simulator in self.simulators:
                 await stack.enter_async_context(simulators.lifespan(simulator))
+            if config.run_worker:
+                await stack.enter_async_context(running_worker(self.gateway))
             log.info(
                 "gateway ready (%s) with providers: %s",
                 config.environment,
                 ", ".join(sorted(self.gateway.registry.providers)) or "none",
             )
             yield
-        finally:
-            await stack.aclose()
-            await self.gateway.close()
-            if opened_pool:
-                await database.close_pool()
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
+
+
+@asynccontextmanager
+async def running_worker(gateway: Gateway) -> AsyncIterator[None]:
+    """A worker inside the host process (`mmo serve`), stopped with it."""
+    worker = Worker(gateway, concurrency=gateway.config.worker_concurrency)
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 def create_app(

@@ -165,7 +165,8 @@ async def _apply(
                 error=f"status API says {report.status if report else 'nothing'}",
             )
             return
-        failure = failure or report.failure
+        # the status API's failure is the operator's fuller account (its own code)
+        failure = report.failure or failure
     transition = await payments.apply_transition(
         row["id"],
         status,

@@ -21,6 +21,7 @@ from mmo_core.settings import load_settings
 
 from mmo_host import database
 from mmo_host.config import HostConfig
+from mmo_host.runtime import open_database, open_gateway
 
 
 def _logging(verbose: bool = False) -> None:
@@ -55,27 +56,88 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     config = HostConfig.from_env()
-    embedded = None
-    dsn = config.database_url
-    if dsn is None:
-        embedded = database.EmbeddedPostgres(config.data_dir)
-        dsn = embedded.start()
-    try:
-        database.configure(dsn)
 
-        async def run() -> list[str]:
-            await database.open_pool(max_size=2)
-            try:
-                return await database.migrate()
-            finally:
-                await database.close_pool()
+    async def run() -> list[str]:
+        async with open_database(config, migrate=False):
+            return await database.migrate()
 
-        applied = asyncio.run(run())
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
+
+
+def _gateway(config: HostConfig):
+    from mmo_host.app import build_registry
+    from mmo_host.gateway import Gateway
+
+    return Gateway(config, build_registry(config))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from mmo_host.worker import Worker
+
+    config = HostConfig.from_env()
+
+    async def run() -> None:
+        async with open_gateway(_gateway(config), migrate=config.auto_migrate) as gateway:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await Worker(gateway, concurrency=args.concurrency).run(stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from mmo_host.reconcile import reconcile
+
+    config = HostConfig.from_env()
+    since = None
+    if args.since:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            raise SystemExit(
+                f"mmo: --since must be an ISO date or time, not {args.since!r}"
+            ) from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+
+    async def run():
+        async with open_gateway(_gateway(config), migrate=False) as gateway:
+            if not sys.stderr.isatty():
+                return await reconcile(gateway, since)
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("reconciling", total=None)
+                return await reconcile(
+                    gateway,
+                    since,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(
+            f"checked {report.checked} payment(s): {len(report.changed)} changed, "
+            f"{len(report.disagreements)} disagreement(s), {len(report.errors)} error(s)"
+        )
+        for item in report.changed:
+            print(f"  changed   {item['id']}: {item['from']} -> {item['to']}")
+        for item in report.disagreements:
+            print(f"  DISAGREES {item['id']}: ours {item['ours']}, operator {item['operator']}")
+        for item in report.errors:
+            print(f"  error     {item['id']}: {item['error']}")
+    return 1 if report.disagreements else 0
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
@@ -159,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run the background worker alone")
+    worker.add_argument("--concurrency", type=int, default=10, help="jobs run at once")
+    worker.set_defaults(func=cmd_worker)
+
+    rec = sub.add_parser("reconcile", help="compare payments with the operators and repair")
+    rec.add_argument("--since", help="also check final payments changed since (ISO date/time)")
+    rec.add_argument("--json", action="store_true", help="machine-readable report")
+    rec.set_defaults(func=cmd_reconcile)
 
     providers = sub.add_parser("providers", help="list installed providers")
     providers.add_argument("--json", action="store_true", help="machine-readable output")

@@ -56,6 +56,18 @@ class HostConfig:
     provider_priority: tuple[str, ...] = ()
     operator_timeout: float = 30.0
     max_webhook_bytes: int = 256 * 1024
+    run_worker: bool = True
+    worker_concurrency: int = 10
+    poll_after: float | None = None
+    resolve_after: float | None = None
+    queue_for: float = 900.0
+    reconcile_every: float = 3600.0
+    breaker_threshold: int = 5
+    breaker_window: float = 30.0
+    breaker_cooldown: float = 30.0
+    event_urls: tuple[str, ...] = ()
+    event_secrets: tuple[str, ...] = ()
+    event_stream: str = "mmo:events"
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -90,10 +102,26 @@ class HostConfig:
         if production and any(len(key) < 24 for key in api_keys):
             raise ConfigurationError("MMO_API_KEYS: each key must have at least 24 characters")
         secret = env.get("MMO_CALLBACK_SECRET") or SANDBOX_CALLBACK_SECRET
+        event_urls = _list(env.get("MMO_EVENT_URLS"))
+        event_secrets = _list(env.get("MMO_EVENT_SECRETS"))
+        if event_urls and not event_secrets:
+            raise ConfigurationError("MMO_EVENT_URLS needs MMO_EVENT_SECRETS to sign the events")
         try:
             port = int(env.get("MMO_PORT", "8000"))
             timeout = float(env.get("MMO_OPERATOR_TIMEOUT", "30"))
             max_webhook = int(env.get("MMO_MAX_WEBHOOK_BYTES", str(256 * 1024)))
+            numbers: dict[str, object] = {
+                "worker_concurrency": int(env.get("MMO_WORKER_CONCURRENCY", "10")),
+                "poll_after": float(env["MMO_POLL_AFTER"]) if env.get("MMO_POLL_AFTER") else None,
+                "resolve_after": (
+                    float(env["MMO_RESOLVE_AFTER"]) if env.get("MMO_RESOLVE_AFTER") else None
+                ),
+                "queue_for": float(env.get("MMO_QUEUE_FOR", "900")),
+                "reconcile_every": float(env.get("MMO_RECONCILE_EVERY", "3600")),
+                "breaker_threshold": int(env.get("MMO_BREAKER_THRESHOLD", "5")),
+                "breaker_window": float(env.get("MMO_BREAKER_WINDOW", "30")),
+                "breaker_cooldown": float(env.get("MMO_BREAKER_COOLDOWN", "30")),
+            }
         except ValueError as exc:
             raise ConfigurationError(f"Invalid number in settings: {exc}") from None
         values: dict[str, object] = {
@@ -113,7 +141,12 @@ class HostConfig:
             "provider_priority": _list(env.get("MMO_PROVIDER_PRIORITY")),
             "operator_timeout": timeout,
             "max_webhook_bytes": max_webhook,
+            "run_worker": _flag(env.get("MMO_RUN_WORKER"), True),
+            "event_urls": event_urls,
+            "event_secrets": event_secrets,
+            "event_stream": env.get("MMO_EVENT_STREAM", "mmo:events"),
             "environ": env,
+            **numbers,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

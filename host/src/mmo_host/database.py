@@ -79,6 +79,20 @@ def _migration_ids() -> list[str]:
     return ids
 
 
+async def execute_script(sql: str) -> None:
+    """Run several statements, in the current transaction when there is one (migrations)."""
+    engine = get_engine()
+    transaction = engine.current_transaction.get()
+    if transaction is not None:
+        await transaction.connection.execute(sql)
+        return
+    connection = await engine.get_new_connection()
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
 async def migrate() -> list[str]:
     """Apply pending migrations; return the ids applied now."""
     from piccolo.apps.migrations.commands.forwards import run_forwards

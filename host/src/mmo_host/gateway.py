@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 from mmo_core.context import ProviderContext
 from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported
 from mmo_core.http import create_http_client
@@ -16,6 +17,8 @@ from mmo_core.registry import Provider, ProviderRegistry
 from mmo_core.settings import ProviderSettings, load_settings
 from mmo_core.tokens import TokenCache
 
+from mmo_host import jobs
+from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
 
 log = logging.getLogger("mmo.gateway")
@@ -30,6 +33,8 @@ class Gateway:
         self.store: Any = None
         self.tokens = TokenCache()
         self.configuration_errors: dict[str, str] = {}
+        self.breakers: MemoryBreakers | RedisBreakers = MemoryBreakers(BreakerConfig())
+        self._event_http: httpx.AsyncClient | None = None
         for name, provider in list(registry.providers.items()):
             try:
                 self.settings[name] = load_settings(
@@ -45,11 +50,20 @@ class Gateway:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
+        breaker_config = BreakerConfig(
+            threshold=self.config.breaker_threshold,
+            window=self.config.breaker_window,
+            cooldown=self.config.breaker_cooldown,
+        )
         if self.config.redis_url:
             from litestar.stores.redis import RedisStore
 
             self.store = RedisStore.with_client(url=self.config.redis_url, namespace="mmo")
             self.tokens = TokenCache(self.store.with_namespace("tokens"))
+            self.breakers = RedisBreakers(self.store._redis, breaker_config)
+        else:
+            self.breakers = MemoryBreakers(breaker_config)
+        jobs.configure(self.policy())
         for name, provider in self.registry.providers.items():
             settings = self.settings[name]
             base_url = settings.base_url or (
@@ -71,13 +85,43 @@ class Gateway:
                 environment=self.config.environment,
             )
 
+    @property
+    def event_http(self) -> httpx.AsyncClient:
+        """The client that delivers events to the orchestrator (opened on first use)."""
+        if self._event_http is None:
+            self._event_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        return self._event_http
+
     async def close(self) -> None:
+        if self._event_http is not None:
+            await self._event_http.aclose()
+            self._event_http = None
         for context in self.contexts.values():
             await context.http.aclose()
         self.contexts.clear()
         if self.store is not None:
             await self.store._redis.aclose(close_connection_pool=True)
             self.store = None
+
+    def policy(self) -> jobs.Policy:
+        config = self.config
+        return jobs.Policy(
+            poll_after={
+                name: config.poll_after
+                if config.poll_after is not None
+                else p.declaration.poll_after
+                for name, p in self.registry.providers.items()
+            },
+            resolve_after=(
+                config.resolve_after
+                if config.resolve_after is not None
+                else config.operator_timeout + 30
+            ),
+            unknown_after=min(10.0, config.poll_after if config.poll_after is not None else 10.0),
+            queue_for=config.queue_for,
+            event_targets=config.event_urls,
+            event_stream=bool(config.redis_url),
+        )
 
     # -- providers -------------------------------------------------------------------------
 

@@ -25,10 +25,13 @@ from mmo_core.errors import (
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
 )
 from mmo_core.types import FINAL_STATUSES, Failure, InitiateResult, NextAction, Payment
 
-from mmo_host import db
+from mmo_host import db, jobs
+from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
 from mmo_host.schemas import PaymentCreate
 
@@ -273,13 +276,16 @@ async def _record(row: Any, previous: str | None, source: str, callback_id, deta
         db.jsonb(detail),
     )
     event_type = "payment.created" if previous is None else f"payment.{row['status']}"
+    event_id = uuid.uuid4()
     await db.fetch(
         "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
-        uuid.uuid4(),
+        event_id,
         row["id"],
         event_type,
         db.jsonb(resource(row)),
     )
+    await jobs.enqueue_event(event_id, row["id"])
+    await jobs.after_transition(row, previous)
 
 
 # -- creation ------------------------------------------------------------------------------
@@ -372,37 +378,70 @@ def replay(existing: Any, digest: str) -> dict[str, Any]:
     return db.loads(existing["first_response"])
 
 
-async def send_to_operator(gateway: Gateway, row: Any) -> Any:
-    """Call the provider's `initiate` once, outside any transaction, and record the result."""
+class BreakerOpen(Exception):
+    """The provider's breaker is open: the call was not made."""
+
+
+async def call_operator(gateway: Gateway, row: Any, hook: str, **kwargs: Any) -> Any:
+    """Call one of the payment's provider hooks through its circuit breaker.
+
+    Failures that say the operator is unwell (unavailable, timed out, no answer, a bug)
+    count against the breaker; a refusal or an answer counts as the operator being up.
+    """
     provider = gateway.registry.get(row["provider"])
-    context = gateway.context(provider.name)
-    payment = to_core(row)
+    key = breaker_key(provider, row["country"])
+    if not await gateway.breakers.allow(key):
+        raise BreakerOpen(key)
     try:
-        ack: InitiateResult = await asyncio.wait_for(
-            provider.call("initiate", context=context, payment=payment),
+        result = await asyncio.wait_for(
+            provider.call(hook, context=gateway.context(provider.name), **kwargs),
             timeout=gateway.config.operator_timeout + 5,
         )
+    except (ProviderUnavailable, OutcomeUnknown, TimeoutError):
+        await gateway.breakers.failure(key)
+        raise
+    except MmoError:
+        await gateway.breakers.success(key)
+        raise
+    except Exception:
+        await gateway.breakers.failure(key)
+        raise
+    await gateway.breakers.success(key)
+    return result
+
+
+async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
+    """Send a `new` payment to its operator once and record the answer.
+
+    Called by the API outside any transaction, and by the worker for queued payments.
+    When the breaker is open or the operator certainly did not take the request, the
+    payment stays `new` and a `send` job retries it with backoff, until `queue_for`
+    seconds after its creation; then it fails with `provider_unavailable`.
+    """
+    payment = to_core(row)
+    try:
+        ack: InitiateResult = await call_operator(gateway, row, "initiate", payment=payment)
+    except BreakerOpen:
+        return await _queue(gateway, row, attempt, "the provider's circuit breaker is open")
     except OperatorDeclined as exc:
         failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
         return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
-    except (InvalidRequest, NotSupported) as exc:
+    except (InvalidRequest, NotSupported, ProviderAuthenticationError) as exc:
         failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
         return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
+    except ProviderUnavailable as exc:
+        return await _queue(gateway, row, attempt, exc.message, retry_after=exc.retry_after)
     except OutcomeUnknown as exc:
         log.warning("payment %s: outcome unknown: %s", row["id"], exc.message)
         return await _settle(row, "unknown", detail={"error": exc.code})
     except MmoError as exc:
-        if exc.retryable or exc.code == "provider_authentication_failed":
-            # The request did not take effect at the operator.
-            failure = Failure(exc.code, exc.message)
-            return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
         log.warning("payment %s: %s", row["id"], exc.message)
         return await _settle(row, "unknown", detail={"error": exc.code})
     except TimeoutError:
         log.warning("payment %s: initiate did not return in time", row["id"])
         return await _settle(row, "unknown", detail={"error": "timeout"})
     except Exception:
-        log.exception("payment %s: provider %s raised on initiate", row["id"], provider.name)
+        log.exception("payment %s: provider %s raised on initiate", row["id"], row["provider"])
         return await _settle(row, "unknown", detail={"error": "provider_error"})
     return await _settle(
         row,
@@ -412,6 +451,29 @@ async def send_to_operator(gateway: Gateway, row: Any) -> Any:
         provider_data=ack.provider_data,
         next_action=ack.next_action,
     )
+
+
+async def _queue(
+    gateway: Gateway, row: Any, attempt: int, reason: str, retry_after: float | None = None
+) -> Any:
+    """Keep the payment `new` and send it later; past `queue_for`, fail it."""
+    age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
+    if age >= jobs.POLICY.queue_for:
+        failure = Failure("provider_unavailable", f"Not sent: {reason}")
+        return await _settle(row, "failed", failure=failure, detail={"error": "queue_timeout"})
+    delay = max(
+        retry_after or 0.0, jobs.backoff(attempt, base=1.0, cap=gateway.config.breaker_cooldown)
+    )
+    async with db.transaction():
+        await jobs.enqueue_payment_job("send", row["id"], delay)
+        await db.fetch(
+            "UPDATE payments SET first_response = COALESCE(first_response, $2::jsonb) "
+            "WHERE id = $1",
+            row["id"],
+            db.jsonb(resource(row)),
+        )
+    log.info("payment %s queued: %s", row["id"], reason)
+    return await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])
 
 
 async def _settle(row: Any, status: str, **fields: Any) -> Any:

@@ -5,6 +5,7 @@
 - `payment_transitions`: every status change, with what caused it.
 - `callbacks`: every webhook exactly as received, and what became of it.
 - `outbox_events`: one event per status change, for delivery to the orchestrator.
+- `jobs`: the background worker's queue (polls, sends, deliveries).
 
 Foreign keys never cascade: money records are not deleted by accident.
 """
@@ -91,4 +92,19 @@ class OutboxEvent(Table, tablename="outbox_events"):
     delivered_at = Timestamptz(null=True)
 
 
-ALL_TABLES = (Payment, PaymentTransition, Callback, OutboxEvent)
+class Job(Table, tablename="jobs"):
+    id = BigSerial(primary_key=True)
+    kind = Varchar(length=32)
+    payment_id = UUID(null=True)
+    event_id = UUID(null=True)
+    target = Text(null=True)
+    run_at = Timestamptz()
+    attempts = Integer()
+    locked_by = Varchar(length=64, null=True)
+    locked_until = Timestamptz(null=True)
+    last_error = Text(null=True)
+    created_at = Timestamptz()
+    done_at = Timestamptz(null=True)
+
+
+ALL_TABLES = (Payment, PaymentTransition, Callback, OutboxEvent, Job)

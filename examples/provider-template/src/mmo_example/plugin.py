@@ -21,6 +21,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.http import transport_error
 from mmo_core.tokens import AccessToken
@@ -66,6 +67,9 @@ DECLARATION = ProviderDeclaration(
     ),
     webhook_kinds=("payment",),
     settings=ExampleSettings,
+    # Example Pay deduplicates on our reference (409), so a lost request can be resent.
+    resend_safe=True,
+    poll_after=5.0,
 )
 
 _STATUS = {
@@ -187,6 +191,8 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
 
 async def _view(context: ProviderContext, payment: Payment) -> PaymentView:
     response = await _send(context, "GET", f"/v1/payments/by-reference/{payment.id}", "status")
+    if response.status_code == 404:
+        raise UnknownToOperator("Example Pay has no such payment", provider=NAME)
     _raise_for(response, "status")
     return msgspec.json.decode(response.content, type=PaymentView)
 

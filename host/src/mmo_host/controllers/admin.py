@@ -3,10 +3,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Controller, Request, get
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from mmo_core.types import HealthReport
 
+from mmo_host import db, payments
 from mmo_host.auth import api_key_guard
+from mmo_host.breaker import breaker_key
+from mmo_host.worker import resend_event
 
 
 class AdminController(Controller):
@@ -43,13 +48,73 @@ class AdminController(Controller):
                 report: HealthReport = await asyncio.wait_for(
                     provider.call("health", context=gateway.context(name)), timeout=10
                 )
-                return {
+                result = {
                     "name": name,
                     "ok": report.ok,
                     "detail": report.detail,
                     "latency_ms": report.latency_ms,
                 }
             except Exception as exc:
-                return {"name": name, "ok": False, "detail": type(exc).__name__}
+                result = {"name": name, "ok": False, "detail": type(exc).__name__}
+            state = await gateway.breakers.state(breaker_key(provider, None))
+            result["breaker"] = msgspec.to_builtins(state)
+            return result
 
         return {"data": [await one(name) for name in sorted(gateway.registry.providers)]}
+
+    @get(
+        "/breakers",
+        name="admin:breakers",
+        operation_id="listBreakers",
+        summary="Circuit-breaker state of every provider (and country where split)",
+    )
+    async def breakers(self, request: Request) -> dict[str, Any]:
+        gateway = request.app.state.gateway
+        keys = []
+        for name, provider in sorted(gateway.registry.providers.items()):
+            keys.append(name)
+            if provider.declaration.breaker_per_country:
+                keys += [breaker_key(provider, c) for c in provider.declaration.countries]
+        states = [msgspec.to_builtins(await gateway.breakers.state(k)) | {"key": k} for k in keys]
+        return {"data": states}
+
+    @post(
+        "/events/{event_id:str}/resend",
+        name="admin:events-resend",
+        operation_id="resendEvent",
+        summary="Deliver an event again to every event URL",
+        status_code=202,
+    )
+    async def resend(self, request: Request, event_id: FromPath[str]) -> dict[str, Any]:
+        gateway = request.app.state.gateway
+        eid = payments.parse_id(event_id)
+        row = await db.fetchrow("SELECT id FROM outbox_events WHERE id = $1", eid) if eid else None
+        if row is None:
+            raise payments.PaymentNotFound(f"No event {event_id!r}")
+        queued = await resend_event(row["id"], gateway.config.event_urls)
+        return {"event_id": str(row["id"]), "queued": queued}
+
+    @get(
+        "/payments/{payment_id:str}/events",
+        name="admin:payment-events",
+        operation_id="paymentEvents",
+        summary="A payment's events and their delivery",
+    )
+    async def payment_events(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:
+        row = await payments.get(payment_id)
+        events = await db.fetch(
+            "SELECT id, type, created_at, delivered_at FROM outbox_events WHERE payment_id = $1 "
+            "ORDER BY created_at",
+            row["id"],
+        )
+        return {
+            "data": [
+                {
+                    "id": str(e["id"]),
+                    "type": e["type"],
+                    "created_at": e["created_at"].isoformat(),
+                    "delivered_at": e["delivered_at"].isoformat() if e["delivered_at"] else None,
+                }
+                for e in events
+            ]
+        }

@@ -105,19 +105,9 @@ DROP TABLE payments;
 
 
 async def _execute(sql: str) -> None:
-    """Run several statements in the migration's transaction (or alone, outside one)."""
-    from mmo_host.database import get_engine
+    from mmo_host.database import execute_script
 
-    engine = get_engine()
-    transaction = engine.current_transaction.get()
-    if transaction is not None:
-        await transaction.connection.execute(sql)
-        return
-    connection = await engine.get_new_connection()
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+    await execute_script(sql)
 
 
 async def forwards():

@@ -1,0 +1,197 @@
+"""The job queue of the background worker, on the gateway's own Postgres.
+
+Jobs are rows of `jobs`, inserted in the same transaction as the change that needs them
+(a payment going `pending` gets its `poll` job, an event its `deliver` jobs), so a crash
+can never leave a change without its follow-up. Workers claim due jobs with
+`FOR UPDATE SKIP LOCKED` and a lease: two workers never run one job at once, and the job of
+a worker that died is taken again when its lease ends. Handlers are idempotent (every
+status change goes through `apply_transition`), so running a job again is harmless.
+
+Kinds:
+- `poll`: ask the operator where a `pending` / `unknown` payment stands.
+- `resolve`: a payment still `new` after the initiate window (the host died mid-call).
+- `send`: send a queued `new` payment (breaker open, or operator unavailable).
+- `deliver`: deliver an event to one orchestrator URL; `stream`: to the Redis stream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmo_host import db
+
+PAYMENT_KINDS = ("poll", "resolve", "send")
+
+
+@dataclass
+class Policy:
+    """Delays of the follow-up jobs; set by the gateway at start-up."""
+
+    poll_after: dict[str, float] = field(default_factory=dict)
+    default_poll_after: float = 30.0
+    unknown_after: float = 10.0
+    resolve_after: float = 60.0
+    max_poll_delay: float = 600.0
+    poll_for: float = 3 * 86400.0
+    queue_for: float = 900.0
+    event_targets: tuple[str, ...] = ()
+    event_stream: bool = False
+
+    def first_poll(self, provider: str) -> float:
+        return self.poll_after.get(provider, self.default_poll_after)
+
+    def next_poll(self, provider: str, attempts: int) -> float:
+        base = self.first_poll(provider) * (2 ** max(attempts - 1, 0))
+        return jittered(min(base, self.max_poll_delay))
+
+
+POLICY = Policy()
+
+
+def configure(policy: Policy) -> None:
+    global POLICY
+    POLICY = policy
+
+
+def jittered(seconds: float, spread: float = 0.1) -> float:
+    return max(0.0, seconds * random.uniform(1 - spread, 1 + spread))
+
+
+def backoff(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter (AWS's), at most `cap` seconds."""
+    return random.uniform(0, min(cap, base * (2 ** max(attempts, 0))))
+
+
+def _at(delay: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+
+
+async def enqueue_payment_job(kind: str, payment_id: uuid.UUID, delay: float) -> None:
+    """One open job of `kind` per payment; an existing one is moved earlier, never later.
+
+    When the open job is the one running now (it asks for its own retry), it is moved to
+    the new time, and the worker releases it instead of finishing it.
+    """
+    await db.fetch(
+        """INSERT INTO jobs (kind, payment_id, run_at) VALUES ($1, $2, $3)
+           ON CONFLICT (kind, payment_id)
+               WHERE done_at IS NULL AND payment_id IS NOT NULL AND event_id IS NULL
+           DO UPDATE SET run_at = CASE WHEN jobs.locked_until > now() THEN EXCLUDED.run_at
+                                       ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END""",
+        kind,
+        payment_id,
+        _at(delay),
+    )
+
+
+async def close_payment_jobs(payment_id: uuid.UUID, kinds: tuple[str, ...]) -> None:
+    """Close the open, unclaimed jobs of a payment that no longer needs them."""
+    await db.fetch(
+        """UPDATE jobs SET done_at = now(), last_error = 'no longer needed'
+           WHERE payment_id = $1 AND kind = ANY($2::text[]) AND done_at IS NULL
+             AND (locked_until IS NULL OR locked_until < now())""",
+        payment_id,
+        list(kinds),
+    )
+
+
+async def enqueue_event(event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    for target in POLICY.event_targets:
+        await db.fetch(
+            """INSERT INTO jobs (kind, payment_id, event_id, target)
+               VALUES ('deliver', $1, $2, $3)
+               ON CONFLICT (event_id, target) WHERE event_id IS NOT NULL DO NOTHING""",
+            payment_id,
+            event_id,
+            target,
+        )
+    if POLICY.event_stream:
+        await db.fetch(
+            """INSERT INTO jobs (kind, payment_id, event_id, target)
+               VALUES ('stream', $1, $2, 'redis')
+               ON CONFLICT (event_id, target) WHERE event_id IS NOT NULL DO NOTHING""",
+            payment_id,
+            event_id,
+        )
+
+
+async def after_transition(row: Any, previous: str | None) -> None:
+    """The follow-up jobs of a status change (called inside its transaction)."""
+    status = row["status"]
+    pid = row["id"]
+    if status == "new" and previous is None:
+        await enqueue_payment_job("resolve", pid, POLICY.resolve_after)
+    elif status == "pending":
+        await close_payment_jobs(pid, ("resolve", "send"))
+        await enqueue_payment_job("poll", pid, POLICY.first_poll(row["provider"]))
+    elif status == "unknown":
+        await close_payment_jobs(pid, ("resolve", "send"))
+        await enqueue_payment_job("poll", pid, POLICY.unknown_after)
+    else:
+        await close_payment_jobs(pid, PAYMENT_KINDS)
+
+
+# -- claiming and finishing ----------------------------------------------------------------
+
+
+async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
+    return await db.fetch(
+        """UPDATE jobs SET locked_by = $1, locked_until = now() + make_interval(secs => $2),
+                           attempts = attempts + 1
+           WHERE id IN (
+               SELECT id FROM jobs
+               WHERE done_at IS NULL AND run_at <= now()
+                 AND (locked_until IS NULL OR locked_until < now())
+               ORDER BY run_at
+               LIMIT $3
+               FOR UPDATE SKIP LOCKED)
+           RETURNING *""",
+        worker_id,
+        lease,
+        limit,
+    )
+
+
+async def finish(job: Any, worker_id: str, note: str | None = None) -> None:
+    await db.fetch(
+        """UPDATE jobs SET done_at = now(), locked_by = NULL, locked_until = NULL,
+                           last_error = COALESCE($3, last_error)
+           WHERE id = $1 AND locked_by = $2""",
+        job["id"],
+        worker_id,
+        note,
+    )
+
+
+async def release(job: Any, worker_id: str, error: str | None = None) -> None:
+    """Give a claimed job back without finishing it (its run_at was already moved)."""
+    await db.fetch(
+        """UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $3
+           WHERE id = $1 AND locked_by = $2""",
+        job["id"],
+        worker_id,
+        error,
+    )
+
+
+async def retry(job: Any, worker_id: str, delay: float, error: str | None = None) -> None:
+    await db.fetch(
+        """UPDATE jobs SET run_at = $3, locked_by = NULL, locked_until = NULL, last_error = $4
+           WHERE id = $1 AND locked_by = $2""",
+        job["id"],
+        worker_id,
+        _at(delay),
+        error,
+    )
+
+
+async def open_jobs(payment_id: uuid.UUID | None = None) -> list[Any]:
+    if payment_id is None:
+        return await db.fetch("SELECT * FROM jobs WHERE done_at IS NULL ORDER BY run_at")
+    return await db.fetch(
+        "SELECT * FROM jobs WHERE done_at IS NULL AND payment_id = $1 ORDER BY run_at", payment_id
+    )

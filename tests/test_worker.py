@@ -1,0 +1,348 @@
+"""The reliability engine: polling, crash recovery, breakers, events, reconciliation.
+
+The host's own worker is off in the tests (MMO_RUN_WORKER=false); each test runs a
+`Worker` on the host's gateway and drains due jobs, so every step is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+from mmo_host import db, events, jobs, payments
+from mmo_host.app import build_registry
+from mmo_host.config import HostConfig
+from mmo_host.gateway import Gateway
+from mmo_host.reconcile import reconcile
+from mmo_host.schemas import PaymentCreate
+from mmo_host.worker import Worker
+
+from tests import fake_provider
+from tests.conftest import EVENT_SECRETS, host_environ, wait_for_status
+from tests.test_webhooks import create_fake_payment
+
+
+def worker(host) -> Worker:
+    return Worker(host.gateway, worker_id="test-worker")
+
+
+async def status_of(api, payment_id):
+    return (await api.get(f"/api/v1/payments/{payment_id}")).json()
+
+
+async def sources(payment_id):
+    rows = await db.fetch(
+        "SELECT to_status, source FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
+        uuid.UUID(payment_id),
+    )
+    return [(r["to_status"], r["source"]) for r in rows]
+
+
+async def crashed_before_send(host, **changes):
+    """A payment stored as `new` whose host died before it recorded the operator's answer."""
+    body = {
+        "type": "collection",
+        "amount": "1000",
+        "currency": "TZS",
+        "msisdn": "+255712345678",
+        "provider": "fake",
+        "reference": "CRASH",
+    }
+    body.update(changes)
+    request = PaymentCreate(**body)
+    accepted = payments.check_request(host.gateway, request)
+    row, created = await payments.insert_new(
+        "client-x", str(uuid.uuid4()), payments.request_hash(request), accepted
+    )
+    assert created
+    return row
+
+
+async def test_a_pending_payment_with_no_callback_is_polled_to_its_end(api, host):
+    payment = await create_fake_payment(api)
+    fake_provider.OPERATOR[payment["provider_reference"]]["status"] = "succeeded"
+    await worker(host).drain()
+    assert (await status_of(api, payment["id"]))["status"] == "succeeded"
+    assert ("succeeded", "poll") in await sources(payment["id"])
+    assert await jobs.open_jobs(uuid.UUID(payment["id"])) == []
+
+
+async def test_a_payment_still_pending_is_polled_again_later(api, host):
+    payment = await create_fake_payment(api)
+    await worker(host).run_once()
+    [job] = await jobs.open_jobs(uuid.UUID(payment["id"]))
+    assert job["kind"] == "poll" and job["attempts"] == 1
+    assert job["run_at"] >= dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert (await status_of(api, payment["id"]))["status"] == "pending"
+
+
+async def test_poll_failures_retry_without_changing_the_payment(api, host):
+    payment = await create_fake_payment(api)
+    fake_provider.DOWN["status"] = True
+    await worker(host).run_once()
+    [job] = await jobs.open_jobs(uuid.UUID(payment["id"]))
+    assert "ProviderUnavailable" in job["last_error"]
+    assert (await status_of(api, payment["id"]))["status"] == "pending"
+
+
+async def test_crash_before_the_answer_was_recorded_is_found_out_not_resent(api, host):
+    row = await crashed_before_send(host)
+    fake_provider.OPERATOR["FK-" + str(row["id"])[:8]] = {"status": "succeeded"}
+    await worker(host).drain()
+    assert (await status_of_row(row))["status"] == "succeeded"
+    assert "initiate" not in fake_provider.CALLS  # never resent blind
+    assert await sources(str(row["id"])) == [
+        ("new", "api"),
+        ("unknown", "worker"),
+        ("succeeded", "poll"),
+    ]
+
+
+async def test_crash_before_send_that_never_reached_the_operator_fails(api, host):
+    row = await crashed_before_send(host)
+    await worker(host).drain()
+    payment = await status_of_row(row)
+    assert payment["status"] == "failed"
+    assert payment["failure"]["code"] == "not_received"
+    assert "initiate" not in fake_provider.CALLS
+
+
+async def status_of_row(row):
+    return payments.resource(await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"]))
+
+
+async def test_crash_before_send_is_resent_where_the_operator_makes_it_safe(api, host):
+    row = await crashed_before_send(
+        host, provider="example", currency="KES", amount="150", msisdn="+254712345678"
+    )
+    await worker(host).drain()
+    for _ in range(100):  # the simulator's callback arrives
+        if (await status_of_row(row))["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    assert (await status_of_row(row))["status"] == "succeeded"
+    ledger = (await api.get("/_sim/example/_simulator/ledger")).json()["entries"]
+    assert len([e for e in ledger if e["reference"] == str(row["id"])]) == 1
+
+
+async def test_breaker_opens_queues_and_recovers(api, host):
+    fake_provider.DOWN["initiate"] = True
+    created = [await create_fake_payment(api) for _ in range(4)]
+    assert {p["status"] for p in created} == {"new"}
+    assert fake_provider.CALLS.count("initiate") == 3  # the 4th was not even tried
+    breakers = (await api.get("/api/v1/admin/breakers")).json()["data"]
+    assert {b["key"]: b["state"] for b in breakers}["fake"] == "open"
+
+    fake_provider.DOWN["initiate"] = False
+    await asyncio.sleep(1.1)  # the cooldown (MMO_BREAKER_COOLDOWN=1)
+    w = worker(host)
+    for _ in range(20):
+        await w.drain()
+        statuses = {(await status_of(api, p["id"]))["status"] for p in created}
+        if statuses == {"pending"}:
+            break
+        await asyncio.sleep(0.3)
+    final = [await status_of(api, p["id"]) for p in created]
+    assert statuses == {"pending"}, [(p["status"], p["failure"]) for p in final]
+    assert fake_provider.CALLS.count("initiate") == 3 + 4
+    breakers = (await api.get("/api/v1/admin/breakers")).json()["data"]
+    assert {b["key"]: b["state"] for b in breakers}["fake"] == "closed"
+    # the idempotent replay of a queued payment is its first answer
+    assert created[0]["status"] == "new"
+
+
+async def test_a_payment_queued_too_long_fails_clearly(api, host, monkeypatch):
+    monkeypatch.setattr(jobs.POLICY, "queue_for", 0.0)
+    fake_provider.DOWN["initiate"] = True
+    payment = await create_fake_payment(api)
+    assert payment["status"] == "failed"
+    assert payment["failure"]["code"] == "provider_unavailable"
+    await host.gateway.breakers.success("fake")
+
+
+async def test_every_state_change_is_delivered_signed(api, host, event_receiver):
+    response = await api.post(
+        "/api/v1/payments",
+        json={
+            "type": "collection",
+            "amount": "150",
+            "currency": "KES",
+            "msisdn": "+254712345678",
+            "provider": "example",
+            "reference": "EVT",
+        },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    payment = await wait_for_status(api, response.json()["id"], {"succeeded"})
+    await worker(host).drain()
+    received = [
+        r for r in event_receiver.requests if json.loads(r.body)["payment"]["id"] == payment["id"]
+    ]
+    types = [json.loads(r.body)["type"] for r in received]
+    assert sorted(types) == ["payment.created", "payment.pending", "payment.succeeded"]
+    for r in received:
+        header = r.headers["mmo-signature"]
+        assert header.count("v1=") == 2  # both secrets while rotating
+        for secret in EVENT_SECRETS:
+            assert events.verify(r.body, header, secret)
+        assert not events.verify(r.body, header, "whsec_wrong")
+        assert not events.verify(r.body + b" ", header, EVENT_SECRETS[0])
+        assert r.headers["mmo-event-id"] == json.loads(r.body)["id"]
+    undelivered = await db.fetch(
+        "SELECT id FROM outbox_events WHERE payment_id = $1 AND delivered_at IS NULL",
+        uuid.UUID(payment["id"]),
+    )
+    assert undelivered == []
+
+    listed = (await api.get(f"/api/v1/admin/payments/{payment['id']}/events")).json()["data"]
+    succeeded = next(e for e in listed if e["type"] == "payment.succeeded")
+    before = len(event_receiver.requests)
+    resend = await api.post(f"/api/v1/admin/events/{succeeded['id']}/resend")
+    assert resend.status_code == 202 and resend.json()["queued"] == 1
+    await worker(host).drain()
+    again = event_receiver.requests[before:]
+    assert [json.loads(r.body)["id"] for r in again] == [succeeded["id"]]
+    assert (await api.post(f"/api/v1/admin/events/{uuid.uuid4()}/resend")).status_code == 404
+
+
+async def test_a_failed_delivery_is_retried_later(api, host):
+    payment = await create_fake_payment(api)
+    event = await db.fetchrow(
+        "SELECT id FROM outbox_events WHERE payment_id = $1 LIMIT 1", uuid.UUID(payment["id"])
+    )
+    await db.fetch(
+        "INSERT INTO jobs (kind, payment_id, event_id, target) VALUES ('deliver', $1, $2, $3)",
+        uuid.UUID(payment["id"]),
+        event["id"],
+        "http://127.0.0.1:9/unreachable",
+    )
+    await worker(host).drain()
+    job = await db.fetchrow("SELECT * FROM jobs WHERE target = 'http://127.0.0.1:9/unreachable'")
+    assert job["done_at"] is None and job["attempts"] == 1
+    assert job["last_error"] == "ConnectError"
+    assert job["run_at"] > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=45)
+
+
+def test_the_delivery_schedule_lasts_at_least_three_days():
+    assert sum(events.DELIVERY_SCHEDULE) >= 3 * 86400
+    assert (
+        events.next_delay(1) == 60 and events.next_delay(len(events.DELIVERY_SCHEDULE) + 1) is None
+    )
+
+
+def test_signatures_expire_after_the_tolerance():
+    body = b'{"id":"evt"}'
+    header = events.sign(body, ("s",), timestamp=1_000_000)
+    assert events.verify(body, header, "s", now=1_000_100)
+    assert not events.verify(body, header, "s", now=1_000_400)
+    assert not events.verify(body, "v1=abc", "s")
+
+
+async def test_events_reach_the_redis_stream(api, host, migrated_db, redis_url):
+    saved = jobs.POLICY
+    config = HostConfig.from_env(
+        host_environ(migrated_db, REDIS_URL=redis_url, MMO_EVENT_STREAM="mmo:test-events")
+    )
+    gateway = Gateway(config, build_registry(config))
+    await gateway.open()
+    try:
+        assert jobs.POLICY.event_stream
+        payment = await create_fake_payment(api)
+        await Worker(gateway, worker_id="stream-worker").drain()
+        entries = await gateway.store._redis.xrange("mmo:test-events")
+        bodies = [json.loads(fields[b"body"]) for _, fields in entries]
+        assert "payment.created" in [
+            b["type"] for b in bodies if b["payment"]["id"] == payment["id"]
+        ]
+    finally:
+        jobs.configure(saved)
+        await gateway.close()
+
+
+async def test_reconcile_repairs_and_reports(api, host):
+    repaired = await create_fake_payment(api)
+    fake_provider.OPERATOR[repaired["provider_reference"]]["status"] = "succeeded"
+    contested = await create_fake_payment(api)
+    await payments.apply_transition(uuid.UUID(contested["id"]), "failed", source="callback")
+    fake_provider.OPERATOR[contested["provider_reference"]]["status"] = "succeeded"
+    stale = await crashed_before_send(host)
+    report = await reconcile(host.gateway, since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    changed = {c["id"]: (c["from"], c["to"]) for c in report.changed}
+    assert changed[repaired["id"]] == ("pending", "succeeded")
+    assert changed[str(stale["id"])] == ("new", "unknown")
+    assert report.disagreements == [
+        {"id": contested["id"], "ours": "failed", "operator": "succeeded"}
+    ]
+    assert report.checked == 3
+    assert (await status_of(api, contested["id"]))["status"] == "failed"
+
+
+def test_reconcile_and_worker_commands(migrated_db):
+    env = {**os.environ, "DATABASE_URL": migrated_db, "MMO_RECONCILE_EVERY": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mmo_host.cli", "reconcile", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {"checked", "changed", "disagreements", "errors"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "mmo_host.cli", "reconcile", "--since", "yesterday"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--since" in bad.stderr
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmo_host.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    output = ""
+    while time.monotonic() < deadline and "started" not in output:
+        output += process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    output += process.communicate(timeout=30)[0]
+    assert process.returncode == 0
+    assert "worker" in output and "stopped" in output
+
+
+async def test_scheduled_reconciliation_runs_and_reschedules(api, host):
+    from mmo_host.worker import schedule_reconcile
+
+    await schedule_reconcile(0.0001)
+    await schedule_reconcile(0.0001)  # still one open
+    rows = await db.fetch("SELECT * FROM jobs WHERE kind = 'reconcile' AND done_at IS NULL")
+    assert len(rows) == 1
+    await asyncio.sleep(0.01)
+    await worker(host).run_once()
+    done = await db.fetchrow("SELECT * FROM jobs WHERE kind = 'reconcile' AND done_at IS NOT NULL")
+    assert done["last_error"].startswith("checked")
+    assert (
+        len(await db.fetch("SELECT id FROM jobs WHERE kind = 'reconcile' AND done_at IS NULL")) == 1
+    )
+
+
+async def test_two_workers_never_run_one_job_twice(api, host):
+    created = [await create_fake_payment(api) for _ in range(6)]
+    for p in created:
+        fake_provider.OPERATOR[p["provider_reference"]]["status"] = "succeeded"
+    first, second = Worker(host.gateway, worker_id="w1"), Worker(host.gateway, worker_id="w2")
+    await asyncio.gather(first.drain(), second.drain())
+    assert fake_provider.CALLS.count("status") == 6
+    for p in created:
+        assert await sources(p["id"]) == [("new", "api"), ("pending", "api"), ("succeeded", "poll")]
