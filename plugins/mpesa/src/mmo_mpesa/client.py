@@ -1,0 +1,307 @@
+"""Daraja's HTTP calls and the one translation of its answers into the core's terms.
+
+- `token`: OAuth client credentials through the core's token cache.
+- `send`: a product call with the bearer token; an invalid-token answer (each product has
+  its own code) refreshes the token and retries once.
+- `raise_for`: Daraja's error envelope `{requestId, errorCode, errorMessage}` -> core error.
+- `result_status`: a ResultCode (STK callback / query, B2C and other Results) -> status.
+- `ResultBoard`: where the asynchronous Results of Transaction Status, Reversal and Account
+  Balance meet the hook that asked for them (Daraja answers those only by callback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import re
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import msgspec
+from mmo_core import phones
+from mmo_core.context import ProviderContext
+from mmo_core.crypto import rsa_encrypt_pkcs1v15
+from mmo_core.errors import (
+    InvalidRequest,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.http import transport_error
+from mmo_core.tokens import AccessToken
+from mmo_core.types import Failure, ReportedStatus
+
+from mmo_mpesa.settings import MpesaSettings
+from mmo_mpesa.wire import ErrorEnvelope, TokenResponse
+
+NAME = "mpesa"
+NAIROBI = ZoneInfo("Africa/Nairobi")
+TOKEN_PATH = "/oauth/v1/generate"
+
+# Each product answers an expired or unknown token with its own code.
+INVALID_TOKEN_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01"})
+AUTH_CODES = frozenset({"400.008.01", "400.008.02", "404.001.04"})
+BEING_PROCESSED = "being processed"
+
+# Every documented ResultCode that is not a success. Codes are compared as strings.
+# Expired: the payer never answered the prompt (or the request timed out in the queue).
+EXPIRED_CODES = frozenset({"1019", "1037"})
+RESULT_CODES: dict[str, str] = {
+    "0": "The service request is processed successfully.",
+    "1": "The balance is insufficient for the transaction.",
+    "2": "Declined due to limit rule: less than the minimum transaction amount.",
+    "3": "Declined due to limit rule: greater than the maximum transaction amount.",
+    "4": "Declined due to limit rule: would exceed daily transfer limit.",
+    "8": "Declined due to limit rule: would exceed the maximum balance.",
+    "11": "The DebitParty is in an invalid state.",
+    "17": "Rule limited.",
+    "21": "The initiator is not allowed to initiate this request.",
+    "26": "System busy.",
+    "1001": "Unable to lock subscriber, a transaction is already in process for the current "
+    "subscriber.",
+    "1019": "Transaction has expired.",
+    "1025": "An error occurred while sending a push request.",
+    "1032": "Request cancelled by user.",
+    "1037": "DS timeout user cannot be reached.",
+    "2001": "The initiator information is invalid.",
+    "2006": "Declined due to account rule.",
+    "2028": "The request is not permitted according to product assignment.",
+    "2040": "Credit Party customer type (Unregistered or Registered Customer) can't be "
+    "supported by the service.",
+    "8006": "The security credential is locked.",
+    "9999": "An error occurred while sending a push request.",
+    "R000001": "The transaction has already been reversed.",
+    "R000002": "The OriginalTransactionID is invalid.",
+    "SFC_IC0003": "The operator does not exist.",
+}
+
+_KENYAN_WALLET = re.compile(r"^254[17]\d{8}$")
+
+
+# -- formats --------------------------------------------------------------------------------
+
+
+def timestamp(now: dt.datetime | None = None) -> str:
+    """`YYYYMMDDHHmmss` in Nairobi time, as Daraja expects (a UTC clock reads as expired)."""
+    moment = now or dt.datetime.now(tz=NAIROBI)
+    return moment.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def password(shortcode: str, passkey: str, stamp: str) -> str:
+    """The STK Password: base64(BusinessShortCode + Passkey + Timestamp)."""
+    return base64.b64encode(f"{shortcode}{passkey}{stamp}".encode()).decode()
+
+
+def msisdn(number: str) -> str:
+    """A Kenyan wallet as Daraja wants it: 2547XXXXXXXX or 2541XXXXXXXX.
+
+    Accepts every form a Kenyan user types (07..., 01..., +254..., 254...).
+    """
+    raw = number.strip().replace(" ", "")
+    region = None if raw.startswith(("+", "254")) else "KE"
+    digits = phones.international_digits(phones.to_e164(raw, region, strict=False))
+    if not _KENYAN_WALLET.match(digits):
+        raise InvalidRequest(
+            "M-Pesa takes Kenyan mobile numbers (07..., 01..., +2547..., +2541...)",
+            code="invalid_msisdn",
+            provider=NAME,
+        )
+    return digits
+
+
+def whole_shillings(amount: Decimal) -> int:
+    if amount != amount.to_integral_value() or amount <= 0:
+        raise InvalidRequest(
+            "M-Pesa takes whole shillings only", code="invalid_amount", provider=NAME
+        )
+    return int(amount)
+
+
+def security_credential(settings: MpesaSettings) -> str:
+    """base64(RSA-PKCS#1-v1.5(initiator password)) with Safaricom's certificate."""
+    return rsa_encrypt_pkcs1v15(settings.certificate_pem(), settings.initiator_password)
+
+
+def decimal(value: Any) -> Decimal | None:
+    """A Daraja number (JSON number decoded as Decimal, or text) as a Decimal."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def decode(data: bytes, type: Any) -> Any:
+    """JSON with every non-integer number read as Decimal (never a float)."""
+    return msgspec.json.Decoder(type, float_hook=Decimal).decode(data)
+
+
+# -- translation ----------------------------------------------------------------------------
+
+
+def result_status(code: int | str | None, text: str = "") -> tuple[ReportedStatus, Failure | None]:
+    """A Daraja ResultCode as a payment status, keeping the code and its text."""
+    key = str(code).strip()
+    if key == "0":
+        return "succeeded", None
+    failure = Failure(code=key, message=text or RESULT_CODES.get(key, "M-Pesa declined"))
+    return ("expired" if key in EXPIRED_CODES else "failed"), failure
+
+
+def raise_for(response: httpx.Response, operation: str) -> None:
+    """The one place where Daraja's synchronous answers become the core's errors."""
+    status = response.status_code
+    if status < 400:
+        return
+    try:
+        envelope = msgspec.json.decode(response.content, type=ErrorEnvelope)
+        code, text, request_id = envelope.errorCode, envelope.errorMessage, envelope.requestId
+    except msgspec.MsgspecError:
+        code, text, request_id = str(status), response.text[:200], None
+    kwargs: dict[str, Any] = {
+        "provider": NAME,
+        "provider_code": code,
+        "provider_message": text,
+        "request_id": request_id,
+    }
+    lowered = text.lower()
+    if code in INVALID_TOKEN_CODES or code in AUTH_CODES or "no apiproduct match" in lowered:
+        raise ProviderAuthenticationError(
+            f"M-Pesa refused our credentials on {operation}", **kwargs
+        )
+    if code == "500.001.1001":
+        if "wrong credentials" in lowered or "merchant does not exist" in lowered:
+            raise ProviderAuthenticationError(
+                f"M-Pesa refused the shortcode or passkey on {operation}", **kwargs
+            )
+        if "does not exist" in lowered:
+            raise InvalidRequest(f"M-Pesa does not know this transaction ({operation})", **kwargs)
+        # "Unable to lock subscriber", and any other refusal of this request
+        raise OperatorDeclined(text or "M-Pesa declined the request", **kwargs)
+    if code in ("500.003.02", "500.003.03") or status == 429:
+        raise RateLimited(f"M-Pesa: {operation} rate limited ({text})", retry_after=60, **kwargs)
+    if status in (502, 503):
+        raise ProviderUnavailable(f"M-Pesa: {operation} unavailable", **kwargs)
+    if status >= 500:
+        raise OutcomeUnknown(f"M-Pesa: {operation} failed with {code} {text}", **kwargs)
+    raise InvalidRequest(f"M-Pesa refused {operation}: {text or code}", **kwargs)
+
+
+def is_being_processed(response: httpx.Response) -> bool:
+    """STK Query's standard answer while the prompt is open (HTTP 500, 500.001.1001)."""
+    return response.status_code >= 400 and BEING_PROCESSED in response.text.lower()
+
+
+# -- calls ----------------------------------------------------------------------------------
+
+
+def _token_key(context: ProviderContext) -> str:
+    return context.token_key(context.settings.consumer_key)  # type: ignore[attr-defined]
+
+
+async def token(context: ProviderContext) -> str:
+    settings: MpesaSettings = context.settings  # type: ignore[assignment]
+
+    async def fetch() -> AccessToken:
+        try:
+            response = await context.http.get(
+                TOKEN_PATH,
+                params={"grant_type": "client_credentials"},
+                auth=(settings.consumer_key, settings.consumer_secret),
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, "token") from exc
+        raise_for(response, "token")
+        try:
+            body = msgspec.json.decode(response.content, type=TokenResponse)
+        except msgspec.MsgspecError as exc:
+            raise OutcomeUnknown(f"M-Pesa: unreadable token answer: {exc}", provider=NAME) from None
+        return AccessToken.lasting(body.access_token, body.expires_in)
+
+    return await context.tokens.get(_token_key(context), fetch)
+
+
+def _invalid_token(response: httpx.Response) -> bool:
+    if response.status_code not in (400, 401, 404):
+        return False
+    try:
+        code = msgspec.json.decode(response.content, type=ErrorEnvelope).errorCode
+    except msgspec.MsgspecError:
+        return response.status_code == 401
+    return code in INVALID_TOKEN_CODES
+
+
+async def send(context: ProviderContext, path: str, body: Any, operation: str) -> httpx.Response:
+    """POST a product request; refresh the token once when Daraja says it is invalid."""
+    content = msgspec.json.encode(body)
+    response = None
+    for attempt in range(2):
+        headers = {
+            "Authorization": f"Bearer {await token(context)}",
+            "Content-Type": "application/json",
+        }
+        try:
+            response = await context.http.post(path, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, operation) from exc
+        if attempt == 0 and _invalid_token(response):
+            await context.tokens.invalidate(_token_key(context))
+            continue
+        break
+    return response  # type: ignore[return-value]
+
+
+# -- asynchronous Results -------------------------------------------------------------------
+
+
+class ResultBoard:
+    """Results that arrive by callback, kept briefly for the hook waiting for them.
+
+    One board per provider context (`context.extras`). The host confirms unsigned final
+    callbacks with `status`; for B2C that means a Transaction Status query whose answer
+    comes back as another callback, which lands here.
+    """
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._results: OrderedDict[str, Any] = OrderedDict()
+        self._waiters: dict[str, list[asyncio.Future[Any]]] = {}
+        self._keep = keep
+
+    def put(self, key: str, result: Any) -> None:
+        self._results[key] = result
+        self._results.move_to_end(key)
+        while len(self._results) > self._keep:
+            self._results.popitem(last=False)
+        for waiter in self._waiters.pop(key, []):
+            if not waiter.done():
+                waiter.set_result(result)
+
+    async def wait(self, key: str, timeout: float) -> Any | None:
+        if key in self._results:
+            return self._results[key]
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._waiters.get(key, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(key, None)
+
+
+def board(context: ProviderContext) -> ResultBoard:
+    found = context.extras.get("mpesa_results")
+    if found is None:
+        found = context.extras["mpesa_results"] = ResultBoard()
+    return found

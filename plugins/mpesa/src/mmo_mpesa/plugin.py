@@ -1,0 +1,600 @@
+"""The hook implementations of Safaricom M-Pesa (Daraja).
+
+Collection by STK push (M-Pesa Express) and STK query; disbursement by B2C v3 and
+Transaction Status; reversal, account balance, and C2B URL registration (`setup`).
+Daraja signs no callback: every URL handed to it carries the gateway's secret token, and
+callbacks are `authenticated=False`, so the host confirms final states with `status`.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from mmo_core import hookimpl, phones
+from mmo_core.context import ProviderContext
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    ConfigurationError,
+    InvalidRequest,
+    MmoError,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderUnavailable,
+)
+from mmo_core.types import (
+    AmountLimit,
+    Balance,
+    BalanceReport,
+    CallbackOutcome,
+    Failure,
+    HealthReport,
+    InboundCallback,
+    InitiateResult,
+    Payment,
+    PaymentUpdate,
+    ProviderDeclaration,
+    SetupReport,
+    StatusReport,
+    WebhookReply,
+)
+
+from mmo_mpesa import client
+from mmo_mpesa.client import NAME, decimal, result_status
+from mmo_mpesa.settings import MpesaSettings
+from mmo_mpesa.wire import (
+    AccountBalanceRequest,
+    AsyncAck,
+    B2CRequest,
+    C2BTransaction,
+    RegisterUrlRequest,
+    RegisterUrlResponse,
+    Result,
+    ResultEnvelope,
+    ReversalRequest,
+    StkCallbackEnvelope,
+    StkPushRequest,
+    StkPushResponse,
+    StkQueryRequest,
+    StkQueryResponse,
+    TransactionStatusRequest,
+)
+
+STK_PUSH = "/mpesa/stkpush/v1/processrequest"
+STK_QUERY = "/mpesa/stkpushquery/v1/query"
+B2C = "/mpesa/b2c/v3/paymentrequest"
+TRANSACTION_STATUS = "/mpesa/transactionstatus/v1/query"
+REVERSAL = "/mpesa/reversal/v1/request"
+ACCOUNT_BALANCE = "/mpesa/accountbalance/v1/query"
+
+KINDS = (
+    "stk-callback",
+    "c2b-confirmation",
+    "c2b-validation",
+    "timeout",
+    "b2c-result",
+    "status-result",
+    "reversal-result",
+    "balance-result",
+)
+B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
+B2C_MINIMUM = Decimal(10)
+# Words Daraja refuses in registered C2B URLs (any case).
+BANNED_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "exe", "exec", "cmd", "sql", "query")
+
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+DECLARATION = ProviderDeclaration(
+    name=NAME,
+    display_name="M-Pesa (Safaricom Daraja)",
+    description="Safaricom M-Pesa Kenya: STK push, B2C, reversal, balance and C2B.",
+    countries=("KE",),
+    currencies=("KES",),
+    operations=("collection", "disbursement", "reversal", "balance"),
+    limits=(
+        AmountLimit(
+            currency="KES", minimum=Decimal(1), maximum=Decimal(250_000), whole_units_only=True
+        ),
+    ),
+    webhook_kinds=KINDS,
+    webhook_path="mpesa",
+    settings=MpesaSettings,
+)
+
+
+def _settings(context: ProviderContext) -> MpesaSettings:
+    return context.settings  # type: ignore[return-value]
+
+
+@hookimpl
+def mmo_provider() -> ProviderDeclaration:
+    return DECLARATION
+
+
+def _description(context: ProviderContext, payment: Payment) -> str:
+    return payment.description or _settings(context).transaction_desc
+
+
+@hookimpl
+def validate(context: ProviderContext, payment: Payment) -> None:
+    if payment.currency != "KES":
+        raise InvalidRequest("M-Pesa takes KES only", code="unsupported_currency", provider=NAME)
+    client.msisdn(payment.msisdn)
+    client.whole_shillings(payment.amount)
+    if payment.type == "collection":
+        if len(payment.reference) > 12:
+            raise InvalidRequest(
+                "AccountReference (the payment reference) is at most 12 characters for M-Pesa",
+                code="reference_too_long",
+                provider=NAME,
+            )
+        if len(_description(context, payment)) > 13:
+            raise InvalidRequest(
+                "TransactionDesc (the description) is at most 13 characters for M-Pesa",
+                code="description_too_long",
+                provider=NAME,
+            )
+    elif payment.type == "disbursement":
+        if payment.amount < B2C_MINIMUM:
+            raise InvalidRequest(
+                "The minimum M-Pesa B2C amount is 10 KES", code="amount_too_small", provider=NAME
+            )
+    else:
+        raise NotSupported(f"M-Pesa does not offer {payment.type}", provider=NAME)
+
+
+# -- initiate ---------------------------------------------------------------------------------
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    validate(context, payment)
+    if payment.type == "disbursement":
+        return await _b2c(context, payment)
+    return await _stk_push(context, payment)
+
+
+async def _stk_push(context: ProviderContext, payment: Payment) -> InitiateResult:
+    settings = _settings(context)
+    stamp = client.timestamp()
+    phone = client.msisdn(payment.msisdn)
+    buy_goods = settings.transaction_type == "CustomerBuyGoodsOnline"
+    body = StkPushRequest(
+        BusinessShortCode=settings.shortcode,
+        Password=client.password(settings.shortcode, settings.passkey, stamp),
+        Timestamp=stamp,
+        TransactionType=settings.transaction_type,
+        Amount=client.whole_shillings(payment.amount),
+        PartyA=phone,
+        PartyB=(settings.till_number or settings.shortcode) if buy_goods else settings.shortcode,
+        PhoneNumber=phone,
+        CallBackURL=context.callback_url("stk-callback", payment.id),
+        AccountReference=payment.reference,
+        TransactionDesc=_description(context, payment),
+    )
+    response = await client.send(context, STK_PUSH, body, "initiate")
+    client.raise_for(response, "initiate")
+    ack = _decode(response.content, StkPushResponse, "initiate")
+    if ack.ResponseCode != "0":
+        raise OperatorDeclined(
+            ack.ResponseDescription or "M-Pesa declined the request",
+            provider=NAME,
+            provider_code=ack.ResponseCode,
+            provider_message=ack.ResponseDescription,
+        )
+    return InitiateResult(
+        provider_reference=ack.CheckoutRequestID,
+        provider_data={
+            "MerchantRequestID": ack.MerchantRequestID,
+            "CheckoutRequestID": ack.CheckoutRequestID,
+        },
+    )
+
+
+def _credential(context: ProviderContext) -> str:
+    return client.security_credential(_settings(context))
+
+
+def _remarks(text: str | None) -> str:
+    remarks = (text or "").strip()[:100]
+    return remarks if len(remarks) >= 2 else "Payment"
+
+
+async def _b2c(context: ProviderContext, payment: Payment) -> InitiateResult:
+    settings = _settings(context)
+    command = payment.metadata.get("command_id", settings.b2c_command_id)
+    if command not in B2C_COMMANDS:
+        raise InvalidRequest(
+            f"B2C CommandID must be one of {', '.join(B2C_COMMANDS)}", provider=NAME
+        )
+    body = B2CRequest(
+        OriginatorConversationID=payment.id,
+        InitiatorName=settings.initiator_name,
+        SecurityCredential=_credential(context),
+        CommandID=command,
+        Amount=client.whole_shillings(payment.amount),
+        PartyA=settings.b2c_shortcode,
+        PartyB=client.msisdn(payment.msisdn),
+        Remarks=_remarks(payment.description or payment.reference),
+        QueueTimeOutURL=context.callback_url("timeout", payment.id),
+        ResultURL=context.callback_url("b2c-result", payment.id),
+        Occassion=payment.reference[:100],
+    )
+    response = await client.send(context, B2C, body, "initiate")
+    if response.status_code >= 400 and "500.002.1001" in response.text:
+        # Our OriginatorConversationID was taken: an earlier attempt got through.
+        return InitiateResult(provider_data={"OriginatorConversationID": payment.id})
+    client.raise_for(response, "initiate")
+    ack = _ack(response.content, "initiate")
+    return InitiateResult(
+        provider_reference=ack.ConversationID or None,
+        provider_data={
+            "OriginatorConversationID": payment.id,
+            "ConversationID": ack.ConversationID,
+        },
+    )
+
+
+def _decode(data: bytes, type: Any, operation: str) -> Any:
+    try:
+        return client.decode(data, type)
+    except msgspec.MsgspecError as exc:
+        raise OutcomeUnknown(
+            f"M-Pesa: unreadable {operation} answer: {exc}", provider=NAME
+        ) from None
+
+
+def _ack(data: bytes, operation: str) -> AsyncAck:
+    ack: AsyncAck = _decode(data, AsyncAck, operation)
+    if ack.ResponseCode != "0":
+        raise OperatorDeclined(
+            ack.ResponseDescription or "M-Pesa declined the request",
+            provider=NAME,
+            provider_code=ack.ResponseCode,
+            provider_message=ack.ResponseDescription,
+        )
+    return ack
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@hookimpl
+async def status(context: ProviderContext, payment: Payment) -> StatusReport:
+    if payment.type == "disbursement":
+        return await _transaction_status(context, payment)
+    return await _stk_query(context, payment)
+
+
+async def _stk_query(context: ProviderContext, payment: Payment) -> StatusReport:
+    settings = _settings(context)
+    checkout = payment.provider_reference or payment.provider_data.get("CheckoutRequestID")
+    if not checkout:
+        raise InvalidRequest("This payment has no CheckoutRequestID to query", provider=NAME)
+    stamp = client.timestamp()
+    body = StkQueryRequest(
+        BusinessShortCode=settings.shortcode,
+        Password=client.password(settings.shortcode, settings.passkey, stamp),
+        Timestamp=stamp,
+        CheckoutRequestID=checkout,
+    )
+    response = await client.send(context, STK_QUERY, body, "status")
+    if client.is_being_processed(response):
+        return StatusReport(status="pending", provider_reference=checkout)
+    client.raise_for(response, "status")
+    answer = _decode(response.content, StkQueryResponse, "status")
+    if answer.ResultCode is None:
+        return StatusReport(status="pending", provider_reference=checkout)
+    state, failure = result_status(answer.ResultCode, answer.ResultDesc)
+    return StatusReport(status=state, provider_reference=checkout, failure=failure)
+
+
+# TransactionStatus values of a Transaction Status Result.
+_TRANSACTION_STATUS = {
+    "completed": "succeeded",
+    "failed": "failed",
+    "declined": "failed",
+    "cancelled": "failed",
+    "expired": "expired",
+    "reversed": "reversed",
+}
+
+
+async def _initiator_query(
+    context: ProviderContext, path: str, body: Any, operation: str
+) -> Result | None:
+    """Send a request answered by a Result callback and wait briefly for that Result."""
+    response = await client.send(context, path, body, operation)
+    client.raise_for(response, operation)
+    ack = _ack(response.content, operation)
+    return await client.board(context).wait(ack.ConversationID, _settings(context).result_wait)
+
+
+async def _transaction_status(context: ProviderContext, payment: Payment) -> StatusReport:
+    settings = _settings(context)
+    body = TransactionStatusRequest(
+        Initiator=settings.initiator_name,
+        SecurityCredential=_credential(context),
+        CommandID="TransactionStatusQuery",
+        PartyA=settings.b2c_shortcode,
+        IdentifierType="4",
+        ResultURL=context.callback_url("status-result", payment.id),
+        QueueTimeOutURL=context.callback_url("timeout"),
+        Remarks="Status",
+        TransactionID=payment.provider_transaction_id or "",
+        OriginalConversationID=payment.id,
+    )
+    result = await _initiator_query(context, TRANSACTION_STATUS, body, "status")
+    reference = payment.provider_reference
+    if result is None or str(result.ResultCode) != "0":
+        # no answer yet, or the query itself failed: the payment's state is not known
+        return StatusReport(status="pending", provider_reference=reference)
+    params = result.parameters()
+    state = _TRANSACTION_STATUS.get(str(params.get("TransactionStatus", "")).lower(), "pending")
+    failure = None
+    if state in ("failed", "expired"):
+        reason = str(params.get("ReasonType") or params.get("TransactionStatus"))
+        failure = Failure(code=reason, message=str(params.get("TransactionReason") or reason))
+    return StatusReport(
+        status=state,  # type: ignore[arg-type]
+        provider_reference=reference,
+        provider_transaction_id=str(params.get("ReceiptNo") or "") or None,
+        failure=failure,
+        amount=decimal(params.get("Amount")),
+    )
+
+
+# -- callbacks --------------------------------------------------------------------------------
+
+
+def _reply(body: dict[str, Any] | None = None) -> WebhookReply:
+    return WebhookReply(status_code=200, body=body or ACCEPTED)
+
+
+def _callback_json(callback: InboundCallback, type: Any) -> Any:
+    try:
+        return client.decode(callback.body, type)
+    except msgspec.MsgspecError as exc:
+        raise InvalidRequest(
+            f"Malformed M-Pesa callback: {exc}", code="malformed_callback", provider=NAME
+        ) from None
+
+
+def _e164(value: Any) -> str | None:
+    """A phone number Daraja sends back (a number or text; masked or hashed ones give None)."""
+    text = str(value).split(" - ")[0].strip() if value is not None else ""
+    if not text.isdigit():
+        return None
+    try:
+        return phones.to_e164(text, strict=False)
+    except InvalidRequest:
+        return None
+
+
+@hookimpl
+async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
+    payment_id = context.verify_callback(callback)
+    kind = callback.kind
+    if kind == "stk-callback":
+        return _stk_callback(payment_id, callback)
+    if kind == "c2b-validation":
+        _callback_json(callback, C2BTransaction)
+        return CallbackOutcome(reply=_reply({"ResultCode": "0", "ResultDesc": "Accepted"}))
+    if kind == "c2b-confirmation":
+        transaction = _callback_json(callback, C2BTransaction)
+        context.log.info(
+            "C2B confirmation %s of %s KES (account %s)",
+            transaction.TransID,
+            transaction.TransAmount,
+            transaction.BillRefNumber,
+        )
+        return CallbackOutcome(reply=_reply({"ResultCode": 0, "ResultDesc": "Success"}))
+    result = _callback_json(callback, ResultEnvelope).Result
+    if payment_id is not None and kind in ("b2c-result", "timeout"):
+        if result.OriginatorConversationID not in ("", payment_id):
+            raise CallbackVerificationFailed("The Result is for another payment", provider=NAME)
+        return CallbackOutcome(reply=_reply(), update=_b2c_update(kind, payment_id, result))
+    # Results of Transaction Status, Reversal and Account Balance (and their timeouts)
+    results = client.board(context)
+    for key in (result.ConversationID, result.OriginatorConversationID):
+        if key:
+            results.put(key, result)
+    return CallbackOutcome(reply=_reply())
+
+
+def _stk_callback(payment_id: str | None, callback: InboundCallback) -> CallbackOutcome:
+    stk = _callback_json(callback, StkCallbackEnvelope).Body.stkCallback
+    state, failure = result_status(stk.ResultCode, stk.ResultDesc)
+    metadata = stk.CallbackMetadata.Item if stk.CallbackMetadata is not None else []
+    items = {item.Name: item.Value for item in metadata}
+    receipt = items.get("MpesaReceiptNumber")
+    data = {"MerchantRequestID": stk.MerchantRequestID, "ResultCode": str(stk.ResultCode)}
+    if receipt:
+        data["MpesaReceiptNumber"] = str(receipt)
+    if items.get("TransactionDate") is not None:
+        data["TransactionDate"] = str(items["TransactionDate"])
+    update = PaymentUpdate(
+        status=state,
+        payment_id=payment_id,
+        provider_reference=stk.CheckoutRequestID,
+        provider_transaction_id=str(receipt) if receipt else None,
+        failure=failure,
+        amount=decimal(items.get("Amount")),
+        msisdn=_e164(items.get("PhoneNumber")),
+        provider_data=data,
+    )
+    return CallbackOutcome(reply=_reply(), update=update)
+
+
+def _b2c_update(kind: str, payment_id: str, result: Result) -> PaymentUpdate:
+    if kind == "timeout":
+        return PaymentUpdate(
+            status="expired",
+            payment_id=payment_id,
+            failure=Failure(
+                code="QueueTimeOut", message=result.ResultDesc or "The request timed out"
+            ),
+        )
+    state, failure = result_status(result.ResultCode, result.ResultDesc)
+    params = result.parameters()
+    receipt = result.TransactionID or params.get("TransactionReceipt")
+    return PaymentUpdate(
+        status=state,
+        payment_id=payment_id,
+        provider_reference=result.ConversationID or None,
+        provider_transaction_id=str(receipt) if receipt else None,
+        failure=failure,
+        amount=decimal(params.get("TransactionAmount")),
+        msisdn=_e164(params.get("ReceiverPartyPublicName")),
+        provider_data={"ResultCode": str(result.ResultCode)},
+    )
+
+
+# -- reversal, balance, setup, health ---------------------------------------------------------
+
+
+@hookimpl
+async def reverse(
+    context: ProviderContext, payment: Payment, amount: Decimal | None, reason: str | None
+) -> StatusReport:
+    if payment.type != "collection":
+        raise NotSupported("M-Pesa does not reverse B2C payments through the API", provider=NAME)
+    receipt = payment.provider_transaction_id
+    if not receipt:
+        raise InvalidRequest("Only a paid collection (with its receipt) is reversed", provider=NAME)
+    settings = _settings(context)
+    body = ReversalRequest(
+        Initiator=settings.initiator_name,
+        SecurityCredential=_credential(context),
+        CommandID="TransactionReversal",
+        TransactionID=receipt,
+        Amount=client.whole_shillings(payment.amount if amount is None else amount),
+        ReceiverParty=settings.shortcode,
+        RecieverIdentifierType="11",
+        ResultURL=context.callback_url("reversal-result", payment.id),
+        QueueTimeOutURL=context.callback_url("timeout"),
+        Remarks=_remarks(reason or "Reversal"),
+    )
+    result = await _initiator_query(context, REVERSAL, body, "reverse")
+    if result is None:
+        return StatusReport(status="pending", provider_transaction_id=receipt)
+    _, failure = result_status(result.ResultCode, result.ResultDesc)
+    if failure is not None:
+        raise OperatorDeclined(
+            failure.message,
+            provider=NAME,
+            provider_code=failure.code,
+            provider_message=failure.message,
+        )
+    return StatusReport(
+        status="reversed",
+        provider_transaction_id=receipt,
+        provider_data={"ReversalTransactionID": result.TransactionID},
+    )
+
+
+def parse_balances(text: str) -> tuple[Balance, ...]:
+    """`Working Account|KES|0.00|0.00|0.00|0.00&Utility Account|KES|98500.00|...`."""
+    balances = []
+    for account in filter(None, text.split("&")):
+        parts = account.split("|")
+        if len(parts) < 3:
+            continue
+        balances.append(
+            Balance(
+                account=parts[0],
+                currency=parts[1],
+                available=Decimal(parts[2]),
+                current=decimal(parts[3]) if len(parts) > 3 else None,
+            )
+        )
+    return tuple(balances)
+
+
+@hookimpl
+async def balance(context: ProviderContext) -> BalanceReport:
+    settings = _settings(context)
+    body = AccountBalanceRequest(
+        Initiator=settings.initiator_name,
+        SecurityCredential=_credential(context),
+        CommandID="AccountBalance",
+        PartyA=settings.b2c_shortcode,
+        IdentifierType="4",
+        Remarks="Balance",
+        QueueTimeOutURL=context.callback_url("timeout"),
+        ResultURL=context.callback_url("balance-result"),
+    )
+    result = await _initiator_query(context, ACCOUNT_BALANCE, body, "balance")
+    if result is None:
+        raise ProviderUnavailable("M-Pesa sent no balance Result in time", provider=NAME)
+    if str(result.ResultCode) != "0":
+        raise OperatorDeclined(
+            result.ResultDesc or "M-Pesa refused the balance query",
+            provider=NAME,
+            provider_code=str(result.ResultCode),
+            provider_message=result.ResultDesc,
+        )
+    return BalanceReport(balances=parse_balances(str(result.parameters().get("AccountBalance"))))
+
+
+@hookimpl
+async def setup(context: ProviderContext) -> SetupReport:
+    """Register the C2B confirmation and validation URLs (safe to run again)."""
+    settings = _settings(context)
+    urls = {
+        "ConfirmationURL": context.callback_url("c2b-confirmation"),
+        "ValidationURL": context.callback_url("c2b-validation"),
+    }
+    if settings.c2b_url_prefix:
+        # Daraja refuses URLs containing "mpesa": a proxy alias stands for our route
+        ours = f"{context.public_url}/api/v1/webhooks/{DECLARATION.route_segment}/"
+        urls = {
+            k: v.replace(ours, settings.c2b_url_prefix.rstrip("/") + "/") for k, v in urls.items()
+        }
+    for url in urls.values():
+        path = url.split("?")[0].lower()
+        word = next((w for w in BANNED_URL_WORDS if w in path), None)
+        if word is not None:
+            raise ConfigurationError(
+                f"Daraja refuses C2B URLs containing {word!r}: set MMO_MPESA_C2B_URL_PREFIX to a "
+                "public alias of /api/v1/webhooks/mpesa/ (e.g. https://pay.example/hooks/dj/)",
+                provider=NAME,
+            )
+    body = RegisterUrlRequest(
+        ShortCode=settings.c2b_shortcode, ResponseType=settings.c2b_response_type, **urls
+    )
+    path = f"/mpesa/c2b/{settings.c2b_api_version}/registerurl"
+    response = await client.send(context, path, body, "setup")
+    if response.status_code >= 400 and "already registered" in response.text.lower():
+        return SetupReport(lines=(f"C2B URLs of {settings.c2b_shortcode} already registered",))
+    client.raise_for(response, "setup")
+    answer = _decode(response.content, RegisterUrlResponse, "setup")
+    return SetupReport(
+        lines=(
+            f"C2B URLs registered for shortcode {settings.c2b_shortcode} "
+            f"({settings.c2b_api_version}, ResponseType {settings.c2b_response_type}): "
+            f"{answer.ResponseDescription}",
+        )
+    )
+
+
+@hookimpl
+async def health(context: ProviderContext) -> HealthReport:
+    started = time.perf_counter()
+    try:
+        await client.token(context)
+    except MmoError as exc:
+        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
+    return HealthReport(
+        ok=True, detail="token ok", latency_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+@hookimpl
+def simulator_app(settings: MpesaSettings):
+    from mmo_mpesa.simulator import create_simulator
+
+    return create_simulator(settings)

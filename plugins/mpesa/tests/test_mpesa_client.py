@@ -1,0 +1,828 @@
+"""Unit tests of the M-Pesa client and hooks against mocked Daraja answers (pytest-httpx)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import mmo_mpesa.plugin as plugin
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    ConfigurationError,
+    InvalidRequest,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.testing import make_context
+from mmo_core.types import InboundCallback, Payment
+from mmo_mpesa import client
+from mmo_mpesa.settings import SANDBOX_PASSKEY, MpesaSettings, bundled
+
+BASE = "https://sandbox.safaricom.co.ke"
+TOKEN_URL = f"{BASE}/oauth/v1/generate?grant_type=client_credentials"
+
+
+@pytest.fixture
+async def context():
+    ctx = make_context(
+        plugin.DECLARATION,
+        MpesaSettings(result_wait=0.2),
+        base_url=BASE,
+        public_url="https://gw.example",
+    )
+    yield ctx
+    await ctx.http.aclose()
+
+
+def _token(httpx_mock, value="tok-1", expires_in="3599"):
+    httpx_mock.add_response(
+        method="GET", url=TOKEN_URL, json={"access_token": value, "expires_in": expires_in}
+    )
+
+
+def _payment(**changes) -> Payment:
+    values = dict(
+        id=str(uuid.uuid4()),
+        type="collection",
+        amount=Decimal("150"),
+        currency="KES",
+        msisdn="+254712345678",
+        reference="INV42",
+        country="KE",
+        description="Order 42",
+    )
+    values.update(changes)
+    return Payment(**values)
+
+
+def _envelope(code: str, message: str) -> dict:
+    return {"requestId": "11728-2929992-1", "errorCode": code, "errorMessage": message}
+
+
+def inbound(ctx, kind: str, body, payment_id: str | None = None) -> InboundCallback:
+    url = ctx.callback_url(kind, payment_id)
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return InboundCallback(
+        provider="mpesa",
+        kind=kind,
+        method="POST",
+        path=urlsplit(url).path,
+        query=dict(parse_qsl(urlsplit(url).query)),
+        body=raw,
+    )
+
+
+# -- formats --------------------------------------------------------------------------------
+
+
+def test_password_matches_the_official_test_vector():
+    assert client.password("174379", SANDBOX_PASSKEY, "20160216165627") == (
+        "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5YjEwZjc4ZTZiNzJhZGExZWQy"
+        "YzkxOTIwMTYwMjE2MTY1NjI3"
+    )
+
+
+def test_timestamp_is_nairobi_time():
+    moment = dt.datetime(2024, 7, 15, 7, 30, 45, tzinfo=dt.UTC)
+    assert client.timestamp(moment) == "20240715103045"
+    assert len(client.timestamp()) == 14
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("0712345678", "254712345678"),
+        ("0110123456", "254110123456"),
+        ("+254712345678", "254712345678"),
+        ("254712345678", "254712345678"),
+        (" 0712 345 678 ", "254712345678"),
+    ],
+)
+def test_kenyan_numbers_in_every_form(typed, sent):
+    assert client.msisdn(typed) == sent
+
+
+@pytest.mark.parametrize("bad", ["0201234567", "+256712345678", "12"])
+def test_other_numbers_are_refused(bad):
+    with pytest.raises(InvalidRequest):
+        client.msisdn(bad)
+
+
+def test_whole_shillings_only():
+    assert client.whole_shillings(Decimal("150.00")) == 150
+    with pytest.raises(InvalidRequest):
+        client.whole_shillings(Decimal("1.50"))
+
+
+def test_security_credential_is_pkcs1v15_of_the_password():
+    settings = MpesaSettings()
+    key = serialization.load_pem_private_key(bundled("simulator-key.pem").encode(), None)
+    one, two = client.security_credential(settings), client.security_credential(settings)
+    assert one != two  # random padding: never compare ciphertexts
+    assert key.decrypt(base64.b64decode(one), padding.PKCS1v15()) == b"Safaricom999!*!"
+
+
+def test_certificate_from_text_and_file(tmp_path):
+    pem = bundled("simulator-cert.pem")
+    path = tmp_path / "cert.cer"
+    path.write_text(pem)
+    assert MpesaSettings(certificate=pem).certificate_pem() == pem
+    assert MpesaSettings(certificate_file=str(path)).certificate_pem() == pem
+
+
+# -- validate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"reference": "REFERENCE-13C"}, InvalidRequest),
+        ({"description": "Fourteen chars"}, InvalidRequest),
+        ({"currency": "UGX"}, InvalidRequest),
+        ({"amount": Decimal("10.5")}, InvalidRequest),
+        ({"msisdn": "+256712345678"}, InvalidRequest),
+        ({"type": "disbursement", "amount": Decimal(9)}, InvalidRequest),
+        ({"type": "remittance"}, NotSupported),
+    ],
+)
+def test_validate_refuses_what_daraja_refuses(context, changes, error):
+    with pytest.raises(error):
+        plugin.validate(context, _payment(**changes))
+
+
+def test_validate_accepts_limits(context):
+    plugin.validate(context, _payment(reference="ABCDEFGHIJKL", description="ABCDEFGHIJKLM"))
+    plugin.validate(context, _payment(type="disbursement", amount=Decimal(10), reference="X" * 40))
+    plugin.validate(context, _payment(description=None))
+
+
+# -- error envelope -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "error"),
+    [
+        (404, "404.001.03", "Invalid Access Token", ProviderAuthenticationError),
+        (
+            401,
+            "401.002.01",
+            "Error Occurred - Invalid Access Token - x",
+            ProviderAuthenticationError,
+        ),
+        (400, "400.003.01", "Invalid Access Token", ProviderAuthenticationError),
+        (400, "400.008.01", "Invalid authentication type passed", ProviderAuthenticationError),
+        (400, "400.008.02", "Invalid grant type passed", ProviderAuthenticationError),
+        (404, "404.001.04", "Invalid Authentication Header", ProviderAuthenticationError),
+        (400, "400.002.02", "Bad Request - Invalid PhoneNumber", InvalidRequest),
+        (400, "400.002.05", "Invalid Request Payload", InvalidRequest),
+        (404, "404.001.01", "Resource not found", InvalidRequest),
+        (405, "405.001", "Method Not Allowed", InvalidRequest),
+        (500, "500.001.1001", "Wrong credentials", ProviderAuthenticationError),
+        (500, "500.001.1001", "Merchant does not exist", ProviderAuthenticationError),
+        (
+            500,
+            "500.001.1001",
+            "Unable to lock subscriber, a transaction is already in process "
+            "for the current subscriber",
+            OperatorDeclined,
+        ),
+        (500, "500.001.1001", "This transaction does not exist", InvalidRequest),
+        (500, "500.002.1001", "Duplicate OriginatorConversationID.", OutcomeUnknown),
+        (500, "500.003.02", "System is busy. Please try again in few minutes.", RateLimited),
+        (500, "500.003.02", "Error Occurred: Spike Arrest Violation", RateLimited),
+        (500, "500.003.03", "Quota Violation", RateLimited),
+        (500, "500.003.1001", "Internal Server Error", OutcomeUnknown),
+        (503, "503.003.1001", "Service Unavailable", ProviderUnavailable),
+        (
+            400,
+            "400.002.02",
+            "Invalid API call as no apiproduct match found",
+            ProviderAuthenticationError,
+        ),
+    ],
+)
+def test_every_documented_error_code(status, code, message, error):
+    response = httpx.Response(status, json=_envelope(code, message))
+    with pytest.raises(error) as raised:
+        client.raise_for(response, "initiate")
+    assert raised.value.provider_code == code
+    assert raised.value.provider_message == message
+    assert raised.value.request_id == "11728-2929992-1"
+
+
+def test_non_json_errors_keep_the_status():
+    with pytest.raises(RateLimited) as raised:
+        client.raise_for(httpx.Response(429, text="slow down"), "status")
+    assert raised.value.provider_code == "429"
+    client.raise_for(httpx.Response(200, json={}), "status")
+
+
+@pytest.mark.parametrize("code", sorted(client.RESULT_CODES))
+def test_every_result_code_maps_to_a_status(code):
+    state, failure = client.result_status(code)
+    if code == "0":
+        assert (state, failure) == ("succeeded", None)
+    else:
+        assert state == ("expired" if code in ("1019", "1037") else "failed")
+        assert failure.code == code and failure.message == client.RESULT_CODES[code]
+    assert client.result_status(int(code) if code.isdigit() else code)[0] == state
+
+
+def test_unknown_result_code_fails_with_its_text():
+    assert client.result_status("4242", "Odd") == ("failed", client.Failure("4242", "Odd"))
+
+
+# -- token ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expires_in", ["3599", 3599])
+async def test_token_is_cached_for_either_expires_in_form(context, httpx_mock, expires_in):
+    _token(httpx_mock, expires_in=expires_in)
+    assert await client.token(context) == "tok-1"
+    assert await client.token(context) == "tok-1"
+    assert context.tokens.fetches == 1
+    request = httpx_mock.get_requests()[0]
+    assert (
+        request.headers["authorization"]
+        == "Basic "
+        + base64.b64encode(b"mmo-sandbox-consumer-key:mmo-sandbox-consumer-secret").decode()
+    )
+
+
+async def test_invalid_token_refreshes_once(context, httpx_mock):
+    _token(httpx_mock, "old")
+    _token(httpx_mock, "new")
+    url = f"{BASE}{plugin.STK_QUERY}"
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        status_code=404,
+        json=_envelope("404.001.03", "Invalid Access Token"),
+    )
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        json={
+            "ResponseCode": "0",
+            "ResultCode": "0",
+            "ResultDesc": "ok",
+            "CheckoutRequestID": "ws_CO_1",
+        },
+    )
+    report = await plugin.status(context, _payment(provider_reference="ws_CO_1"))
+    assert report.status == "succeeded"
+    posts = [r for r in httpx_mock.get_requests() if r.method == "POST"]
+    assert [r.headers["authorization"] for r in posts] == ["Bearer old", "Bearer new"]
+
+
+async def test_refused_credentials_fail_health(context, httpx_mock):
+    httpx_mock.add_response(
+        method="GET",
+        url=TOKEN_URL,
+        status_code=400,
+        json=_envelope("400.008.01", "Invalid Authentication passed"),
+    )
+    report = await plugin.health(context)
+    assert not report.ok and "provider_authentication_failed" in report.detail
+
+
+async def test_unreadable_token_answer(context, httpx_mock):
+    httpx_mock.add_response(method="GET", url=TOKEN_URL, text="<html>")
+    with pytest.raises(OutcomeUnknown):
+        await client.token(context)
+
+
+async def test_connection_failure_is_unavailable(context, httpx_mock):
+    httpx_mock.add_exception(httpx.ConnectError("refused"))
+    with pytest.raises(ProviderUnavailable):
+        await client.token(context)
+    _token(httpx_mock)
+    httpx_mock.add_exception(httpx.ReadTimeout("slow"))
+    with pytest.raises(OutcomeUnknown):
+        await plugin.initiate(context, _payment())
+
+
+# -- STK push and query ---------------------------------------------------------------------
+
+
+async def test_stk_push_request(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_PUSH}",
+        json={
+            "MerchantRequestID": "29115-34620561-1",
+            "CheckoutRequestID": "ws_CO_191220191020363925",
+            "ResponseCode": "0",
+            "ResponseDescription": "Success. Request accepted for processing",
+            "CustomerMessage": "Success. Request accepted for processing",
+        },
+    )
+    payment = _payment(msisdn="+254110123456")
+    ack = await plugin.initiate(context, payment)
+    assert ack.status == "pending" and ack.provider_reference == "ws_CO_191220191020363925"
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["PartyA"] == sent["PhoneNumber"] == "254110123456"
+    assert sent["Amount"] == 150 and sent["AccountReference"] == "INV42"
+    assert sent["TransactionDesc"] == "Order 42" and sent["PartyB"] == "174379"
+    assert (
+        base64.b64decode(sent["Password"]).decode()
+        == "174379" + SANDBOX_PASSKEY + sent["Timestamp"]
+    )
+    assert sent["CallBackURL"].startswith("https://gw.example/api/v1/webhooks/mpesa/stk-callback?")
+
+
+async def test_buy_goods_sends_the_till(httpx_mock):
+    settings = MpesaSettings(transaction_type="CustomerBuyGoodsOnline", till_number="5678901")
+    ctx = make_context(plugin.DECLARATION, settings, base_url=BASE, public_url="https://gw")
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        json={
+            "MerchantRequestID": "m",
+            "CheckoutRequestID": "c",
+            "ResponseCode": "1",
+            "ResponseDescription": "Rejected",
+        },
+    )
+    with pytest.raises(OperatorDeclined) as declined:
+        await plugin.initiate(ctx, _payment())
+    assert declined.value.provider_code == "1"
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert (sent["TransactionType"], sent["PartyB"]) == ("CustomerBuyGoodsOnline", "5678901")
+    await ctx.http.aclose()
+
+
+async def test_stk_push_error_envelope(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST", status_code=400, json=_envelope("400.002.02", "Bad Request - Invalid Amount")
+    )
+    with pytest.raises(InvalidRequest) as raised:
+        await plugin.initiate(context, _payment())
+    assert raised.value.provider_code == "400.002.02"
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "code"),
+    [
+        (
+            {"ResponseCode": "0", "ResultCode": "1032", "ResultDesc": "Request cancelled by user"},
+            "failed",
+            "1032",
+        ),
+        (
+            {"ResponseCode": "0", "ResultCode": "1037", "ResultDesc": "DS timeout"},
+            "expired",
+            "1037",
+        ),
+        ({"ResponseCode": "0", "ResultCode": "0", "ResultDesc": "ok"}, "succeeded", None),
+        ({"ResponseCode": "0"}, "pending", None),
+    ],
+)
+async def test_stk_query_results(context, httpx_mock, answer, status, code):
+    _token(httpx_mock)
+    httpx_mock.add_response(method="POST", url=f"{BASE}{plugin.STK_QUERY}", json=answer)
+    report = await plugin.status(context, _payment(provider_reference="ws_CO_1"))
+    assert report.status == status
+    assert (report.failure.code if report.failure else None) == code
+
+
+async def test_stk_query_being_processed_is_pending(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        status_code=500,
+        json=_envelope("500.001.1001", "The transaction is being processed"),
+    )
+    report = await plugin.status(context, _payment(provider_reference="ws_CO_1"))
+    assert report.status == "pending"
+
+
+async def test_stk_query_without_reference(context):
+    with pytest.raises(InvalidRequest):
+        await plugin.status(context, _payment())
+
+
+# -- B2C and the Result-based operations ----------------------------------------------------
+
+
+async def test_b2c_request_and_duplicate(context, httpx_mock):
+    _token(httpx_mock)
+    url = f"{BASE}{plugin.B2C}"
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        json={
+            "ConversationID": "AG_20240706_1",
+            "OriginatorConversationID": "x",
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
+        },
+    )
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        status_code=500,
+        json=_envelope("500.002.1001", "Duplicate OriginatorConversationID."),
+    )
+    payment = _payment(type="disbursement", metadata={"command_id": "SalaryPayment"})
+    ack = await plugin.initiate(context, payment)
+    assert ack.provider_reference == "AG_20240706_1"
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["OriginatorConversationID"] == payment.id
+    assert sent["CommandID"] == "SalaryPayment" and sent["PartyB"] == "254712345678"
+    assert sent["InitiatorName"] == "testapi" and sent["Occassion"] == "INV42"
+    again = await plugin.initiate(context, payment)
+    assert (
+        again.status == "pending" and again.provider_data["OriginatorConversationID"] == payment.id
+    )
+    with pytest.raises(InvalidRequest):
+        await plugin.initiate(context, _payment(type="disbursement", metadata={"command_id": "X"}))
+
+
+async def test_unreadable_ack(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(method="POST", json={"unexpected": True})
+    with pytest.raises(OutcomeUnknown):
+        await plugin.initiate(context, _payment(type="disbursement"))
+
+
+async def test_transaction_status_waits_for_its_result(context, httpx_mock):
+    _token(httpx_mock)
+    for _ in range(2):
+        httpx_mock.add_response(
+            method="POST",
+            json={"ConversationID": "AG_1", "OriginatorConversationID": "o", "ResponseCode": "0"},
+        )
+    payment = _payment(type="disbursement")
+    report = await plugin.status(context, payment)  # no Result arrives: pending
+    assert report.status == "pending"
+    body = {
+        "Result": {
+            "ResultType": 0,
+            "ResultCode": 0,
+            "ResultDesc": "ok",
+            "OriginatorConversationID": "o",
+            "ConversationID": "AG_1",
+            "TransactionID": "T1",
+            "ResultParameters": {
+                "ResultParameter": [
+                    {"Key": "TransactionStatus", "Value": "Failed"},
+                    {"Key": "ReasonType", "Value": "2001"},
+                    {"Key": "TransactionReason"},
+                    {"Key": "Amount", "Value": 150.0},
+                    {"Key": "ReceiptNo", "Value": "R1"},
+                ]
+            },
+        }
+    }
+    outcome = await plugin.parse_callback(
+        context, inbound(context, "status-result", body, payment.id)
+    )
+    assert outcome.update is None and outcome.reply.body == {
+        "ResultCode": 0,
+        "ResultDesc": "Accepted",
+    }
+    report = await plugin.status(context, payment)
+    assert report.status == "failed" and report.failure.code == "2001"
+    assert report.amount == Decimal("150.0") and report.provider_transaction_id == "R1"
+
+
+async def test_reversal_results(context, httpx_mock):
+    paid = _payment(provider_transaction_id="SGF5A1B2C3")
+    _token(httpx_mock)
+    for conversation in ("AG_R1", "AG_R2", "AG_R3"):
+        httpx_mock.add_response(
+            method="POST",
+            json={
+                "ConversationID": conversation,
+                "OriginatorConversationID": "o",
+                "ResponseCode": "0",
+            },
+        )
+    board = client.board(context)
+    board.put(
+        "AG_R1",
+        client.decode(
+            json.dumps(
+                {"Result": {"ResultCode": 0, "ConversationID": "AG_R1", "TransactionID": "REV1"}}
+            ).encode(),
+            plugin.ResultEnvelope,
+        ).Result,
+    )
+    board.put(
+        "AG_R2",
+        client.decode(
+            json.dumps(
+                {
+                    "Result": {
+                        "ResultCode": "R000002",
+                        "ResultDesc": "The OriginalTransactionID is invalid.",
+                    }
+                }
+            ).encode(),
+            plugin.ResultEnvelope,
+        ).Result,
+    )
+    report = await plugin.reverse(context, paid, None, "Duplicate")
+    assert report.status == "reversed" and report.provider_data["ReversalTransactionID"] == "REV1"
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["RecieverIdentifierType"] == "11" and sent["TransactionID"] == "SGF5A1B2C3"
+    with pytest.raises(OperatorDeclined) as declined:
+        await plugin.reverse(context, paid, Decimal(50), None)
+    assert declined.value.provider_code == "R000002"
+    assert (await plugin.reverse(context, paid, None, None)).status == "pending"
+    with pytest.raises(NotSupported):
+        await plugin.reverse(context, _payment(type="disbursement"), None, None)
+    with pytest.raises(InvalidRequest):
+        await plugin.reverse(context, _payment(), None, None)
+
+
+async def test_balance(context, httpx_mock):
+    _token(httpx_mock)
+    for conversation in ("AG_B1", "AG_B2", "AG_B3"):
+        httpx_mock.add_response(
+            method="POST",
+            json={
+                "ConversationID": conversation,
+                "OriginatorConversationID": "o",
+                "ResponseCode": "0",
+            },
+        )
+    ok = {
+        "Result": {
+            "ResultType": "0",
+            "ResultCode": "0",
+            "ConversationID": "AG_B1",
+            "ResultParameters": {
+                "ResultParameter": {
+                    "Key": "AccountBalance",
+                    "Value": "Working Account|KES|0.00|0.00|0.00|0.00&Utility Account|KES|"
+                    "98500.00|98400.00|0.00|0.00&bad",
+                }
+            },
+        }
+    }
+    await plugin.parse_callback(context, inbound(context, "balance-result", ok))
+    report = await plugin.balance(context)
+    utility = next(b for b in report.balances if b.account == "Utility Account")
+    assert utility.available == Decimal("98500.00") and utility.current == Decimal("98400.00")
+    assert len(report.balances) == 2
+    refused = {
+        "Result": {
+            "ResultCode": 2001,
+            "ResultDesc": "The initiator information is invalid.",
+            "ConversationID": "AG_B2",
+        }
+    }
+    await plugin.parse_callback(context, inbound(context, "timeout", refused))
+    with pytest.raises(OperatorDeclined) as declined:
+        await plugin.balance(context)
+    assert declined.value.provider_code == "2001"
+    with pytest.raises(ProviderUnavailable):
+        await plugin.balance(context)
+
+
+def test_parse_balances_short_form():
+    (only,) = plugin.parse_balances("Utility Account|KES|10.00")
+    assert only.available == Decimal("10.00") and only.current is None
+
+
+# -- callbacks ------------------------------------------------------------------------------
+
+SUCCESS = {
+    "Body": {
+        "stkCallback": {
+            "MerchantRequestID": "m1",
+            "CheckoutRequestID": "ws_CO_1",
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "CallbackMetadata": {
+                "Item": [
+                    {"Name": "Amount", "Value": 150.00},
+                    {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+                    {"Name": "Balance"},
+                    {"Name": "TransactionDate", "Value": 20191219102115},
+                    {"Name": "PhoneNumber", "Value": 254712345678},
+                ]
+            },
+        }
+    }
+}
+
+
+async def test_stk_success_callback(context):
+    payment_id = str(uuid.uuid4())
+    outcome = await plugin.parse_callback(
+        context, inbound(context, "stk-callback", SUCCESS, payment_id)
+    )
+    update = outcome.update
+    assert (update.status, update.payment_id, update.provider_reference) == (
+        "succeeded",
+        payment_id,
+        "ws_CO_1",
+    )
+    assert update.amount == Decimal("150") and update.msisdn == "+254712345678"
+    assert update.provider_transaction_id == "NLJ7RT61SV"
+    assert update.provider_data["TransactionDate"] == "20191219102115"
+    assert outcome.authenticated is False
+    assert outcome.reply.body == {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+@pytest.mark.parametrize(("code", "status"), [(1032, "failed"), ("1037", "expired"), (1, "failed")])
+async def test_stk_failure_callback_has_no_metadata(context, code, status):
+    body = {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": "m",
+                "CheckoutRequestID": "ws_CO_2",
+                "ResultCode": code,
+                "ResultDesc": "Request cancelled by user",
+            }
+        }
+    }
+    update = (await plugin.parse_callback(context, inbound(context, "stk-callback", body))).update
+    assert update.status == status and update.failure.code == str(code)
+    assert update.failure.message == "Request cancelled by user"
+    assert (
+        update.amount is None and update.msisdn is None and update.provider_transaction_id is None
+    )
+
+
+async def test_callbacks_are_verified_then_decoded(context):
+    forged = inbound(context, "stk-callback", SUCCESS)
+    forged = InboundCallback(
+        provider="mpesa",
+        kind="stk-callback",
+        method="POST",
+        path=forged.path,
+        query={"token": "nope"},
+        body=forged.body,
+    )
+    with pytest.raises(CallbackVerificationFailed):
+        await plugin.parse_callback(context, forged)
+    with pytest.raises(InvalidRequest):
+        await plugin.parse_callback(context, inbound(context, "stk-callback", b"{not json"))
+    with pytest.raises(InvalidRequest):
+        await plugin.parse_callback(context, inbound(context, "b2c-result", {"Body": {}}))
+
+
+B2C_RESULT = {
+    "Result": {
+        "ResultType": 0,
+        "ResultCode": 0,
+        "ResultDesc": "The service request is processed successfully.",
+        "OriginatorConversationID": "PID",
+        "ConversationID": "AG_20240715_1",
+        "TransactionID": "SGF7Z9Y8X1",
+        "ResultParameters": {
+            "ResultParameter": [
+                {"Key": "TransactionAmount", "Value": 500},
+                {"Key": "TransactionReceipt", "Value": "SGF7Z9Y8X1"},
+                {"Key": "ReceiverPartyPublicName", "Value": "254712345678 - JANE DOE"},
+                {"Key": "B2CUtilityAccountAvailableFunds", "Value": 98500.00},
+            ]
+        },
+        "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": "https://x"}},
+    }
+}
+
+
+async def test_b2c_results(context):
+    payment_id = str(uuid.uuid4())
+    body = json.loads(json.dumps(B2C_RESULT).replace("PID", payment_id))
+    update = (
+        await plugin.parse_callback(context, inbound(context, "b2c-result", body, payment_id))
+    ).update
+    assert (update.status, update.payment_id, update.provider_reference) == (
+        "succeeded",
+        payment_id,
+        "AG_20240715_1",
+    )
+    assert update.amount == Decimal(500) and update.msisdn == "+254712345678"
+    assert update.provider_transaction_id == "SGF7Z9Y8X1"
+    failed = {
+        "Result": {
+            "ResultType": "0",
+            "ResultCode": "2001",
+            "OriginatorConversationID": payment_id,
+            "ResultDesc": "The initiator information is invalid.",
+            "TransactionID": "T9",
+            "ConversationID": "AG_2",
+            "ResultParameters": {
+                "ResultParameter": {"Key": "BOCompletedTime", "Value": 20200120164825}
+            },
+        }
+    }
+    update = (
+        await plugin.parse_callback(context, inbound(context, "b2c-result", failed, payment_id))
+    ).update
+    assert update.status == "failed" and update.failure.code == "2001" and update.amount is None
+    timeout = {
+        "Result": {
+            "ResultType": 1,
+            "ResultCode": 1,
+            "ResultDesc": "The service request has timed out.",
+            "OriginatorConversationID": payment_id,
+            "ConversationID": "AG_3",
+        }
+    }
+    update = (
+        await plugin.parse_callback(context, inbound(context, "timeout", timeout, payment_id))
+    ).update
+    assert update.status == "expired" and update.failure.code == "QueueTimeOut"
+    with pytest.raises(CallbackVerificationFailed):
+        await plugin.parse_callback(
+            context, inbound(context, "b2c-result", body, str(uuid.uuid4()))
+        )
+
+
+async def test_masked_numbers_are_not_compared():
+    assert plugin._e164("2547 ***** 126") is None
+    assert plugin._e164("25412") is None
+    assert plugin._e164(None) is None
+
+
+C2B = {
+    "TransactionType": "Pay Bill",
+    "TransID": "SGF5A1B2C3",
+    "TransTime": "20240715110402",
+    "TransAmount": "250.00",
+    "BusinessShortCode": "600984",
+    "BillRefNumber": "ACC-7781",
+    "InvoiceNumber": "",
+    "OrgAccountBalance": "",
+    "ThirdPartyTransID": "",
+    "MSISDN": "2547 ***** 678",
+    "FirstName": "JANE",
+    "MiddleName": "",
+    "LastName": "",
+}
+
+
+async def test_c2b_validation_and_confirmation_replies(context):
+    validation = await plugin.parse_callback(context, inbound(context, "c2b-validation", C2B))
+    assert validation.reply.body == {"ResultCode": "0", "ResultDesc": "Accepted"}
+    confirmation = await plugin.parse_callback(context, inbound(context, "c2b-confirmation", C2B))
+    assert confirmation.reply.body == {"ResultCode": 0, "ResultDesc": "Success"}
+    assert confirmation.update is None
+
+
+async def test_result_board_times_out_and_keeps_recent():
+    board = client.ResultBoard(keep=1)
+    assert await board.wait("a", 0.01) is None
+    board.put("a", 1)
+    board.put("b", 2)
+    assert await board.wait("b", 0.01) == 2
+    assert await board.wait("a", 0.01) is None
+
+
+# -- setup ----------------------------------------------------------------------------------
+
+
+async def test_setup_refuses_urls_daraja_would_refuse(context):
+    with pytest.raises(ConfigurationError, match="MMO_MPESA_C2B_URL_PREFIX"):
+        await plugin.setup(context)
+
+
+async def test_setup_registers_through_the_alias(httpx_mock):
+    settings = MpesaSettings(c2b_url_prefix="https://gw.example/hooks/dj/")
+    ctx = make_context(plugin.DECLARATION, settings, base_url=BASE, public_url="https://gw.example")
+    _token(httpx_mock)
+    url = f"{BASE}/mpesa/c2b/v2/registerurl"
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        json={
+            "OriginatorCoversationID": "x",
+            "ResponseCode": "0",
+            "ResponseDescription": "Success",
+        },
+    )
+    httpx_mock.add_response(
+        method="POST",
+        url=url,
+        status_code=500,
+        json=_envelope("500.003.1001", "Urls are already registered"),
+    )
+    report = await plugin.setup(ctx)
+    assert "registered for shortcode 600984" in report.lines[0]
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["ConfirmationURL"].startswith("https://gw.example/hooks/dj/c2b-confirmation?token=")
+    assert sent["ResponseType"] == "Completed"
+    again = await plugin.setup(ctx)
+    assert "already registered" in again.lines[0]
+    await ctx.http.aclose()
