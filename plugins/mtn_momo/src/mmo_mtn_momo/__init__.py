@@ -1,6 +1,7 @@
-"""MTN MoMo provider plugin for the mobile-money gateway.
+"""MTN MoMo (MoMo Open API) provider plugin for the mobile-money gateway.
 
-Skeleton only: the package builds and installs, but registers no provider yet, so the
-host never serves an operator that is not implemented. The operator's implementation,
-its simulator and its entry point in `mmo.providers` come with its own issue.
+`plugin.py` holds the hook implementations, `client.py` the HTTP calls to the three MoMo
+products (collection, disbursement, remittance) and the one translation of MoMo's answers
+into the core's errors and statuses, `wire.py` MoMo's payloads, `simulator.py` a simulator
+of the MoMo sandbox (`mmo simulate mtn_momo`).
 """

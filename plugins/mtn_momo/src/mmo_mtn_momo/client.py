@@ -1,0 +1,238 @@
+"""HTTP calls to the MoMo Open API, and the one translation of MoMo's answers.
+
+Every call goes through `send`: per-product bearer token from the core's token cache,
+`Ocp-Apim-Subscription-Key` and `X-Target-Environment` on every product call, one token
+refresh and retry on a 401. `raise_for` is the only place where MoMo's HTTP answers become
+the core's errors, and `outcome` the only place where a transaction's `status` / `reason`
+become the core's statuses.
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import msgspec
+from mmo_core import phones
+from mmo_core.context import ProviderContext
+from mmo_core.errors import (
+    InvalidRequest,
+    MmoError,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.http import transport_error
+from mmo_core.tokens import AccessToken
+from mmo_core.types import Failure, ReportedStatus
+
+from mmo_mtn_momo.settings import MtnMomoSettings
+from mmo_mtn_momo.wire import (
+    DECLINE_CODES,
+    EXPIRED_REASONS,
+    EXPIRED_STATUSES,
+    FINAL_FAILED,
+    REASONS,
+    MomoError,
+    TokenResponse,
+    Transaction,
+)
+
+NAME = "mtn_momo"
+DISPLAY = "MTN MoMo"
+
+# Payment type -> (product, create path, status path prefix)
+ROUTES: dict[str, tuple[str, str]] = {
+    "collection": ("collection", "/collection/v1_0/requesttopay"),
+    "disbursement": ("disbursement", "/disbursement/v1_0/transfer"),
+    "remittance": ("remittance", "/remittance/v1_0/transfer"),
+}
+
+
+def settings_of(context: ProviderContext) -> MtnMomoSettings:
+    return context.settings  # type: ignore[return-value]
+
+
+def msisdn(e164: str) -> str:
+    """MoMo's MSISDN: country code and number, digits only, never a '+'."""
+    return phones.international_digits(e164)
+
+
+def amount_text(amount: Decimal) -> str:
+    """MoMo's `amount` string: '1500' for whole amounts, '12.5' otherwise."""
+    if amount == amount.to_integral_value():
+        return str(amount.quantize(Decimal(1)))
+    return format(amount.normalize(), "f")
+
+
+def clean_text(text: str | None, fallback: str) -> str:
+    """payerMessage / payeeNote: MoMo refuses `'` and `&` and more than 160 characters."""
+    value = (text or fallback).replace("'", " ").replace("&", "and")
+    return value[:160]
+
+
+# -- the one translation of MoMo's answers ------------------------------------------------------
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        body = msgspec.json.decode(response.content, type=MomoError)
+    except msgspec.MsgspecError:
+        return None, (response.text[:200] or None)
+    return (body.code or body.error), body.message
+
+
+def raise_for(response: httpx.Response, operation: str) -> None:
+    """Raise the core's error for a MoMo error answer; return for 2xx."""
+    status = response.status_code
+    if status < 400:
+        return
+    code, text = _error_body(response)
+    code = code or {400: "REQUEST_REJECTED", 401: "ACCESS_DENIED", 403: "FORBIDDEN_IP"}.get(
+        status, f"HTTP_{status}"
+    )
+    text = text or REASONS.get(code, code)
+    kwargs: dict[str, Any] = {
+        "provider": NAME,
+        "provider_code": code,
+        "provider_message": text,
+    }
+    where = f"{DISPLAY} {operation}"
+    if code == "login_failed" or status in (401, 403):
+        raise ProviderAuthenticationError(f"{where}: credentials refused ({code})", **kwargs)
+    if code == "NOT_ALLOWED_TARGET_ENVIRONMENT":
+        raise ProviderAuthenticationError(f"{where}: {text}", **kwargs)
+    if status == 429:
+        raise RateLimited(f"{where}: rate limited", **kwargs)
+    if code == "SERVICE_UNAVAILABLE" or status in (502, 503):
+        raise ProviderUnavailable(f"{where}: unavailable", **kwargs)
+    if code in DECLINE_CODES:
+        raise OperatorDeclined(text, **kwargs)
+    if code in ("INVALID_CURRENCY", "INVALID_CALLBACK_URL_HOST"):
+        raise InvalidRequest(f"{where} refused: {text}", **kwargs)
+    if status == 404:
+        raise InvalidRequest(f"{where}: not found", code="not_found", **kwargs)
+    if status == 409:
+        raise InvalidRequest(f"{where}: {text}", code="duplicate", **kwargs)
+    if status >= 500:
+        raise OutcomeUnknown(f"{where} failed with {status} ({code})", **kwargs)
+    raise InvalidRequest(f"{where} refused: {text}", **kwargs)
+
+
+def outcome(tx: Transaction) -> tuple[ReportedStatus, Failure | None]:
+    """A transaction's `status` and `reason` as the core's status and failure.
+
+    Only SUCCESSFUL is paid. FAILED keeps MoMo's reason (a string or `{code, message}`);
+    EXPIRED and COULD_NOT_PERFORM_TRANSACTION (no PIN within the window) are `expired`.
+    Any other status (PENDING, CREATED, an undocumented one) is still pending.
+    """
+    state = tx.status.upper()
+    if state == "SUCCESSFUL":
+        return "succeeded", None
+    code = tx.reason_code
+    failure = None
+    if code:
+        failure = Failure(code=code, message=tx.reason_message or REASONS.get(code, code))
+    if state in FINAL_FAILED:
+        failure = failure or Failure(code=state, message="The transaction failed")
+        return ("expired" if failure.code in EXPIRED_REASONS else "failed"), failure
+    if state in EXPIRED_STATUSES:
+        return "expired", failure or Failure(code=state, message=REASONS["EXPIRED"])
+    return "pending", None
+
+
+# -- tokens and sending -------------------------------------------------------------------------
+
+
+def token_key(context: ProviderContext, product: str) -> str:
+    _, user, _ = settings_of(context).credentials(product)
+    return context.token_key(product, user)
+
+
+async def token(context: ProviderContext, product: str) -> str:
+    """The product's bearer token (`POST /{product}/token/`, Basic auth), cached."""
+    settings = settings_of(context)
+    key, user, secret = settings.credentials(product)
+
+    async def fetch() -> AccessToken:
+        basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        try:
+            response = await context.http.post(
+                f"/{product}/token/",
+                headers={
+                    "Authorization": f"Basic {basic}",
+                    "Ocp-Apim-Subscription-Key": key,
+                    "X-Target-Environment": settings.target_environment,
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, "token") from exc
+        raise_for(response, f"{product} token")
+        try:
+            body = msgspec.json.decode(response.content, type=TokenResponse)
+        except msgspec.MsgspecError as exc:
+            raise OutcomeUnknown(f"{DISPLAY}: unreadable token answer", provider=NAME) from exc
+        return AccessToken.lasting(body.access_token, body.expires_in)
+
+    return await context.tokens.get(token_key(context, product), fetch)
+
+
+async def send(
+    context: ProviderContext,
+    product: str,
+    method: str,
+    path: str,
+    operation: str,
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """One product call; on a 401 the token is refreshed once and the call sent again."""
+    settings = settings_of(context)
+    key, _, _ = settings.credentials(product)
+
+    async def once() -> httpx.Response:
+        merged = {
+            "Authorization": f"Bearer {await token(context, product)}",
+            "Ocp-Apim-Subscription-Key": key,
+            "X-Target-Environment": settings.target_environment,
+            **(headers or {}),
+        }
+        if content is not None:
+            merged["Content-Type"] = "application/json"
+        try:
+            return await context.http.request(method, path, headers=merged, content=content)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, operation) from exc
+
+    response = await once()
+    if response.status_code == 401:  # expired or revoked token: refresh once
+        await context.tokens.invalidate(token_key(context, product))
+        response = await once()
+    return response
+
+
+async def get_transaction(
+    context: ProviderContext, payment_type: str, reference: str
+) -> Transaction | None:
+    """`GET …/requesttopay|transfer/{reference}`; None when MoMo does not know it (404)."""
+    product, path = ROUTES[payment_type]
+    response = await send(context, product, "GET", f"{path}/{reference}", "status")
+    if response.status_code == 404:
+        return None
+    raise_for(response, "status")
+    try:
+        return msgspec.json.decode(response.content, type=Transaction)
+    except msgspec.MsgspecError as exc:
+        raise OutcomeUnknown(
+            f"{DISPLAY}: unreadable status answer", provider=NAME, raw=response.text[:200]
+        ) from exc
+
+
+def is_resendable(exc: MmoError) -> bool:
+    """A create that may be sent again with the same X-Reference-Id."""
+    return isinstance(exc, OutcomeUnknown | ProviderUnavailable)

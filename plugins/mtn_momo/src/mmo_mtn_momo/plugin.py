@@ -1,0 +1,373 @@
+"""The hook implementations of MTN MoMo (MoMo Open API)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+from mmo_core import hookimpl, phones
+from mmo_core.context import ProviderContext
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    InvalidRequest,
+    MmoError,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+    UnknownToOperator,
+)
+from mmo_core.http import transport_error
+from mmo_core.types import (
+    AccountInfo,
+    Balance,
+    BalanceReport,
+    CallbackOutcome,
+    HealthReport,
+    InboundCallback,
+    InitiateResult,
+    Market,
+    Payment,
+    PaymentUpdate,
+    ProviderDeclaration,
+    SetupReport,
+    StatusReport,
+    WebhookReply,
+)
+
+from mmo_mtn_momo import client
+from mmo_mtn_momo.client import DISPLAY, NAME, ROUTES, settings_of
+from mmo_mtn_momo.settings import MtnMomoSettings
+from mmo_mtn_momo.wire import (
+    ENVIRONMENT_COUNTRY,
+    ENVIRONMENT_CURRENCY,
+    PRODUCTS,
+    Active,
+    ApiKey,
+    BasicUserInfo,
+    Party,
+    RequestToPay,
+    Transaction,
+    Transfer,
+)
+from mmo_mtn_momo.wire import Balance as MomoBalance
+
+# Sandbox (X-Target-Environment "sandbox", EUR only): MTN's test numbers are Swedish
+# (4673312345x) and Chilean (56733123453) numbers.
+SANDBOX_MARKETS = (Market("SE", "EUR"), Market("CL", "EUR"))
+COUNTRY_MARKETS = tuple(
+    Market(ENVIRONMENT_COUNTRY[env], currency)
+    for env, currency in ENVIRONMENT_CURRENCY.items()
+    if env != "sandbox"
+)
+MARKETS = COUNTRY_MARKETS + SANDBOX_MARKETS
+
+DECLARATION = ProviderDeclaration(
+    name=NAME,
+    display_name=DISPLAY,
+    description=(
+        "MTN Mobile Money through the MoMo Open API: collection (request to pay), "
+        "disbursement and remittance transfers, balances and account-holder checks."
+    ),
+    countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
+    currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
+    markets=MARKETS,
+    operations=("collection", "disbursement", "remittance", "balance", "lookup"),
+    webhook_kinds=PRODUCTS,
+    webhook_path="mtn-momo",
+    settings=MtnMomoSettings,
+    # X-Reference-Id is MoMo's idempotency key: a request lost in transit may be resent
+    resend_safe=True,
+)
+
+
+@hookimpl
+def mmo_provider() -> ProviderDeclaration:
+    return DECLARATION
+
+
+@hookimpl
+def validate(context: ProviderContext, payment: Payment) -> None:
+    settings = settings_of(context)
+    wanted = ENVIRONMENT_CURRENCY.get(settings.target_environment)
+    if wanted is None:
+        raise InvalidRequest(
+            f"MMO_MTN_MOMO_TARGET_ENVIRONMENT {settings.target_environment!r} is not one of "
+            "MTN's target environments",
+            provider=NAME,
+        )
+    if payment.currency != wanted:
+        raise InvalidRequest(
+            f"{DISPLAY} ({settings.target_environment}) takes {wanted} only",
+            code="unsupported_currency",
+            provider=NAME,
+        )
+    if payment.type not in ROUTES:  # pragma: no cover - the core has three types
+        raise NotSupported(f"{DISPLAY} does not do {payment.type}", provider=NAME)
+
+
+# -- payments -----------------------------------------------------------------------------------
+
+
+def _body(payment: Payment) -> bytes:
+    party = Party(party_id_type="MSISDN", party_id=client.msisdn(payment.msisdn))
+    common = {
+        "amount": client.amount_text(payment.amount),
+        "currency": payment.currency,
+        "external_id": payment.reference,
+        "payer_message": client.clean_text(payment.description, payment.reference),
+        "payee_note": client.clean_text(payment.reference, payment.reference),
+    }
+    if payment.type == "collection":
+        return msgspec.json.encode(RequestToPay(payer=party, **common))
+    return msgspec.json.encode(Transfer(payee=party, **common))
+
+
+def _accepted(payment: Payment, product: str) -> InitiateResult:
+    return InitiateResult(
+        provider_reference=payment.id, provider_data={"product": product, "accepted": True}
+    )
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    """requesttopay (collection) or transfer (disbursement, remittance).
+
+    `X-Reference-Id` is our payment id, MoMo's idempotency key: a create whose answer was
+    lost is sent again with the same id, and a 409 means MoMo already has it, which a
+    status GET then confirms. Never a second payment.
+    """
+    product, path = ROUTES[payment.type]
+    headers = {
+        "X-Reference-Id": payment.id,
+        "X-Callback-Url": context.callback_url(product, payment.id),
+    }
+    content = _body(payment)
+    settings = settings_of(context)
+    budget = (context.http.timeout.read or settings.timeout) + 2.0
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            response = await client.send(
+                context, product, "POST", path, "initiate", headers=headers, content=content
+            )
+            if response.status_code != 409:
+                client.raise_for(response, "initiate")
+                return _accepted(payment, product)
+        except MmoError as exc:
+            attempt += 1
+            if (
+                not client.is_resendable(exc)
+                or attempt > settings.resend_attempts
+                or time.monotonic() - started > budget
+            ):
+                raise
+            context.log.info(
+                "payment %s: %s, sending again with the same X-Reference-Id",
+                payment.id,
+                exc.code,
+            )
+            await asyncio.sleep(0.1 * attempt)
+            continue
+        # 409 on our own reference: MoMo already has this request (an earlier attempt)
+        return await _already_received(context, payment, product)
+
+
+async def _already_received(
+    context: ProviderContext, payment: Payment, product: str
+) -> InitiateResult:
+    """A 409 on our own reference: MoMo has the request. Confirm it by a status GET."""
+    tx = await client.get_transaction(context, payment.type, payment.id)
+    if tx is None:
+        raise OutcomeUnknown(
+            f"{DISPLAY}: reference already used but not readable",
+            provider=NAME,
+            provider_code="RESOURCE_ALREADY_EXIST",
+        )
+    state, failure = client.outcome(tx)
+    if state in ("failed", "expired") and failure is not None:
+        raise OperatorDeclined(
+            failure.message,
+            provider=NAME,
+            provider_code=failure.code,
+            provider_message=failure.message,
+        )
+    result = _accepted(payment, product)
+    if state == "succeeded":
+        return msgspec.structs.replace(
+            result, status="succeeded", provider_transaction_id=tx.financial_transaction_id
+        )
+    return result
+
+
+@hookimpl
+async def status(context: ProviderContext, payment: Payment) -> StatusReport:
+    reference = payment.provider_reference or payment.id
+    tx = await client.get_transaction(context, payment.type, reference)
+    if tx is None:
+        if payment.provider_data.get("accepted"):
+            # MoMo answered 202: a 404 now is a late read, never a failure
+            return StatusReport(status="pending", provider_reference=reference)
+        # never acknowledged and unknown to MoMo: it never arrived (safe to send again)
+        raise UnknownToOperator(
+            f"{DISPLAY} does not know this payment",
+            provider=NAME,
+            provider_code="RESOURCE_NOT_FOUND",
+            provider_message="Requested resource was not found.",
+        )
+    state, failure = client.outcome(tx)
+    return StatusReport(
+        status=state,
+        provider_reference=reference,
+        provider_transaction_id=tx.financial_transaction_id,
+        failure=failure,
+        amount=Decimal(tx.amount) if tx.amount else None,
+    )
+
+
+@hookimpl
+async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
+    """MoMo's callback (PUT or POST): the status body, no reference id, no signature.
+
+    Our payment id comes from the callback URL (`ref`), vouched for by its token; the host
+    confirms any final status with `status` before applying it (`authenticated=False`).
+    """
+    payment_id = context.verify_callback(callback)
+    if callback.kind not in PRODUCTS:
+        raise CallbackVerificationFailed("Unknown MTN MoMo callback kind", provider=NAME)
+    tx = callback.json(Transaction)
+    if payment_id is None:
+        return CallbackOutcome(reply=WebhookReply())
+    state, failure = client.outcome(tx)
+    party = tx.party
+    msisdn = None
+    if party is not None and party.party_id_type.upper() == "MSISDN":
+        try:
+            msisdn = phones.to_e164(party.party_id, strict=False)
+        except InvalidRequest:
+            msisdn = None
+    update = PaymentUpdate(
+        status=state,
+        payment_id=payment_id,
+        provider_reference=payment_id,
+        provider_transaction_id=tx.financial_transaction_id,
+        failure=failure,
+        amount=Decimal(tx.amount) if tx.amount else None,
+        msisdn=msisdn,
+    )
+    return CallbackOutcome(reply=WebhookReply(), update=update, authenticated=False)
+
+
+@hookimpl
+async def health(context: ProviderContext) -> HealthReport:
+    started = time.perf_counter()
+    try:
+        await client.token(context, "collection")
+    except MmoError as exc:
+        return HealthReport(ok=False, detail=f"{exc.code}: {exc.provider_code or exc.message}")
+    return HealthReport(
+        ok=True,
+        detail=f"collection token ok ({settings_of(context).target_environment})",
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+# -- optional operations ------------------------------------------------------------------------
+
+
+def _configured(context: ProviderContext) -> tuple[str, ...]:
+    settings = settings_of(context)
+    return tuple(p for p in PRODUCTS if all(settings.credentials(p)))
+
+
+@hookimpl
+async def balance(context: ProviderContext) -> BalanceReport:
+    """`GET /{product}/v1_0/account/balance` for every product with credentials."""
+    balances = []
+    for product in _configured(context):
+        response = await client.send(
+            context, product, "GET", f"/{product}/v1_0/account/balance", "balance"
+        )
+        client.raise_for(response, "balance")
+        body = msgspec.json.decode(response.content, type=MomoBalance)
+        balances.append(
+            Balance(
+                account=product, currency=body.currency, available=Decimal(body.available_balance)
+            )
+        )
+    return BalanceReport(balances=tuple(balances))
+
+
+@hookimpl
+async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
+    """Account-holder active check, then basic user info (name) when active."""
+    digits = client.msisdn(msisdn)
+    base = f"/collection/v1_0/accountholder/msisdn/{digits}"
+    response = await client.send(context, "collection", "GET", f"{base}/active", "lookup")
+    if response.status_code == 404:  # the older docs answer 404 for an unknown holder
+        return AccountInfo(msisdn=msisdn, active=False)
+    client.raise_for(response, "lookup")
+    active = msgspec.json.decode(response.content, type=Active).result
+    if not active:
+        return AccountInfo(msisdn=msisdn, active=False)
+    response = await client.send(context, "collection", "GET", f"{base}/basicuserinfo", "lookup")
+    if response.status_code >= 400:
+        return AccountInfo(msisdn=msisdn, active=True)
+    info = msgspec.json.decode(response.content, type=BasicUserInfo)
+    name = info.name or " ".join(p for p in (info.given_name, info.family_name) if p) or None
+    details = {k: v for k, v in (("locale", info.locale), ("status", info.status)) if v is not None}
+    return AccountInfo(msisdn=msisdn, active=True, name=name, details=details)
+
+
+@hookimpl
+async def setup(context: ProviderContext) -> SetupReport:
+    """Sandbox provisioning: an API user (with providerCallbackHost) and its API key, per
+    product whose subscription key is set. Production users come from the Partner Portal."""
+    settings = settings_of(context)
+    if context.environment == "production" or settings.target_environment != "sandbox":
+        return SetupReport(
+            lines=(
+                "MTN MoMo: API users and keys for production are created in MTN's Partner "
+                "Portal; set MMO_MTN_MOMO_<PRODUCT>_API_USER / _API_KEY from there.",
+            )
+        )
+    host = settings.callback_host or urlsplit(context.public_url).hostname or "localhost"
+    lines = [f"MTN MoMo sandbox: providerCallbackHost {host}"]
+    values: dict[str, str] = {}
+    for product in PRODUCTS:
+        key = getattr(settings, f"{product}_subscription_key")
+        if not key:
+            continue
+        user = str(uuid.uuid4())
+        headers = {"Ocp-Apim-Subscription-Key": key}
+        try:
+            created = await context.http.post(
+                "/v1_0/apiuser",
+                headers={**headers, "X-Reference-Id": user, "Content-Type": "application/json"},
+                content=msgspec.json.encode({"providerCallbackHost": host}),
+            )
+            client.raise_for(created, f"{product} API user")
+            issued = await context.http.post(
+                f"/v1_0/apiuser/{user}/apikey", headers={**headers, "Content-Length": "0"}
+            )
+            client.raise_for(issued, f"{product} API key")
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, "setup") from exc
+        api_key = msgspec.json.decode(issued.content, type=ApiKey).api_key
+        prefix = f"MMO_MTN_MOMO_{product.upper()}"
+        values[f"{prefix}_API_USER"] = user
+        values[f"{prefix}_API_KEY"] = api_key
+        lines.append(f"{product}: API user {user} created, API key issued")
+    return SetupReport(lines=tuple(lines), settings=values)
+
+
+@hookimpl
+def simulator_app(settings: MtnMomoSettings):
+    from mmo_mtn_momo.simulator import create_simulator
+
+    return create_simulator(settings)
