@@ -1,6 +1,6 @@
-"""Airtel Money provider plugin for the mobile-money gateway.
+"""Airtel Money (Airtel Africa Open API) provider plugin for the mobile-money gateway.
 
-Skeleton only: the package builds and installs, but registers no provider yet, so the
-host never serves an operator that is not implemented. The operator's implementation,
-its simulator and its entry point in `mmo.providers` come with its own issue.
+`plugin.py` holds the hook implementations, `client.py` the HTTP calls and the one
+translation of Airtel's answers into the core's errors and statuses, `wire.py` Airtel's
+payloads, `simulator.py` a simulator of the Open API sandbox.
 """

@@ -1,0 +1,367 @@
+"""Airtel's HTTP calls, and the one function that reads its answers.
+
+Airtel answers many refusals with HTTP 200 and `status.success=false`, and speaks in three
+code families (ROUTER, ESB `result_code`, DP `response_code`): `interpret` reads the body
+of every answer, whatever its HTTP status, and turns it into the core's errors or an
+`Answer` the hooks act on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+from mmo_core import phones
+from mmo_core.callbacks import constant_time_equals
+from mmo_core.context import ProviderContext
+from mmo_core.crypto import hmac_sha256_base64, rsa_encrypt_oaep_sha256, rsa_encrypt_pkcs1v15
+from mmo_core.errors import (
+    InvalidRequest,
+    NotSupported,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.http import transport_error
+from mmo_core.tokens import AccessToken
+from mmo_core.types import Failure
+
+from mmo_airtel.codes import CODES, Kind, strongest
+from mmo_airtel.settings import AirtelSettings
+from mmo_airtel.wire import (
+    ENCODER,
+    MSISDN_LENGTHS,
+    EncryptionKey,
+    Envelope,
+    Status,
+    TokenRequest,
+    TokenResponse,
+)
+
+NAME = "airtel"
+TOKEN_PATH = "/auth/oauth2/token"
+KEYS_PATH = "/v1/rsa/encryption-keys"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An Airtel answer that is not an error for the caller: what it means and its code."""
+
+    kind: Kind
+    code: str | None
+    message: str
+    data: Any
+    http_status: int = 200
+
+    @property
+    def transaction(self) -> dict[str, Any]:
+        if isinstance(self.data, dict) and isinstance(self.data.get("transaction"), dict):
+            return self.data["transaction"]
+        return {}
+
+    def failure(self) -> Failure:
+        code = self.code or "UNKNOWN"
+        return Failure(code=code, message=self.message or CODES.get(code, ("", code))[1])
+
+
+def interpret(response: httpx.Response, operation: str) -> Answer:
+    """The one place where Airtel's answers become the core's errors and statuses.
+
+    Raises for what the caller cannot act on as a payment state (credentials, bad request,
+    not configured, outage, unknown outcome); returns an `Answer` for success, pending,
+    definite refusal (`failed` / `expired`), `duplicate` and `not_found`.
+    """
+    try:
+        envelope = msgspec.json.decode(response.content, type=Envelope)
+    except msgspec.MsgspecError:
+        envelope = Envelope()
+    status = envelope.status or Status()
+    http = response.status_code
+    found = strongest(
+        [status.response_code, status.result_code, envelope.status_code, envelope.error]
+    )
+    message = (
+        status.message
+        or envelope.status_message
+        or envelope.error_description
+        or (response.text[:200] if envelope.status is None and http >= 400 else "")
+    )
+    kind: Kind
+    code: str | None
+    if found is not None:
+        kind, code = found
+        if kind == "success" and status.success is False:
+            kind = "failed"
+    else:
+        code = (
+            status.response_code
+            or status.result_code
+            or envelope.status_code
+            or envelope.error
+            or (str(status.code) if status.code is not None and status.success is False else None)
+        )
+        if http in (401, 403):
+            kind = "auth"
+        elif http >= 400 and http not in (408, 429) and http < 500:
+            kind = "invalid"
+        elif status.success is False:
+            kind = "failed"
+        else:
+            kind = "success"
+    code = code or (str(http) if http >= 400 else None)
+    kwargs: dict[str, Any] = {
+        "provider": NAME,
+        "provider_code": code,
+        "provider_message": message or None,
+    }
+    what = f"Airtel {operation}: {message or code or http}"
+    if http == 429:
+        raise RateLimited(what, **kwargs)
+    if http in (502, 503):
+        raise ProviderUnavailable(what, **kwargs)
+    if http >= 500 or http == 408:
+        raise OutcomeUnknown(what, **kwargs)
+    if kind == "auth":
+        raise ProviderAuthenticationError(what, **kwargs)
+    if kind == "invalid":
+        raise InvalidRequest(what, **kwargs)
+    if kind == "unsupported":
+        raise NotSupported(what, **kwargs)
+    if kind == "unavailable":
+        raise ProviderUnavailable(what, **kwargs)
+    if kind == "unknown":
+        raise OutcomeUnknown(what, **kwargs)
+    return Answer(kind=kind, code=code, message=message, data=envelope.data, http_status=http)
+
+
+# -- addresses and headers -----------------------------------------------------------------
+
+
+def settings_of(context: ProviderContext) -> AirtelSettings:
+    return context.settings  # type: ignore[return-value]
+
+
+def url(context: ProviderContext, country: str, path: str) -> str:
+    """The per-country host when one is configured, else a path on `context.http`'s base."""
+    base = settings_of(context).base_urls().get(country)
+    return f"{base}{path}" if base else path
+
+
+def national_msisdn(e164: str, country: str) -> str:
+    """The number as Airtel wants it: national significant number, no country code, no plus.
+
+    Raises InvalidRequest when it is not a number of `country` or has the wrong length.
+    """
+    if phones.region_of(e164) != country:
+        raise InvalidRequest(
+            f"Airtel {country} takes {country} numbers only",
+            code="invalid_msisdn",
+            provider=NAME,
+        )
+    import phonenumbers
+
+    number = phonenumbers.parse(e164, None)
+    national = phonenumbers.national_significant_number(number)
+    lengths = MSISDN_LENGTHS.get(country)
+    if lengths is not None and len(national) not in lengths:
+        allowed = " or ".join(str(n) for n in lengths)
+        raise InvalidRequest(
+            f"Airtel {country} numbers have {allowed} digits without the country code",
+            code="invalid_msisdn",
+            provider=NAME,
+        )
+    return national
+
+
+# -- token -----------------------------------------------------------------------------------
+
+
+def _token_key(context: ProviderContext, country: str) -> str:
+    settings = settings_of(context)
+    return context.token_key(settings.base_urls().get(country, "default"), settings.client_id)
+
+
+async def token(context: ProviderContext, country: str) -> str:
+    """A bearer token from `POST /auth/oauth2/token` (JSON body), cached for `expires_in`."""
+    settings = settings_of(context)
+
+    async def fetch() -> AccessToken:
+        body = TokenRequest(client_id=settings.client_id, client_secret=settings.client_secret)
+        try:
+            response = await context.http.post(
+                url(context, country, TOKEN_PATH),
+                content=msgspec.json.encode(body),
+                headers={"Content-Type": "application/json", "Accept": "*/*"},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, "token") from exc
+        if response.status_code >= 400:
+            answer = interpret(response, "token")  # raises for nearly every error status
+            raise ProviderAuthenticationError(
+                "Airtel refused our credentials",
+                provider=NAME,
+                provider_code=answer.code,
+                provider_message=answer.message,
+            )
+        try:
+            granted = msgspec.json.decode(response.content, type=TokenResponse)
+        except msgspec.MsgspecError:
+            interpret(response, "token")
+            raise ProviderAuthenticationError(
+                "Airtel gave no access token", provider=NAME
+            ) from None
+        return AccessToken.lasting(granted.access_token, granted.expires_in)
+
+    return await context.tokens.get(_token_key(context, country), fetch)
+
+
+# -- business calls ------------------------------------------------------------------------
+
+
+async def call(
+    context: ProviderContext,
+    method: str,
+    path: str,
+    operation: str,
+    *,
+    country: str,
+    currency: str,
+    body: Any = None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One Airtel call with the bearer token, X-Country and X-Currency; read by `interpret`."""
+    content = ENCODER.encode(body) if body is not None else None
+    target = url(context, country, path)
+
+    async def send() -> httpx.Response:
+        sent = {
+            "Authorization": f"Bearer {await token(context, country)}",
+            "X-Country": country,
+            "X-Currency": currency,
+            "Accept": "*/*",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
+        try:
+            return await context.http.request(
+                method, target, content=content, params=params, headers=sent
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, NAME, operation) from exc
+
+    response = await send()
+    if response.status_code in (401, 403) and b"invalid_token" in response.content:
+        # the 180 s token expired or was revoked early: refresh once
+        await context.tokens.invalidate(_token_key(context, country))
+        response = await send()
+    return interpret(response, operation)
+
+
+# -- wallet PIN ------------------------------------------------------------------------------
+
+
+def _key_lifetime(valid_upto: str | None) -> float:
+    if valid_upto:
+        try:
+            until = dt.datetime.strptime(valid_upto, "%d-%m-%Y %H:%M:%S").replace(tzinfo=dt.UTC)
+            seconds = (until - dt.datetime.now(dt.UTC)).total_seconds()
+            if seconds > 60:
+                return min(seconds, 86_400.0)
+        except ValueError:
+            pass
+    return 3_600.0
+
+
+async def encryption_key(context: ProviderContext, country: str, currency: str) -> str:
+    """Airtel's RSA public key: the setting, else `GET /v1/rsa/encryption-keys` (cached)."""
+    settings = settings_of(context)
+    if settings.encryption_public_key:
+        return settings.encryption_public_key
+
+    async def fetch() -> AccessToken:
+        answer = await call(
+            context, "GET", KEYS_PATH, "encryption key", country=country, currency=currency
+        )
+        if answer.kind != "success":
+            raise ProviderUnavailable(
+                "Airtel gave no encryption key",
+                provider=NAME,
+                provider_code=answer.code,
+                provider_message=answer.message,
+            )
+        key = msgspec.convert(answer.data, EncryptionKey)
+        return AccessToken.lasting(key.key, _key_lifetime(key.valid_upto))
+
+    cache_key = context.token_key("rsa-key", settings.base_urls().get(country, "default"))
+    return await context.tokens.get(cache_key, fetch)
+
+
+async def encrypted_pin(context: ProviderContext, country: str, currency: str) -> str:
+    """The wallet PIN, RSA-encrypted and base64: PKCS#1 v1.5 (v1) or OAEP-SHA256 (v2)."""
+    settings = settings_of(context)
+    key = await encryption_key(context, country, currency)
+    if settings.pin_encryption == "v2":
+        return rsa_encrypt_oaep_sha256(key, settings.pin)
+    return rsa_encrypt_pkcs1v15(key, settings.pin)
+
+
+# -- callback authentication -------------------------------------------------------------------
+
+_HASH_AFTER = re.compile(rb',\s*"hash"\s*:\s*"[^"]*"')
+_HASH_BEFORE = re.compile(rb'"hash"\s*:\s*"[^"]*"\s*,?')
+TRANSACTION_ORDER = ("id", "message", "status_code", "airtel_money_id")
+
+
+def callback_hash(private_key: str, message: bytes) -> str:
+    """base64(HMAC-SHA256(private key as UTF-8, message)), as Airtel computes it."""
+    return hmac_sha256_base64(private_key.encode(), message)
+
+
+def without_hash(raw: bytes) -> bytes:
+    """The raw body with its `"hash": "..."` member cut out, every other byte kept."""
+    stripped, count = _HASH_AFTER.subn(b"", raw, count=1)
+    if count:
+        return stripped
+    return _HASH_BEFORE.sub(b"", raw, count=1)
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hash_candidates(raw: bytes) -> list[bytes]:
+    """What Airtel may have hashed: the raw body without `hash` first; then, as fallback,
+    the compact re-serialisation of the body without `hash` (as received and in Airtel's
+    key order id, message, status_code, airtel_money_id), and the `transaction` object."""
+    candidates = [without_hash(raw)]
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return candidates
+    if not isinstance(parsed, dict):
+        return candidates
+    parsed.pop("hash", None)
+    candidates.append(_compact(parsed))
+    transaction = parsed.get("transaction")
+    if isinstance(transaction, dict):
+        ordered = {k: transaction[k] for k in TRANSACTION_ORDER if k in transaction}
+        ordered.update({k: v for k, v in transaction.items() if k not in ordered})
+        candidates.append(_compact({**parsed, "transaction": ordered}))
+        candidates.append(_compact(transaction))
+    return candidates
+
+
+def verify_hash(private_key: str, raw: bytes, given: str) -> bool:
+    """Constant-time check of `given` against every accepted form; all are computed."""
+    matches = [
+        constant_time_equals(given, callback_hash(private_key, candidate))
+        for candidate in hash_candidates(raw)
+    ]
+    return any(matches)

@@ -1,0 +1,451 @@
+"""The hook implementations of Airtel Money (Airtel Africa Open API)."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from mmo_core import hookimpl, phones
+from mmo_core.context import ProviderContext
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    InvalidRequest,
+    MmoError,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+)
+from mmo_core.money import exponent
+from mmo_core.types import (
+    AccountInfo,
+    AmountLimit,
+    Balance,
+    BalanceReport,
+    CallbackOutcome,
+    Failure,
+    HealthReport,
+    InboundCallback,
+    InitiateResult,
+    Market,
+    Payment,
+    PaymentUpdate,
+    ProviderDeclaration,
+    SetupReport,
+    StatusReport,
+    WebhookReply,
+)
+
+from mmo_airtel import client
+from mmo_airtel.client import NAME, Answer
+from mmo_airtel.settings import AirtelSettings
+from mmo_airtel.wire import (
+    MARKETS,
+    TRANSACTION_STATUS,
+    Callback,
+    DisbursementRequest,
+    DisbursementTransaction,
+    Payee,
+    PushRequest,
+    PushTransaction,
+    RefundRequest,
+    RefundTransaction,
+    Subscriber,
+)
+
+WEBHOOK_KINDS = ("callback", "status")
+CALLBACK_URL_HEADER = "X-Callback-Url"  # simulator only: Airtel takes the portal's URL
+_CURRENCIES = tuple(dict.fromkeys(currency for _, currency in MARKETS))
+_V2_REFERENCE = re.compile(r"^[A-Za-z0-9]{4,64}$")
+
+DECLARATION = ProviderDeclaration(
+    name=NAME,
+    display_name="Airtel Money",
+    description="Airtel Money in 14 African countries through the Airtel Africa Open API.",
+    countries=tuple(dict.fromkeys(country for country, _ in MARKETS)),
+    currencies=_CURRENCIES,
+    markets=tuple(Market(country, currency) for country, currency in MARKETS),
+    operations=("collection", "disbursement", "reversal", "balance", "lookup"),
+    # Airtel's own limits depend on the wallet's grade and are answered with
+    # DP00800001003 / DP00900001003; we only refuse what can never pass.
+    limits=tuple(
+        AmountLimit(currency=currency, minimum=Decimal(1), whole_units_only=exponent(currency) == 0)
+        for currency in _CURRENCIES
+    ),
+    webhook_kinds=WEBHOOK_KINDS,
+    webhook_path="airtel-money",
+    settings=AirtelSettings,
+    # our payment id is the transaction id, and Airtel refuses a reused one (ESB000041):
+    # a request lost in transit may be sent again
+    resend_safe=True,
+    breaker_per_country=True,
+)
+
+
+def _settings(context: ProviderContext) -> AirtelSettings:
+    return context.settings  # type: ignore[return-value]
+
+
+def _declined(answer: Answer, operation: str) -> OperatorDeclined:
+    failure = answer.failure()
+    return OperatorDeclined(
+        f"Airtel refused the {operation}: {failure.message}",
+        provider=NAME,
+        provider_code=failure.code,
+        provider_message=failure.message,
+    )
+
+
+@hookimpl
+def mmo_provider() -> ProviderDeclaration:
+    return DECLARATION
+
+
+@hookimpl
+def validate(context: ProviderContext, payment: Payment) -> None:
+    country = phones.region_of(payment.msisdn)
+    if not DECLARATION.serves(country, payment.currency):
+        raise InvalidRequest(
+            f"Airtel Money does not take {payment.currency} for this number's country",
+            code="invalid_currency",
+            provider=NAME,
+        )
+    if payment.type == "remittance":
+        raise NotSupported("Airtel Money remittances are not offered", provider=NAME)
+    client.national_msisdn(payment.msisdn, country)
+    if (
+        payment.type == "disbursement"
+        and _settings(context).disbursement_version == "v2"
+        and not _V2_REFERENCE.match(payment.reference)
+    ):
+        raise InvalidRequest(
+            "Airtel disbursement references are 4 to 64 letters or digits",
+            code="invalid_reference",
+            provider=NAME,
+        )
+
+
+def _sandbox_headers(context: ProviderContext, kind: str, payment_id: str) -> dict[str, str]:
+    if context.environment != "sandbox":
+        return {}
+    return {CALLBACK_URL_HEADER: context.callback_url(kind, payment_id)}
+
+
+def _country(payment: Payment) -> str:
+    return payment.country or phones.region_of(payment.msisdn)
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    country = _country(payment)
+    msisdn = client.national_msisdn(payment.msisdn, country)
+    if payment.type == "collection":
+        body: Any = PushRequest(
+            reference=payment.reference,
+            subscriber=Subscriber(msisdn=msisdn, country=country, currency=payment.currency),
+            transaction=PushTransaction(
+                amount=payment.amount, id=payment.id, country=country, currency=payment.currency
+            ),
+        )
+        path, kind = "/merchant/v1/payments/", "callback"
+    elif payment.type == "disbursement":
+        settings = _settings(context)
+        v2 = settings.disbursement_version == "v2"
+        body = DisbursementRequest(
+            payee=Payee(msisdn=msisdn, wallet_type="NORMAL" if v2 else None),
+            reference=payment.reference,
+            pin=await client.encrypted_pin(context, country, payment.currency),
+            transaction=DisbursementTransaction(
+                amount=payment.amount,
+                id=payment.id,
+                type=settings.disbursement_type if v2 else None,
+            ),
+        )
+        path, kind = f"/standard/{settings.disbursement_version}/disbursements/", "status"
+    else:
+        raise NotSupported("Airtel Money remittances are not offered", provider=NAME)
+    answer = await client.call(
+        context,
+        "POST",
+        path,
+        payment.type,
+        country=country,
+        currency=payment.currency,
+        body=body,
+        headers=_sandbox_headers(context, kind, payment.id),
+    )
+    data = {"country": country, "currency": payment.currency}
+    if answer.kind == "duplicate":
+        # The transaction id was already received: the first request got through.
+        report = await _enquire(context, payment)
+        if report.status in ("failed", "expired"):
+            failure = report.failure or Failure(code=answer.code or "", message=answer.message)
+            raise OperatorDeclined(
+                f"Airtel refused the {payment.type}: {failure.message}",
+                provider=NAME,
+                provider_code=failure.code,
+                provider_message=failure.message,
+            )
+        return InitiateResult(
+            status="succeeded" if report.status == "succeeded" else "pending",
+            provider_reference=payment.id,
+            provider_transaction_id=report.provider_transaction_id,
+            provider_data=data | report.provider_data,
+        )
+    if answer.kind in ("failed", "expired"):
+        raise _declined(answer, payment.type)
+    if answer.kind == "not_found":
+        raise OutcomeUnknown(
+            f"Airtel {payment.type}: {answer.message}",
+            provider=NAME,
+            provider_code=answer.code,
+            provider_message=answer.message,
+        )
+    transaction = answer.transaction
+    airtel_id = transaction.get("airtel_money_id")
+    if airtel_id:
+        data["airtel_money_id"] = airtel_id
+    # A collection's answer only says the USSD prompt was sent ("SUCCESS"): never paid.
+    # A disbursement may be done at once (TS).
+    done = payment.type == "disbursement" and transaction.get("status") == "TS"
+    return InitiateResult(
+        status="succeeded" if done else "pending",
+        provider_reference=payment.id,
+        provider_transaction_id=airtel_id,
+        provider_data=data,
+    )
+
+
+async def _enquire(context: ProviderContext, payment: Payment) -> StatusReport:
+    country = payment.provider_data.get("country") or _country(payment)
+    currency = payment.provider_data.get("currency") or payment.currency
+    transaction_id = payment.provider_reference or payment.id
+    params: dict[str, str] | None = None
+    if payment.type == "disbursement":
+        settings = _settings(context)
+        path = f"/standard/{settings.disbursement_version}/disbursements/{transaction_id}"
+        if settings.disbursement_version == "v2":
+            params = {"transactionType": settings.disbursement_type}
+    else:
+        path = f"/standard/v1/payments/{transaction_id}"
+    answer = await client.call(
+        context, "GET", path, "status", country=country, currency=currency, params=params
+    )
+    return _report(answer, payment)
+
+
+def _report(answer: Answer, payment: Payment) -> StatusReport:
+    transaction = answer.transaction
+    airtel_id = transaction.get("airtel_money_id") or None
+    data = {"airtel_money_id": airtel_id} if airtel_id else {}
+    if answer.kind == "not_found":
+        # Never received: final only for a payment whose initiation had no answer.
+        if payment.status == "unknown":
+            return StatusReport(status="failed", failure=answer.failure())
+        return StatusReport(status="pending")
+    status = TRANSACTION_STATUS.get(str(transaction.get("status") or ""))
+    if status is None:
+        if answer.kind in ("failed", "expired"):
+            status = answer.kind
+        elif answer.kind == "success" and (answer.code or "").endswith("0001001"):
+            status = "succeeded"
+        else:
+            status = "pending"  # TA, TIP, an unknown value (TI): still processing
+    failure = None
+    if status in ("failed", "expired"):
+        base = answer.failure()
+        failure = Failure(code=base.code, message=transaction.get("message") or base.message)
+    return StatusReport(
+        status=status,  # type: ignore[arg-type]
+        provider_reference=payment.provider_reference or payment.id,
+        provider_transaction_id=airtel_id,
+        failure=failure,
+        provider_data=data,
+    )
+
+
+@hookimpl
+async def status(context: ProviderContext, payment: Payment) -> StatusReport:
+    return await _enquire(context, payment)
+
+
+@hookimpl
+async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
+    settings = _settings(context)
+    payment_id = context.verify_callback(callback)
+    raw: Any = callback.json()
+    if not isinstance(raw, dict):
+        raise InvalidRequest(
+            "An Airtel callback is a JSON object", code="malformed_callback", provider=NAME
+        )
+    if settings.callback_auth:
+        given = raw.get("hash") or callback.headers.get("hash") or ""
+        if not isinstance(given, str) or not given:
+            raise CallbackVerificationFailed("The Airtel callback has no hash", provider=NAME)
+        if not client.verify_hash(settings.callback_private_key, callback.body, given):
+            raise CallbackVerificationFailed("Bad Airtel callback hash", provider=NAME)
+    try:
+        body = msgspec.convert(raw, Callback)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(
+            f"Malformed Airtel callback: {exc}", code="malformed_callback", provider=NAME
+        ) from None
+    transaction = body.transaction
+    if payment_id is not None and transaction.id != payment_id:
+        raise CallbackVerificationFailed("The callback is for another payment", provider=NAME)
+    status = TRANSACTION_STATUS.get(transaction.status_code, "pending")
+    failure = None
+    if status in ("failed", "expired"):
+        # Airtel's callback has no response code: its status and text are kept.
+        failure = Failure(
+            code=transaction.status_code, message=transaction.message or transaction.status_code
+        )
+    update = PaymentUpdate(
+        status=status,  # type: ignore[arg-type]
+        payment_id=transaction.id,
+        provider_reference=transaction.id,
+        provider_transaction_id=transaction.airtel_money_id or None,
+        failure=failure,
+        provider_data=(
+            {"airtel_money_id": transaction.airtel_money_id} if transaction.airtel_money_id else {}
+        ),
+    )
+    return CallbackOutcome(
+        reply=WebhookReply(status_code=200, body={"status": "OK"}),
+        update=update,
+        authenticated=settings.callback_auth,
+    )
+
+
+@hookimpl
+async def health(context: ProviderContext) -> HealthReport:
+    started = time.perf_counter()
+    try:
+        await client.token(context, _settings(context).country)
+    except MmoError as exc:
+        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
+    return HealthReport(
+        ok=True, detail="token ok", latency_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+@hookimpl
+async def reverse(
+    context: ProviderContext, payment: Payment, amount: Decimal | None, reason: str
+) -> StatusReport:
+    if payment.type != "collection":
+        raise NotSupported("Airtel refunds collections only", provider=NAME)
+    if amount is not None and amount != payment.amount:
+        raise NotSupported("Airtel makes full refunds only", provider=NAME)
+    airtel_id = payment.provider_transaction_id or payment.provider_data.get("airtel_money_id")
+    if not airtel_id:
+        report = await _enquire(context, payment)
+        airtel_id = report.provider_transaction_id
+        if report.status != "succeeded" or not airtel_id:
+            raise InvalidRequest("Only a succeeded Airtel payment can be refunded", provider=NAME)
+    answer = await client.call(
+        context,
+        "POST",
+        "/standard/v1/payments/refund",
+        "refund",
+        country=payment.provider_data.get("country") or _country(payment),
+        currency=payment.currency,
+        body=RefundRequest(transaction=RefundTransaction(airtel_money_id=airtel_id)),
+    )
+    if answer.kind in ("failed", "expired", "not_found", "duplicate"):
+        raise _declined(answer, "refund")
+    state = str(answer.transaction.get("status") or "")
+    return StatusReport(
+        status="reversed" if state in ("SUCCESS", "TS") else "pending",
+        provider_reference=payment.provider_reference,
+        provider_transaction_id=airtel_id,
+    )
+
+
+@hookimpl
+async def balance(context: ProviderContext) -> BalanceReport:
+    settings = _settings(context)
+    answer = await client.call(
+        context,
+        "GET",
+        "/standard/v1/users/balance",
+        "balance",
+        country=settings.country,
+        currency=settings.currency,
+    )
+    if answer.kind != "success" or not isinstance(answer.data, dict):
+        raise _declined(answer, "balance enquiry")
+    currency = str(answer.data.get("currency") or settings.currency)
+    return BalanceReport(
+        balances=(
+            Balance(
+                account=f"{settings.country} wallet",
+                currency=currency,
+                available=Decimal(str(answer.data.get("balance", "0"))),
+            ),
+        )
+    )
+
+
+@hookimpl
+async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
+    settings = _settings(context)
+    country = phones.region_of(msisdn)
+    national = client.national_msisdn(msisdn, country)
+    currency = (
+        settings.currency
+        if country == settings.country
+        else next(c for k, c in MARKETS if k == country)
+    )
+    answer = await client.call(
+        context,
+        "GET",
+        f"/standard/v1/users/{national}",
+        "user enquiry",
+        country=country,
+        currency=currency,
+    )
+    if answer.kind == "not_found":
+        return AccountInfo(msisdn=msisdn, active=False, details={"code": answer.code})
+    if answer.kind != "success" or not isinstance(answer.data, dict):
+        raise _declined(answer, "user enquiry")
+    data = answer.data
+    name = " ".join(str(data[k]) for k in ("first_name", "last_name") if data.get(k)) or None
+    return AccountInfo(
+        msisdn=msisdn,
+        active=not data.get("is_barred", False),
+        name=name,
+        details={
+            k: data[k] for k in ("grade", "is_barred", "is_pin_set", "reg_status") if k in data
+        },
+    )
+
+
+@hookimpl
+async def setup(context: ProviderContext) -> SetupReport:
+    """Airtel takes its callback URL from the portal: print the one to register there."""
+    settings = _settings(context)
+    lines = [
+        "Airtel: set this Callback URL in your application on developers.airtel.africa:",
+        context.callback_url("callback"),
+    ]
+    if settings.callback_auth:
+        lines.append(
+            "Callback authentication is on: copy the application's private key "
+            "into MMO_AIRTEL_CALLBACK_PRIVATE_KEY."
+        )
+    if not settings.encryption_public_key:
+        key = await client.encryption_key(context, settings.country, settings.currency)
+        lines.append(
+            f"Disbursement PIN key fetched from /v1/rsa/encryption-keys ({len(key)} chars)."
+        )
+    return SetupReport(lines=tuple(lines))
+
+
+@hookimpl
+def simulator_app(settings: AirtelSettings):
+    from mmo_airtel.simulator import create_simulator
+
+    return create_simulator(settings)

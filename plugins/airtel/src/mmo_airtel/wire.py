@@ -1,0 +1,171 @@
+"""Airtel Open API payloads, named as Airtel names them (developers.airtel.africa)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+# Amounts go out as JSON numbers (Airtel's samples), never through a float.
+ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+class TokenRequest(msgspec.Struct):
+    client_id: str
+    client_secret: str
+    grant_type: str = "client_credentials"
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    expires_in: int | str = 180
+    token_type: str = "bearer"
+
+
+class Status(msgspec.Struct):
+    """The `status` block of every business answer; `code` is a string ("200", "400")."""
+
+    code: str | int | None = None
+    message: str | None = None
+    result_code: str | None = None
+    response_code: str | None = None
+    success: bool | None = None
+
+
+class Envelope(msgspec.Struct):
+    """Every answer shape Airtel uses: the standard envelope, the ROUTER error body
+    (`status_code`, `status_message`) and the OAuth error body (`error`, ...)."""
+
+    data: Any = None
+    status: Status | None = None
+    status_code: str | None = None
+    status_message: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+
+
+class Subscriber(msgspec.Struct, omit_defaults=True):
+    msisdn: str
+    country: str | None = None
+    currency: str | None = None
+
+
+class PushTransaction(msgspec.Struct, omit_defaults=True):
+    amount: Decimal
+    id: str
+    country: str | None = None
+    currency: str | None = None
+
+
+class PushRequest(msgspec.Struct):
+    """POST /merchant/v1/payments/ (USSD push)."""
+
+    reference: str
+    subscriber: Subscriber
+    transaction: PushTransaction
+
+
+class Payee(msgspec.Struct, omit_defaults=True):
+    msisdn: str
+    currency: str | None = None
+    name: str | None = None
+    wallet_type: str | None = None
+
+
+class DisbursementTransaction(msgspec.Struct, omit_defaults=True):
+    amount: Decimal
+    id: str
+    type: str | None = None
+
+
+class DisbursementRequest(msgspec.Struct):
+    """POST /standard/v1/disbursements/ and /standard/v2/disbursements/."""
+
+    payee: Payee
+    reference: str
+    pin: str
+    transaction: DisbursementTransaction
+
+
+class RefundTransaction(msgspec.Struct):
+    airtel_money_id: str
+
+
+class RefundRequest(msgspec.Struct):
+    """POST /standard/v1/payments/refund (full refunds only)."""
+
+    transaction: RefundTransaction
+
+
+class EnquiryTransaction(msgspec.Struct):
+    """`data.transaction` of an enquiry (collection or disbursement)."""
+
+    id: str | None = None
+    status: str | None = None
+    message: str | None = None
+    airtel_money_id: str | None = None
+    reference_id: str | None = None
+
+
+class CallbackTransaction(msgspec.Struct):
+    id: str
+    status_code: str
+    message: str | None = None
+    airtel_money_id: str | None = None
+
+
+class Callback(msgspec.Struct):
+    """{"transaction": {"id", "message", "status_code", "airtel_money_id"}, "hash"?}."""
+
+    transaction: CallbackTransaction
+    hash: str | None = None
+
+
+class EncryptionKey(msgspec.Struct):
+    """`data` of GET /v1/rsa/encryption-keys."""
+
+    key: str
+    key_id: int | str | None = None
+    valid_upto: str | None = None
+
+
+# (country, currency) pairs Airtel Money serves through the Open API, with the length of
+# the national significant number Airtel expects in `msisdn` (no country code, no plus).
+MARKETS: tuple[tuple[str, str], ...] = (
+    ("UG", "UGX"),
+    ("KE", "KES"),
+    ("TZ", "TZS"),
+    ("RW", "RWF"),
+    ("ZM", "ZMW"),
+    ("MW", "MWK"),
+    ("MG", "MGA"),
+    ("CD", "CDF"),
+    ("CD", "USD"),
+    ("CG", "XAF"),
+    ("GA", "XAF"),
+    ("NE", "XOF"),
+    ("TD", "XAF"),
+    ("SC", "SCR"),
+    ("NG", "NGN"),
+)
+MSISDN_LENGTHS: dict[str, tuple[int, ...]] = {
+    "UG": (9,),
+    "KE": (9,),
+    "TZ": (9,),
+    "RW": (9,),
+    "ZM": (9,),
+    "MW": (9,),
+    "MG": (9,),
+    "CD": (9,),
+    "CG": (9,),
+    "GA": (8, 9),
+    "NE": (8,),
+    "TD": (8,),
+    "SC": (7,),
+    "NG": (10,),
+}
+
+# Enquiry `data.transaction.status`: TS success, TF failed, TE expired; TA (ambiguous),
+# TIP (in progress) and anything else (TI was seen in production) are still pending.
+TRANSACTION_STATUS: dict[str, str] = {"TS": "succeeded", "TF": "failed", "TE": "expired"}

@@ -1,0 +1,22 @@
+"""Airtel Money runs the core's conformance suite against its own simulator."""
+
+import mmo_airtel.plugin
+from mmo_core.testing import ProviderConformance
+
+
+class TestAirtelConformance(ProviderConformance):
+    plugin = mmo_airtel.plugin
+    msisdn = "+256712345678"
+    currency = "UGX"
+    amount = "5000"
+    settings_env = {"MMO_AIRTEL_CALLBACK_DELAY": "0.05"}
+
+
+class TestAirtelConformanceSignedCallbacks(ProviderConformance):
+    """The same round trip with callback authentication on (callbacks carry `hash`)."""
+
+    plugin = mmo_airtel.plugin
+    msisdn = "+260971234567"
+    currency = "ZMW"
+    amount = "150.50"
+    settings_env = {"MMO_AIRTEL_CALLBACK_AUTH": "true", "MMO_AIRTEL_CALLBACK_DELAY": "0.05"}
