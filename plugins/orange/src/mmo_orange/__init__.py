@@ -1,6 +1,11 @@
 """Orange Money provider plugin for the mobile-money gateway.
 
-Skeleton only: the package builds and installs, but registers no provider yet, so the
-host never serves an operator that is not implemented. The operator's implementation,
-its simulator and its entry point in `mmo.providers` come with its own issue.
+Orange Money is not one API: which one a merchant gets depends on the country. This
+package speaks two of them, chosen per country by the `MMO_ORANGE_FAMILIES` setting:
+
+- `webpay`: Orange Developer "Orange Money Web Payment" (api.orange.com), a redirect flow;
+- `cameroon`: Orange Cameroon "omcoreapis" merchant payment (USSD push) and cash-in.
+
+`plugin.py` holds the hooks, `client.py` the HTTP calls and the one translation of Orange's
+answers into the core's errors, `simulator.py` one simulator serving both families.
 """

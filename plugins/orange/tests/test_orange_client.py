@@ -1,0 +1,631 @@
+"""Unit tests of the Orange client and hooks with pytest-httpx: errors, tokens, formats."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    ConfigurationError,
+    InvalidRequest,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+    ProviderAuthenticationError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from mmo_core.testing import make_context
+from mmo_core.types import InboundCallback, Payment
+from mmo_orange import client, plugin
+from mmo_orange.settings import OrangeSettings
+
+BASE = "http://orange.test"
+PUBLIC = "http://gw.test"
+WEBPAY_TOKEN = f"{BASE}/oauth/v3/token"
+CM_TOKEN = f"{BASE}/token"
+INIT = f"{BASE}/orange-money-webpay/dev/v1/webpayment"
+STATUS = f"{BASE}/orange-money-webpay/dev/v1/transactionstatus"
+MP = f"{BASE}/omcoreapis/1.0.2/mp"
+
+
+def context(**settings):
+    return make_context(
+        plugin.DECLARATION, OrangeSettings(**settings), base_url=BASE, public_url=PUBLIC
+    )
+
+
+def payment(msisdn="+2250701234567", currency="XOF", **changes) -> Payment:
+    from mmo_core import phones
+
+    values = {
+        "id": str(uuid.uuid4()),
+        "type": "collection",
+        "amount": Decimal(1200),
+        "currency": currency,
+        "msisdn": msisdn,
+        "reference": "ORD-1",
+        "country": phones.region_of(msisdn),
+    } | changes
+    return Payment(**values)
+
+
+def token_ok(httpx_mock, url=WEBPAY_TOKEN, value="tok-1", expires_in=7776000):
+    httpx_mock.add_response(
+        url=url,
+        method="POST",
+        json={"token_type": "Bearer", "access_token": value, "expires_in": expires_in},
+    )
+
+
+CREATED = {
+    "status": 201,
+    "message": "OK",
+    "pay_token": "pt-1",
+    "payment_url": "https://pay.example/payment/pay_token/pt-1",
+    "notif_token": "dd497bda3b250e536186fc0663f32f40",
+}
+
+
+# -- the one translation --------------------------------------------------------------------
+
+
+def response(status: int, body) -> httpx.Response:
+    if isinstance(body, str):
+        return httpx.Response(status, text=body)
+    return httpx.Response(status, json=body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code"),
+    [
+        (
+            401,
+            {"code": 40, "message": "Missing credentials", "description": "x"},
+            ProviderAuthenticationError,
+            "40",
+        ),
+        (
+            401,
+            {"code": 41, "message": "Invalid credentials", "description": "x"},
+            ProviderAuthenticationError,
+            "41",
+        ),
+        (
+            401,
+            {"code": 42, "message": "Expired credentials", "description": "x"},
+            ProviderAuthenticationError,
+            "42",
+        ),
+        (
+            403,
+            {"code": 50, "message": "Access denied", "description": "x"},
+            ProviderAuthenticationError,
+            "50",
+        ),
+        (
+            404,
+            {"code": 60, "message": "Resource not found", "description": "x"},
+            InvalidRequest,
+            "60",
+        ),
+        (
+            400,
+            {"code": 23, "message": "Missing body field", "description": "OrderId"},
+            InvalidRequest,
+            "23",
+        ),
+        (429, {"code": 53, "message": "Too many requests", "description": "x"}, RateLimited, "53"),
+        (
+            503,
+            {"code": 5, "message": "Service unavailable", "description": "x"},
+            ProviderUnavailable,
+            "5",
+        ),
+        (500, {"code": 1, "message": "Internal error", "description": "x"}, OutcomeUnknown, "1"),
+        (
+            417,
+            {
+                "message": "60019 :: Le solde du compte du payeur est insuffisant",
+                "data": {"inittxnstatus": "60019", "status": "FAILED"},
+            },
+            OperatorDeclined,
+            "60019",
+        ),
+        (
+            417,
+            {"message": "Beneficiaire introuvable", "data": {"inittxnstatus": "60020"}},
+            OperatorDeclined,
+            "60020",
+        ),
+        (
+            401,
+            {"fault": {"code": 900901, "message": "Invalid Credentials", "description": "x"}},
+            ProviderAuthenticationError,
+            "900901",
+        ),
+        (
+            400,
+            {"error": "unsupported_grant_type", "error_description": "form expected"},
+            InvalidRequest,
+            "unsupported_grant_type",
+        ),
+        (502, "<html>bad gateway</html>", ProviderUnavailable, "502"),
+        (406, ["not", "an", "object"], InvalidRequest, "406"),
+        (400, {"other": 1}, InvalidRequest, "400"),
+    ],
+)
+def test_raise_for_maps_every_orange_error(status, body, error, code):
+    with pytest.raises(error) as caught:
+        client.raise_for(response(status, body), "initiate")
+    assert caught.value.provider == "orange"
+    assert caught.value.provider_code == code
+    assert caught.value.provider_message
+
+
+def test_raise_for_lets_success_through():
+    assert client.raise_for(httpx.Response(201, json={}), "initiate") is None
+
+
+def test_status_tables():
+    assert [
+        client.webpay_status(s)
+        for s in ("INITIATED", "PENDING", "SUCCESS", "FAILED", "EXPIRED", "NEW")
+    ] == ["pending", "pending", "succeeded", "failed", "expired", "pending"]
+    assert [
+        client.cameroon_status(s)
+        for s in (
+            "INITIATED",
+            "PENDING",
+            "SUCCESSFULL",
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED",
+            "EXPIRED",
+            None,
+        )
+    ] == ["pending", "pending", "succeeded", "succeeded", "failed", "failed", "expired", "pending"]
+
+
+def test_identifiers_and_formats():
+    pid = str(uuid.uuid4())
+    assert len(client.order_id(pid)) <= 30
+    assert client.order_id(pid) == client.order_id(pid) != client.order_id(str(uuid.uuid4()))
+    assert len(client.order_id("not-a-uuid")) <= 30
+    assert client.notif_reference("a") != client.notif_reference("b")
+    assert "a" * 8 not in client.notif_reference("a" * 32)
+    assert client.split_coded("60019 :: solde insuffisant") == ("60019", "solde insuffisant")
+    assert client.split_coded("plain") == (None, "plain")
+
+
+def test_family_settings():
+    settings = OrangeSettings(families="CM:cameroon, SN:webpay", default_family="webpay")
+    assert settings.family_for("cm") == "cameroon"
+    assert settings.family_for("CI") == "webpay"
+    with pytest.raises(ConfigurationError):
+        OrangeSettings(families="SN:sonatel").family_for("SN")
+    with pytest.raises(ConfigurationError):
+        OrangeSettings(default_family="nope").family_for("CI")
+
+
+# -- WebPay ---------------------------------------------------------------------------------
+
+
+async def test_webpay_initiate_sends_orange_body_and_returns_redirect(httpx_mock):
+    token_ok(httpx_mock)
+    httpx_mock.add_response(url=INIT, method="POST", status_code=201, json=CREATED)
+    ctx = context()
+    p = payment()
+    ack = await plugin.initiate(ctx, p)
+    sent = json.loads(httpx_mock.get_requests(url=INIT)[0].content)
+    assert sent["currency"] == "OUV" and sent["amount"] == 1200
+    assert sent["order_id"] == client.order_id(p.id) and len(sent["order_id"]) <= 30
+    assert sent["notif_url"].startswith(f"{PUBLIC}/api/v1/webhooks/orange-money/callback?token=")
+    assert len(sent["notif_url"]) <= 120
+    token_request = httpx_mock.get_requests(url=WEBPAY_TOKEN)[0]
+    assert token_request.headers["authorization"].startswith("Basic ")
+    assert token_request.content == b"grant_type=client_credentials"
+    request = httpx_mock.get_requests(url=INIT)[0]
+    assert request.headers["authorization"] == "Bearer tok-1"
+    assert request.headers["x-mmo-simulator-payer"] == "4567"
+    assert ack.next_action is not None and ack.next_action.url == CREATED["payment_url"]
+    assert ack.provider_data["notif_token"] == CREATED["notif_token"]
+    assert ack.provider_reference == client.notif_reference(CREATED["notif_token"])
+    await ctx.http.aclose()
+
+
+async def test_webpay_production_uses_country_path_and_currency(httpx_mock):
+    url = "https://api.orange.example/orange-money-webpay/ci/v1/webpayment"
+    token_ok(httpx_mock, url="https://api.orange.example/oauth/v3/token")
+    httpx_mock.add_response(url=url, method="POST", status_code=201, json=CREATED)
+    ctx = context(webpay_country="", webpay_base_url="https://api.orange.example")
+    ack = await plugin.initiate(ctx, payment())
+    request = httpx_mock.get_requests(url=url)[0]
+    assert json.loads(request.content)["currency"] == "XOF"
+    assert "x-mmo-simulator-payer" not in request.headers
+    assert ack.provider_data["cc"] == "ci"
+    await ctx.http.aclose()
+
+
+async def test_token_refreshed_once_on_401_code_42(httpx_mock):
+    token_ok(httpx_mock, value="old")
+    httpx_mock.add_response(
+        url=INIT,
+        method="POST",
+        status_code=401,
+        json={"code": 42, "message": "Expired credentials", "description": "expired"},
+    )
+    token_ok(httpx_mock, value="new")
+    httpx_mock.add_response(url=INIT, method="POST", status_code=201, json=CREATED)
+    ctx = context()
+    await plugin.initiate(ctx, payment())
+    calls = httpx_mock.get_requests(url=INIT)
+    assert [c.headers["authorization"] for c in calls] == ["Bearer old", "Bearer new"]
+    await ctx.http.aclose()
+
+
+async def test_401_code_41_is_not_retried(httpx_mock):
+    token_ok(httpx_mock)
+    httpx_mock.add_response(
+        url=INIT,
+        method="POST",
+        status_code=401,
+        json={"code": 41, "message": "Invalid credentials", "description": "bad"},
+    )
+    ctx = context()
+    with pytest.raises(ProviderAuthenticationError) as caught:
+        await plugin.initiate(ctx, payment())
+    assert caught.value.provider_code == "41"
+    assert len(httpx_mock.get_requests(url=WEBPAY_TOKEN)) == 1
+    await ctx.http.aclose()
+
+
+async def test_token_cached_for_expires_in(httpx_mock):
+    token_ok(httpx_mock, expires_in=7776000)
+    httpx_mock.add_response(
+        url=STATUS,
+        method="POST",
+        status_code=201,
+        json={"status": "PENDING", "order_id": "o"},
+        is_reusable=True,
+    )
+    ctx = context()
+    p = payment(
+        provider_data={
+            "family": "webpay",
+            "cc": "dev",
+            "order_id": "o",
+            "pay_token": "t",
+            "amount": 1200,
+        }
+    )
+    for _ in range(3):
+        assert (await plugin.status(ctx, p)).status == "pending"
+    assert len(httpx_mock.get_requests(url=WEBPAY_TOKEN)) == 1
+    sent = json.loads(httpx_mock.get_requests(url=STATUS)[0].content)
+    assert sent == {"order_id": "o", "amount": 1200, "pay_token": "t"}
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("orange", "ours", "code"),
+    [
+        ("SUCCESS", "succeeded", None),
+        ("FAILED", "failed", "FAILED"),
+        ("EXPIRED", "expired", "EXPIRED"),
+        ("INITIATED", "pending", None),
+    ],
+)
+async def test_webpay_status_mapping(httpx_mock, orange, ours, code):
+    token_ok(httpx_mock)
+    httpx_mock.add_response(
+        url=STATUS,
+        method="POST",
+        status_code=201,
+        json={"status": orange, "order_id": "o", "txnid": "MP1"},
+    )
+    ctx = context()
+    p = payment(
+        provider_data={
+            "family": "webpay",
+            "cc": "dev",
+            "order_id": "o",
+            "pay_token": "t",
+            "amount": 1200,
+        }
+    )
+    report = await plugin.status(ctx, p)
+    assert report.status == ours
+    assert (report.failure.code if report.failure else None) == code
+    await ctx.http.aclose()
+
+
+async def test_webpay_status_without_pay_token_is_refused():
+    ctx = context()
+    with pytest.raises(InvalidRequest):
+        await plugin.status(ctx, payment(provider_data={"family": "webpay"}))
+    await ctx.http.aclose()
+
+
+async def test_transport_errors_become_core_errors(httpx_mock):
+    httpx_mock.add_exception(httpx.ConnectError("refused"), url=WEBPAY_TOKEN)
+    ctx = context()
+    with pytest.raises(ProviderUnavailable):
+        await plugin.initiate(ctx, payment())
+    token_ok(httpx_mock)
+    httpx_mock.add_exception(httpx.ReadTimeout("slow"), url=INIT)
+    with pytest.raises(OutcomeUnknown):
+        await plugin.initiate(ctx, payment())
+    await ctx.http.aclose()
+
+
+async def test_unreadable_answers(httpx_mock):
+    httpx_mock.add_response(url=WEBPAY_TOKEN, method="POST", text="oops")
+    ctx = context()
+    with pytest.raises(ProviderUnavailable):
+        await plugin.initiate(ctx, payment())
+    token_ok(httpx_mock)
+    httpx_mock.add_response(url=INIT, method="POST", status_code=201, json={"status": 201})
+    with pytest.raises(OutcomeUnknown):
+        await plugin.initiate(ctx, payment())
+    await ctx.http.aclose()
+
+
+def test_validate_rules():
+    ctx = context()
+    with pytest.raises(NotSupported):
+        plugin.validate(ctx, payment(type="disbursement"))
+    with pytest.raises(InvalidRequest):
+        plugin.validate(ctx, payment(currency="XAF"))
+    with pytest.raises(InvalidRequest) as caught:
+        plugin.validate(context(return_url="https://x.example/" + "a" * 120), payment())
+    assert caught.value.code == "url_too_long"
+    with pytest.raises(InvalidRequest):
+        plugin.validate(ctx, payment("+237670010000", "XAF"))  # MTN Cameroon range
+    with pytest.raises(NotSupported):
+        plugin.validate(ctx, payment("+237690010000", "XAF", type="remittance"))
+    plugin.validate(ctx, payment("+237690010000", "XAF", type="disbursement"))
+
+
+# -- callbacks --------------------------------------------------------------------------------
+
+
+def inbound(ctx, kind: str, body: bytes, payment_id: str | None = None, token: str | None = None):
+    url = httpx.URL(ctx.callback_url(kind, payment_id))
+    query = dict(url.params)
+    if token is not None:
+        query["token"] = token
+    return InboundCallback(
+        provider="orange", kind=kind, method="POST", path=url.path, query=query, body=body
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "ours", "code"), [("SUCCESS", "succeeded", None), ("FAILED", "failed", "FAILED")]
+)
+async def test_webpay_notification_forms(status, ours, code):
+    ctx = context()
+    body = json.dumps({"status": status, "notif_token": "nt", "txnid": "MP1"}).encode()
+    outcome = await plugin.parse_callback(ctx, inbound(ctx, "callback", body))
+    assert outcome.authenticated is False
+    assert outcome.reply.status_code == 200
+    assert outcome.update.status == ours
+    assert outcome.update.provider_reference == client.notif_reference("nt")
+    assert (outcome.update.failure.code if outcome.update.failure else None) == code
+    await ctx.http.aclose()
+
+
+async def test_callbacks_with_bad_token_or_body_are_refused():
+    ctx = context()
+    body = b'{"status": "SUCCESS", "notif_token": "nt"}'
+    with pytest.raises(CallbackVerificationFailed):
+        await plugin.parse_callback(ctx, inbound(ctx, "callback", body, token="forged"))
+    with pytest.raises(InvalidRequest):
+        await plugin.parse_callback(ctx, inbound(ctx, "callback", b"{nope"))
+    with pytest.raises(InvalidRequest):
+        await plugin.parse_callback(ctx, inbound(ctx, "status", b'{"status": "X"}', "p1"))
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "ours", "code"),
+    [
+        ("SUCCESSFULL", "Successful Payment", "succeeded", None),
+        ("SUCCESS", "ok", "succeeded", None),
+        ("FAILED", "60011 :: Le code PIN saisi est incorrect", "failed", "60011"),
+        ("CANCELLED", "Transaction annulee", "failed", "CANCELLED"),
+        ("EXPIRED", "", "expired", "EXPIRED"),
+        ("PENDING", "", "pending", None),
+    ],
+)
+async def test_cameroon_notification_forms(status, message, ours, code):
+    ctx = context()
+    body = json.dumps({"payToken": "MP123", "status": status, "message": message}).encode()
+    outcome = await plugin.parse_callback(ctx, inbound(ctx, "status", body, "pay-1"))
+    assert outcome.update.payment_id == "pay-1"
+    assert outcome.update.provider_reference == "MP123"
+    assert outcome.update.status == ours
+    assert (outcome.update.failure.code if outcome.update.failure else None) == code
+    await ctx.http.aclose()
+
+
+# -- Orange Cameroon --------------------------------------------------------------------------
+
+
+def cm_token(httpx_mock):
+    token_ok(httpx_mock, url=CM_TOKEN, value="cm-tok", expires_in=3600)
+
+
+async def test_cameroon_initiate_formats_number_amount_and_headers(httpx_mock):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{MP}/init", method="POST", json={"message": "ok", "data": {"payToken": "MP1"}}
+    )
+    httpx_mock.add_response(
+        url=f"{MP}/pay",
+        method="POST",
+        json={
+            "message": "Merchant payment successfully initiated",
+            "data": {
+                "payToken": "MP1",
+                "txnid": "MP1.1",
+                "status": "PENDING",
+                "inittxnstatus": "200",
+            },
+        },
+    )
+    ctx = context()
+    p = payment("+237690010000", "XAF", amount=Decimal(100))
+    ack = await plugin.initiate(ctx, p)
+    pay = httpx_mock.get_requests(url=f"{MP}/pay")[0]
+    sent = json.loads(pay.content)
+    assert sent["subscriberMsisdn"] == "690010000" and sent["amount"] == "100"
+    assert sent["payToken"] == "MP1" and sent["pin"] == "1234"
+    assert f"ref={p.id}" in sent["notifUrl"]
+    assert pay.headers["x-auth-token"] == OrangeSettings().cameroon_auth_token
+    assert pay.headers["authorization"] == "Bearer cm-tok"
+    assert ack.status == "pending" and ack.provider_reference == "MP1"
+    assert ack.provider_transaction_id == "MP1.1"
+    await ctx.http.aclose()
+
+
+async def test_cameroon_417_is_declined_with_its_code(httpx_mock):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{MP}/init", method="POST", json={"message": "ok", "data": {"payToken": "MP1"}}
+    )
+    httpx_mock.add_response(
+        url=f"{MP}/pay",
+        method="POST",
+        status_code=417,
+        json={
+            "message": "60019 :: Le solde du compte du payeur est insuffisant",
+            "data": {"inittxnstatus": "60019", "status": "FAILED"},
+        },
+    )
+    ctx = context()
+    with pytest.raises(OperatorDeclined) as caught:
+        await plugin.initiate(ctx, payment("+237690010001", "XAF"))
+    assert caught.value.provider_code == "60019"
+    assert caught.value.provider_message == "Le solde du compte du payeur est insuffisant"
+    await ctx.http.aclose()
+
+
+async def test_cameroon_failed_in_a_200_and_missing_paytoken(httpx_mock):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{MP}/init", method="POST", json={"message": "ok", "data": {"payToken": "MP1"}}
+    )
+    httpx_mock.add_response(
+        url=f"{MP}/pay",
+        method="POST",
+        json={
+            "message": "x",
+            "data": {
+                "status": "FAILED",
+                "inittxnstatus": "60021",
+                "inittxnmessage": "Utilisateur bloque",
+            },
+        },
+    )
+    ctx = context()
+    with pytest.raises(OperatorDeclined) as caught:
+        await plugin.initiate(ctx, payment("+237690010000", "XAF"))
+    assert caught.value.provider_code == "60021"
+    httpx_mock.add_response(url=f"{MP}/init", method="POST", json={"message": "no", "data": None})
+    with pytest.raises(ProviderUnavailable):
+        await plugin.initiate(ctx, payment("+237690010000", "XAF"))
+    await ctx.http.aclose()
+
+
+async def test_cameroon_token_refreshed_on_401(httpx_mock):
+    token_ok(httpx_mock, url=CM_TOKEN, value="old", expires_in=3600)
+    httpx_mock.add_response(
+        url=f"{MP}/paymentstatus/MP1",
+        status_code=401,
+        json={
+            "fault": {"code": 900901, "message": "Invalid Credentials", "description": "expired"}
+        },
+    )
+    token_ok(httpx_mock, url=CM_TOKEN, value="new", expires_in=3600)
+    httpx_mock.add_response(
+        url=f"{MP}/paymentstatus/MP1",
+        json={
+            "message": "ok",
+            "data": {
+                "payToken": "MP1",
+                "status": "SUCCESSFULL",
+                "txnid": "T1",
+                "confirmtxnstatus": "200",
+            },
+        },
+    )
+    ctx = context()
+    report = await plugin.status(
+        ctx,
+        payment(
+            "+237690010000", "XAF", provider_reference="MP1", provider_data={"family": "cameroon"}
+        ),
+    )
+    assert report.status == "succeeded" and report.provider_transaction_id == "T1"
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("data", "ours", "code"),
+    [
+        (
+            {"status": "FAILED", "confirmtxnstatus": "60011", "confirmtxnmessage": "PIN"},
+            "failed",
+            "60011",
+        ),
+        ({"status": "CANCELLED", "confirmtxnstatus": None}, "failed", "CANCELLED"),
+        ({"status": "EXPIRED"}, "expired", "EXPIRED"),
+        ({"status": "PENDING"}, "pending", None),
+    ],
+)
+async def test_cameroon_status_mapping(httpx_mock, data, ours, code):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{BASE}/omcoreapis/1.0.2/cashin/paymentstatus/CI1",
+        json={"message": "ok", "data": {"payToken": "CI1", **data}},
+    )
+    ctx = context()
+    p = payment(
+        "+237690010000",
+        "XAF",
+        provider_data={"family": "cameroon", "kind": "cashin", "pay_token": "CI1"},
+    )
+    report = await plugin.status(ctx, p)
+    assert report.status == ours
+    assert (report.failure.code if report.failure else None) == code
+    await ctx.http.aclose()
+
+
+async def test_cameroon_status_without_paytoken_and_push(httpx_mock):
+    ctx = context()
+    with pytest.raises(InvalidRequest):
+        await plugin.status(ctx, payment("+237690010000", "XAF"))
+    cm_token(httpx_mock)
+    httpx_mock.add_response(url=f"{MP}/push/MP9", text="Push sent to customer")
+    p = payment("+237690010000", "XAF", provider_reference="MP9")
+    assert await plugin.resend_prompt(ctx, p) == "Push sent to customer"
+    await ctx.http.aclose()
+
+
+async def test_health_reports_failures(httpx_mock):
+    httpx_mock.add_response(
+        url=WEBPAY_TOKEN,
+        method="POST",
+        status_code=401,
+        json={"code": 41, "message": "Invalid credentials", "description": "x"},
+    )
+    ctx = context(families="")
+    report = await plugin.health(ctx)
+    assert not report.ok
+    assert "provider_authentication_failed" in report.detail
+    await ctx.http.aclose()
