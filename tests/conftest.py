@@ -131,6 +131,9 @@ def host_environ(dsn: str, **extra: str) -> dict[str, str]:
         "MMO_BREAKER_THRESHOLD": "3",
         "MMO_BREAKER_COOLDOWN": "1",
     }
+    # MMO_ENABLED_PROVIDERS=example,mpesa limits the suite's host to some providers
+    if os.environ.get("MMO_ENABLED_PROVIDERS"):
+        env["MMO_ENABLED_PROVIDERS"] = os.environ["MMO_ENABLED_PROVIDERS"]
     env.update(extra)
     return env
 

@@ -346,3 +346,37 @@ async def test_two_workers_never_run_one_job_twice(api, host):
     assert fake_provider.CALLS.count("status") == 6
     for p in created:
         assert await sources(p["id"]) == [("new", "api"), ("pending", "api"), ("succeeded", "poll")]
+
+
+async def test_a_callback_that_overtakes_its_payment_is_matched_later(api, host):
+    from tests.test_webhooks import fake_url, post
+
+    # The operator's callback names a reference the gateway has not recorded yet.
+    early = json.dumps({"ref": "FK-early123", "status": "succeeded"}).encode()
+    assert (await post(fake_url(host), early)).status_code == 200
+    [callback] = await db.fetch("SELECT * FROM callbacks")
+    assert callback["flag"] == "unmatched"
+    [job] = await db.fetch("SELECT * FROM jobs WHERE kind = 'rematch'")
+    assert job["target"] == str(callback["id"])
+
+    # Still nothing to match: the job tries again later, then gives up and keeps it flagged.
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE kind = 'rematch'")
+    await worker(host).run_once()
+    job = await db.fetchrow("SELECT * FROM jobs WHERE kind = 'rematch'")
+    assert job["done_at"] is None and job["last_error"] == "still unmatched"
+
+    # Now the payment exists under that reference: the callback is applied.
+    payment = await create_fake_payment(api)
+    await db.fetch(
+        "UPDATE payments SET provider_reference = 'FK-early123' WHERE id = $1",
+        uuid.UUID(payment["id"]),
+    )
+    fake_provider.OPERATOR["FK-early123"] = {"status": "succeeded"}
+    await db.fetch("UPDATE jobs SET done_at = now() WHERE kind = 'poll'")  # only the rematch
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE kind = 'rematch'")
+    await worker(host).run_once()
+    callback = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", callback["id"])
+    assert callback["flag"] is None and str(callback["payment_id"]) == payment["id"]
+    assert (await status_of(api, payment["id"]))["status"] == "succeeded"
+    job = await db.fetchrow("SELECT * FROM jobs WHERE kind = 'rematch'")
+    assert job["done_at"] is not None

@@ -26,7 +26,7 @@ from typing import Any
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, PaymentUpdate, WebhookReply
 
-from mmo_host import db, payments
+from mmo_host import db, jobs, payments
 from mmo_host.gateway import Gateway
 
 log = logging.getLogger("mmo.callbacks")
@@ -123,12 +123,45 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
     return reply
 
 
+# Seconds before each new attempt to match an unmatched callback (then a person looks).
+REMATCH_DELAYS: tuple[float, ...] = (1, 3, 10, 30, 60, 300)
+
+
+async def rematch(gateway: Gateway, callback_id: uuid.UUID) -> str | None:
+    """Parse a stored, unmatched callback again and apply it; return its flag afterwards."""
+    row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", callback_id)
+    if row is None or row["flag"] != "unmatched":
+        return None if row is None else row["flag"]
+    provider = gateway.registry.get(row["provider"])
+    inbound = InboundCallback(
+        provider=provider.name,
+        kind=row["kind"],
+        method=row["method"],
+        path=row["path"],
+        query=db.loads(row["query"], {}),
+        headers=db.loads(row["headers"], {}),
+        body=bytes(row["body"]),
+        remote_addr=row["remote_addr"],
+    )
+    outcome: CallbackOutcome = await provider.call(
+        "parse_callback", context=gateway.context(provider.name), callback=inbound
+    )
+    if outcome.update is not None:
+        await _apply(gateway, provider.name, callback_id, outcome, first_time=False)
+    after = await db.fetchrow("SELECT flag FROM callbacks WHERE id = $1", callback_id)
+    return after["flag"]
+
+
 def _reply(reply: WebhookReply) -> Reply:
     return Reply(reply.status_code, reply.body, reply.media_type)
 
 
 async def _apply(
-    gateway: Gateway, provider: str, callback_id: uuid.UUID, outcome: CallbackOutcome
+    gateway: Gateway,
+    provider: str,
+    callback_id: uuid.UUID,
+    outcome: CallbackOutcome,
+    first_time: bool = True,
 ) -> None:
     update: PaymentUpdate = outcome.update  # type: ignore[assignment]
     row = await payments.find_for_provider(
@@ -136,7 +169,10 @@ async def _apply(
     )
     if row is None:
         await _mark(callback_id, verified=True, flag="unmatched")
-        log.warning("callback %s from %s matches no payment", callback_id, provider)
+        if first_time:
+            # It may have overtaken the initiate answer that names the payment: look again.
+            await jobs.enqueue_rematch(callback_id, REMATCH_DELAYS[0])
+        log.warning("callback %s from %s matches no payment (yet)", callback_id, provider)
         return
     if not payments.amount_matches(row, update.amount) or (
         update.msisdn is not None and update.msisdn != row["msisdn"]

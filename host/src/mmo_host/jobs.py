@@ -12,6 +12,8 @@ Kinds:
 - `resolve`: a payment still `new` after the initiate window (the host died mid-call).
 - `send`: send a queued `new` payment (breaker open, or operator unavailable).
 - `deliver`: deliver an event to one orchestrator URL; `stream`: to the Redis stream.
+- `rematch`: match again a callback that arrived before the payment could be found.
+- `reconcile`: the periodic reconciliation.
 """
 
 from __future__ import annotations
@@ -117,6 +119,14 @@ async def enqueue_event(event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
             payment_id,
             event_id,
         )
+
+
+async def enqueue_rematch(callback_id: uuid.UUID, delay: float) -> None:
+    await db.fetch(
+        "INSERT INTO jobs (kind, target, run_at) VALUES ('rematch', $1, $2)",
+        str(callback_id),
+        _at(delay),
+    )
 
 
 async def after_transition(row: Any, previous: str | None) -> None:

@@ -19,7 +19,7 @@ import httpx
 from mmo_core.errors import MmoError, ProviderUnavailable, UnknownToOperator
 from mmo_core.types import FINAL_STATUSES, StatusReport
 
-from mmo_host import db, events, jobs, payments
+from mmo_host import callbacks, db, events, jobs, payments
 from mmo_host.gateway import Gateway
 
 log = logging.getLogger("mmo.worker")
@@ -192,6 +192,17 @@ class Worker:
             failure=payments.Failure("not_received", "The operator never received the payment"),
             detail={"error": exc.code},
         )
+
+    async def _job_rematch(self, job: Any) -> None:
+        flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))
+        if flag != "unmatched":
+            await jobs.finish(job, self.id, f"now {flag or 'applied'}")
+            return
+        attempt = job["attempts"]
+        if attempt >= len(callbacks.REMATCH_DELAYS):
+            await jobs.finish(job, self.id, "still unmatched: kept for a person")
+            return
+        await jobs.retry(job, self.id, callbacks.REMATCH_DELAYS[attempt], "still unmatched")
 
     async def _job_reconcile(self, job: Any) -> None:
         from mmo_host.reconcile import reconcile
