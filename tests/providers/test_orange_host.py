@@ -153,3 +153,61 @@ async def test_webpay_refuses_disbursement(api):
     }
     response = await api.post("/api/v1/payments", json=body, headers=key())
     assert response.status_code == 422
+
+
+# -- Senegal (Sonatel) ----------------------------------------------------------------------
+
+
+async def sonatel_setup(host) -> None:
+    """`mmo setup orange`: register the merchant callback URL and apiKey with Sonatel."""
+    provider = host.gateway.registry.providers["orange"]
+    report = await provider.call("setup", context=host.gateway.context("orange"))
+    assert "registered" in report.lines[0]
+
+
+async def test_senegal_payment_and_cashin_succeed_through_notifications(api, host):
+    await sonatel_setup(host)
+    payment = await create(api, "+221771234567", "XOF")
+    cashin = await create(api, "+221781234567", "XOF", type="disbursement")
+    done = await wait_for_status(api, payment["id"], {"succeeded"})
+    paid = await wait_for_status(api, cashin["id"], {"succeeded"})
+    assert done["provider_reference"].startswith("MP")
+    assert paid["provider_reference"].startswith("CI")
+    entries = {e["id"]: e for e in await ledger(host)}
+    assert entries[done["provider_reference"]]["status"] == "SUCCESS"
+    assert entries[done["provider_reference"]]["kind"] == "payment"
+    assert entries[done["provider_reference"]]["reference"] == payment["id"]
+    assert entries[paid["provider_reference"]]["kind"] == "cashin"
+    assert entries[paid["provider_reference"]]["amount"] == 1500
+
+
+async def test_senegal_declines_keep_sonatel_codes(api, host):
+    await sonatel_setup(host)
+    poor = await create(api, "+221770010001", "XOF")
+    cancelled = await create(api, "+221770011032", "XOF")
+    first = await wait_for_status(api, poor["id"], {"failed"})
+    second = await wait_for_status(api, cancelled["id"], {"failed"})
+    assert first["failure"]["code"] == "2011" and "insuffisant" in first["failure"]["message"]
+    assert second["failure"]["code"] == "CANCELLED"
+
+
+async def test_senegal_callback_with_a_wrong_api_key_changes_nothing(api, host):
+    await sonatel_setup(host)
+    payment = await create(api, "+221770019990", "XOF")  # succeeds, never notified
+    pending = (await api.get(f"/api/v1/payments/{payment['id']}")).json()
+    assert pending["status"] == "pending"
+    forged = {
+        "apiKey": "not-the-key",
+        "transactionId": pending["provider_reference"],
+        "status": "FAILED",
+        "reference": payment["id"],
+        "amount": {"unit": "XOF", "value": 1500},
+        "type": "MERCHANT_PAYMENT",
+    }
+    url = host.gateway.context("orange").callback_url("callback")
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, json=forged)
+    assert response.status_code == 401
+    await asyncio.sleep(0.3)
+    after = (await api.get(f"/api/v1/payments/{payment['id']}")).json()
+    assert after["status"] == "pending"

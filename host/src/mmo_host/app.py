@@ -23,6 +23,7 @@ from mmo_host import simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.health import HealthController
+from mmo_host.controllers.operations import OperationsController
 from mmo_host.controllers.payments import PaymentController
 from mmo_host.controllers.webhooks import WebhookController
 from mmo_host.errors import EXCEPTION_HANDLERS
@@ -61,6 +62,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.extend(
             [PaymentController, WebhookController, HealthController, AdminController]
         )
+        app_config.route_handlers.append(OperationsController)
 
     def _configure_simulators(self, app_config: AppConfig) -> None:
         """In the sandbox, serve each provider's simulator under /_sim/<name>."""
@@ -111,7 +113,9 @@ class GatewayPlugin(InitPluginProtocol):
 @asynccontextmanager
 async def running_worker(gateway: Gateway) -> AsyncIterator[None]:
     """A worker inside the host process (`mmo serve`), stopped with it."""
-    worker = Worker(gateway, concurrency=gateway.config.worker_concurrency)
+    worker = Worker(
+        gateway, concurrency=gateway.config.worker_concurrency, lease=gateway.config.job_lease
+    )
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(worker.run(stop))
     try:

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, PaymentUpdate, WebhookReply
 
@@ -190,7 +191,7 @@ async def _apply(
     detail: dict[str, Any] = {"authenticated": outcome.authenticated}
     failure = update.failure
     if not outcome.authenticated and payments.is_final(status):
-        report = await _confirm(gateway, provider, row)
+        report = await _confirm(gateway, provider, row, update)
         detail["confirmed_by_status"] = report.status if report else None
         if report is None or report.status != status:
             await _mark(
@@ -220,11 +221,15 @@ async def _apply(
     await _mark(callback_id, verified=True, payment_id=row["id"], flag=flag)
 
 
-async def _confirm(gateway: Gateway, provider: str, row: Any):
+async def _confirm(gateway: Gateway, provider: str, row: Any, update: PaymentUpdate):
+    payment = payments.to_core(row)
+    if payment.provider_reference is None and update.provider_reference:
+        # the initiate answer was lost (timeout): the callback tells the operator's reference
+        payment = msgspec.structs.replace(payment, provider_reference=update.provider_reference)
     try:
         return await asyncio.wait_for(
             gateway.registry.get(provider).call(
-                "status", context=gateway.context(provider), payment=payments.to_core(row)
+                "status", context=gateway.context(provider), payment=payment
             ),
             timeout=gateway.config.operator_timeout,
         )

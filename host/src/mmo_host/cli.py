@@ -86,7 +86,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            await Worker(gateway, concurrency=args.concurrency).run(stop)
+            await Worker(gateway, concurrency=args.concurrency, lease=config.job_lease).run(stop)
 
     asyncio.run(run())
     return 0

@@ -58,7 +58,9 @@ class HostConfig:
     max_webhook_bytes: int = 256 * 1024
     run_worker: bool = True
     worker_concurrency: int = 10
+    job_lease: float = 120.0
     poll_after: float | None = None
+    poll_max_delay: float = 600.0
     resolve_after: float | None = None
     queue_for: float = 900.0
     reconcile_every: float = 3600.0
@@ -112,11 +114,13 @@ class HostConfig:
             max_webhook = int(env.get("MMO_MAX_WEBHOOK_BYTES", str(256 * 1024)))
             numbers: dict[str, object] = {
                 "worker_concurrency": int(env.get("MMO_WORKER_CONCURRENCY", "10")),
+                "job_lease": float(env.get("MMO_JOB_LEASE", "120")),
                 "poll_after": float(env["MMO_POLL_AFTER"]) if env.get("MMO_POLL_AFTER") else None,
                 "resolve_after": (
                     float(env["MMO_RESOLVE_AFTER"]) if env.get("MMO_RESOLVE_AFTER") else None
                 ),
                 "queue_for": float(env.get("MMO_QUEUE_FOR", "900")),
+                "poll_max_delay": float(env.get("MMO_POLL_MAX_DELAY", "600")),
                 "reconcile_every": float(env.get("MMO_RECONCILE_EVERY", "3600")),
                 "breaker_threshold": int(env.get("MMO_BREAKER_THRESHOLD", "5")),
                 "breaker_window": float(env.get("MMO_BREAKER_WINDOW", "30")),

@@ -119,6 +119,7 @@ class Gateway:
             ),
             unknown_after=min(10.0, config.poll_after if config.poll_after is not None else 10.0),
             queue_for=config.queue_for,
+            max_poll_delay=config.poll_max_delay,
             event_targets=config.event_urls,
             event_stream=bool(config.redis_url),
         )

@@ -372,6 +372,9 @@ def replay(existing: Any, digest: str) -> dict[str, Any]:
             "This Idempotency-Key was already used with a different request body"
         )
     if existing["first_response"] is None:
+        if existing["status"] != "new":
+            # the first request died before answering; the worker settled the payment since
+            return resource(existing)
         raise RequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly"
         )
@@ -451,6 +454,28 @@ async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
         provider_data=ack.provider_data,
         next_action=ack.next_action,
     )
+
+
+async def never_received(gateway: Gateway, row: Any, source: str, error: MmoError) -> Any:
+    """The operator says it has no record of a payment whose outcome was unknown.
+
+    Where the provider makes a resend safe, send it again (with the same id, so the operator
+    would refuse a second one); otherwise it failed: it never reached the operator.
+    """
+    if gateway.registry.get(row["provider"]).declaration.resend_safe:
+        row = await send_to_operator(gateway, row)
+        if row["status"] == "unknown":  # still no answer: keep finding out
+            async with db.transaction():
+                await jobs.enqueue_payment_job("poll", row["id"], jobs.POLICY.unknown_after)
+        return row
+    transition = await apply_transition(
+        row["id"],
+        "failed",
+        source=source,
+        failure=Failure("not_received", "The operator never received the payment"),
+        detail={"error": error.code},
+    )
+    return transition.row
 
 
 async def _queue(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmo_core.errors import MmoError
+from mmo_core.errors import MmoError, UnknownToOperator
 from mmo_core.types import FINAL_STATUSES
 
 from mmo_host import db, jobs, payments
@@ -71,7 +71,18 @@ async def reconcile(
 async def _one(gateway: Gateway, row: Any, report: ReconcileReport) -> None:
     if row["status"] == "new":
         return await _stale_new(row, report)
-    answer = await payments.call_operator(gateway, row, "status", payment=payments.to_core(row))
+    try:
+        answer = await payments.call_operator(gateway, row, "status", payment=payments.to_core(row))
+    except UnknownToOperator as exc:
+        age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
+        if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:
+            raise
+        after = await payments.never_received(gateway, row, "reconcile", exc)
+        if after["status"] != row["status"]:
+            report.changed.append(
+                {"id": str(row["id"]), "from": row["status"], "to": after["status"]}
+            )
+        return None
     if row["status"] in FINAL_STATUSES:
         if answer.status != row["status"] and answer.status != "pending":
             report.disagreements.append(

@@ -31,7 +31,7 @@ class Worker:
         gateway: Gateway,
         *,
         concurrency: int = 10,
-        lease: float = 300.0,
+        lease: float = 120.0,
         idle_sleep: float = 0.5,
         worker_id: str | None = None,
     ) -> None:
@@ -91,11 +91,12 @@ class Worker:
 
     async def _job_send(self, job: Any) -> None:
         row = await self._payment(job)
-        if row is None or row["status"] != "new":
-            await jobs.finish(job, self.id, "no longer new")
+        if row is None or row["status"] not in ("new", "unknown"):
+            await jobs.finish(job, self.id, "nothing to send")
             return
+        before = row["status"]
         row = await payments.send_to_operator(self.gateway, row, attempt=job["attempts"])
-        if row["status"] == "new":  # queued again: this job was moved to its retry time
+        if row["status"] == before:  # queued again: this job was moved to its retry time
             await jobs.release(job, self.id, "queued again")
         else:
             await jobs.finish(job, self.id)
@@ -111,17 +112,18 @@ class Worker:
             await jobs.finish(job, self.id, "queued")
             return
         provider = self.gateway.registry.get(row["provider"])
-        await jobs.finish(job, self.id)
         if provider.declaration.resend_safe:
             await payments.send_to_operator(self.gateway, row)
-            return
-        # Never resend blind: find out through the status API.
-        await payments.apply_transition(
-            row["id"],
-            "unknown",
-            source="worker",
-            detail={"reason": "initiate outcome was never recorded"},
-        )
+        else:
+            # Never resend blind: find out through the status API.
+            await payments.apply_transition(
+                row["id"],
+                "unknown",
+                source="worker",
+                detail={"reason": "initiate outcome was never recorded"},
+            )
+        # finished last: if anything above fails, the job is retried
+        await jobs.finish(job, self.id)
 
     async def _job_poll(self, job: Any) -> None:
         row = await self._payment(job)
@@ -170,28 +172,14 @@ class Worker:
 
     async def _unknown_to_operator(self, job: Any, row: Any, exc: MmoError, age: float) -> None:
         """The operator has no record of the payment: it never arrived."""
-        provider = self.gateway.registry.get(row["provider"])
         if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:
             await self._poll_later(job, row, age, str(exc))
             return
-        await jobs.finish(job, self.id, "unknown to the operator")
-        if provider.declaration.resend_safe:
-            async with db.transaction():
-                await db.fetch(
-                    "UPDATE payments SET status = 'new', updated_at = now() WHERE id = $1 "
-                    "AND status = 'unknown'",
-                    row["id"],
-                )
-            fresh = await self._payment(job)
-            await payments.send_to_operator(self.gateway, fresh)
-            return
-        await payments.apply_transition(
-            row["id"],
-            "failed",
-            source="poll",
-            failure=payments.Failure("not_received", "The operator never received the payment"),
-            detail={"error": exc.code},
-        )
+        row = await payments.never_received(self.gateway, row, "poll", exc)
+        if row["status"] == "unknown":  # resent and still unknown: this job polls again
+            await jobs.release(job, self.id, "resent, still unknown")
+        else:
+            await jobs.finish(job, self.id, "unknown to the operator")
 
     async def _job_rematch(self, job: Any) -> None:
         flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))

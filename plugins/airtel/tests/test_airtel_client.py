@@ -28,6 +28,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
@@ -478,7 +479,9 @@ async def test_enquiry_statuses(
         assert report.provider_transaction_id == "MP210603.1234.L06941"
 
 
-@pytest.mark.parametrize(("current", "expected"), [("pending", "pending"), ("unknown", "failed")])
+@pytest.mark.parametrize(
+    ("current", "expected"), [("pending", "pending"), ("unknown", "unknown_to_operator")]
+)
 async def test_enquiry_not_found(httpx_mock: HTTPXMock, current: str, expected: str) -> None:
     add_token(httpx_mock)
     pay = payment(status=current)
@@ -486,10 +489,13 @@ async def test_enquiry_not_found(httpx_mock: HTTPXMock, current: str, expected: 
         url=enquiry_url(pay),
         json=envelope(result_code="ESB000045", response_code="DP00800001025", success=False),
     )
-    report = await plugin.status(make(), pay)
-    assert report.status == expected
-    if expected == "failed":
-        assert report.failure and report.failure.code == "DP00800001025"
+    if expected == "pending":
+        assert (await plugin.status(make(), pay)).status == "pending"
+        return
+    # never received: the host resends it (resend_safe) or fails it
+    with pytest.raises(UnknownToOperator) as caught:
+        await plugin.status(make(), pay)
+    assert caught.value.provider_code == "DP00800001025"
 
 
 # -- disbursement and the PIN ---------------------------------------------------------------------

@@ -90,7 +90,8 @@ def test_declaration_markets_follow_target_environments() -> None:
     assert not decl.serves("UG", "EUR")
     assert not decl.serves("UG", "GHS")
     assert decl.webhook_path == "mtn-momo"
-    assert decl.webhook_kinds == ("collection", "disbursement", "remittance")
+    assert decl.webhook_kinds == ("collection", "disbursement", "remittance", "refund")
+    assert "reversal" in decl.operations
 
 
 def test_validate_checks_the_environment_currency() -> None:
@@ -343,7 +344,11 @@ async def test_request_to_pay_headers_and_body(httpx_mock: HTTPXMock) -> None:
     result = await plugin.initiate(ctx, p)
     assert result.status == "pending"
     assert result.provider_reference == p.id
-    assert result.provider_data == {"product": "collection", "accepted": True}
+    assert result.provider_data == {
+        "product": "collection",
+        "mode": "requesttopay",
+        "accepted": True,
+    }
     request = httpx_mock.get_requests()[-1]
     assert request.headers["x-reference-id"] == p.id
     assert request.headers["x-target-environment"] == "sandbox"

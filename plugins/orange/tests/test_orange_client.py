@@ -33,9 +33,13 @@ STATUS = f"{BASE}/orange-money-webpay/dev/v1/transactionstatus"
 MP = f"{BASE}/omcoreapis/1.0.2/mp"
 
 
-def context(**settings):
+def context(environment="sandbox", **settings):
     return make_context(
-        plugin.DECLARATION, OrangeSettings(**settings), base_url=BASE, public_url=PUBLIC
+        plugin.DECLARATION,
+        OrangeSettings(**settings),
+        base_url=BASE,
+        public_url=PUBLIC,
+        environment=environment,
     )
 
 
@@ -207,7 +211,9 @@ def test_family_settings():
     assert settings.family_for("cm") == "cameroon"
     assert settings.family_for("CI") == "webpay"
     with pytest.raises(ConfigurationError):
-        OrangeSettings(families="SN:sonatel").family_for("SN")
+        OrangeSettings(families="SN:nope").family_for("SN")
+    assert OrangeSettings().family_for("SN") == "sonatel"
+    assert OrangeSettings(families="CM:cameroon").uses("sonatel") is False
     with pytest.raises(ConfigurationError):
         OrangeSettings(default_family="nope").family_for("CI")
 
@@ -242,11 +248,11 @@ async def test_webpay_production_uses_country_path_and_currency(httpx_mock):
     url = "https://api.orange.example/orange-money-webpay/ci/v1/webpayment"
     token_ok(httpx_mock, url="https://api.orange.example/oauth/v3/token")
     httpx_mock.add_response(url=url, method="POST", status_code=201, json=CREATED)
-    ctx = context(webpay_country="", webpay_base_url="https://api.orange.example")
+    ctx = context("production", webpay_country="", webpay_base_url="https://api.orange.example")
     ack = await plugin.initiate(ctx, payment())
     request = httpx_mock.get_requests(url=url)[0]
     assert json.loads(request.content)["currency"] == "XOF"
-    assert "x-mmo-simulator-payer" not in request.headers
+    assert "x-mmo-simulator-payer" not in request.headers  # sandbox only
     assert ack.provider_data["cc"] == "ci"
     await ctx.http.aclose()
 

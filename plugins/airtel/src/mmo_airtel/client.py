@@ -8,14 +8,19 @@ of every answer, whatever its HTTP status, and turns it into the core's errors o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgspec
+from cryptography.hazmat.primitives import padding as symmetric_padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mmo_core import phones
 from mmo_core.callbacks import constant_time_equals
 from mmo_core.context import ProviderContext
@@ -58,6 +63,7 @@ class Answer:
     message: str
     data: Any
     http_status: int = 200
+    raw: bytes = b""
 
     @property
     def transaction(self) -> dict[str, Any]:
@@ -137,7 +143,14 @@ def interpret(response: httpx.Response, operation: str) -> Answer:
         raise ProviderUnavailable(what, **kwargs)
     if kind == "unknown":
         raise OutcomeUnknown(what, **kwargs)
-    return Answer(kind=kind, code=code, message=message, data=envelope.data, http_status=http)
+    return Answer(
+        kind=kind,
+        code=code,
+        message=message,
+        data=envelope.data,
+        http_status=http,
+        raw=response.content,
+    )
 
 
 # -- addresses and headers -----------------------------------------------------------------
@@ -235,10 +248,19 @@ async def call(
     body: Any = None,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    signed: bool = False,
 ) -> Answer:
-    """One Airtel call with the bearer token, X-Country and X-Currency; read by `interpret`."""
+    """One Airtel call with the bearer token, X-Country and X-Currency; read by `interpret`.
+
+    `signed`: message signing (v2 collection and refund, v3 disbursement): the body is
+    serialised once, and those very bytes are signed (`x-signature`, `x-key`) and sent.
+    """
     content = ENCODER.encode(body) if body is not None else None
     target = url(context, country, path)
+    if signed:
+        key = await encryption_key(context, country, currency)
+        x_signature, x_key = sign_message(key, content or b"")
+        headers = {**(headers or {}), "x-signature": x_signature, "x-key": x_key}
 
     async def send() -> httpx.Response:
         sent = {
@@ -304,12 +326,54 @@ async def encryption_key(context: ProviderContext, country: str, currency: str) 
 
 
 async def encrypted_pin(context: ProviderContext, country: str, currency: str) -> str:
-    """The wallet PIN, RSA-encrypted and base64: PKCS#1 v1.5 (v1) or OAEP-SHA256 (v2)."""
+    """The wallet PIN, RSA-encrypted and base64: PKCS#1 v1.5 (v1) or OAEP-SHA256 (v2,
+    Encryption 2.0, which disbursement v3 always requires)."""
     settings = settings_of(context)
     key = await encryption_key(context, country, currency)
-    if settings.pin_encryption == "v2":
+    if settings.pin_encryption == "v2" or settings.disbursement_version == "v3":
         return rsa_encrypt_oaep_sha256(key, settings.pin)
     return rsa_encrypt_pkcs1v15(key, settings.pin)
+
+
+# -- message signing (x-signature / x-key) ----------------------------------------------------
+
+
+def aes_signature(payload: bytes, key: str, iv: str) -> str:
+    """`x-signature`: base64(AES-256-CBC/PKCS5(payload)) with the base64 `key` and `iv`."""
+    padder = symmetric_padding.PKCS7(128).padder()
+    padded = padder.update(payload) + padder.finalize()
+    encryptor = Cipher(
+        algorithms.AES(base64.b64decode(key, validate=True)),
+        modes.CBC(base64.b64decode(iv, validate=True)),
+    ).encryptor()
+    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
+
+
+def sign_message(
+    public_key: str, payload: bytes, *, key: str | None = None, iv: str | None = None
+) -> tuple[str, str]:
+    """(`x-signature`, `x-key`) for `payload`, as Airtel's message signing wants them.
+
+    A fresh random AES-256 key (32 bytes) and IV (16 bytes), base64 each; the payload
+    encrypted with them (AES-256-CBC, PKCS#5 padding); `"<b64key>:<b64iv>"` encrypted with
+    Airtel's RSA public key (RSA/ECB/PKCS1Padding). `key` / `iv` are for test vectors only.
+    """
+    key = key or base64.b64encode(os.urandom(32)).decode()
+    iv = iv or base64.b64encode(os.urandom(16)).decode()
+    return aes_signature(payload, key, iv), rsa_encrypt_pkcs1v15(public_key, f"{key}:{iv}")
+
+
+def signing_key_material(decrypted: bytes) -> tuple[str, str] | None:
+    """The (`key`, `iv`) of a decrypted `x-key` (`"<b64key>:<b64iv>"`), None if malformed."""
+    try:
+        key, _, iv = decrypted.decode("ascii").partition(":")
+        if len(base64.b64decode(key, validate=True)) != 32:
+            return None
+        if len(base64.b64decode(iv, validate=True)) != 16:
+            return None
+    except (UnicodeDecodeError, binascii.Error, ValueError):
+        return None
+    return key, iv
 
 
 # -- callback authentication -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from decimal import Decimal
@@ -17,6 +18,7 @@ from mmo_core.errors import (
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
+    UnknownToOperator,
 )
 from mmo_core.money import exponent
 from mmo_core.types import (
@@ -53,6 +55,8 @@ from mmo_airtel.wire import (
     RefundRequest,
     RefundTransaction,
     Subscriber,
+    TransactionList,
+    TransactionListEnvelope,
 )
 
 WEBHOOK_KINDS = ("callback", "status")
@@ -117,7 +121,7 @@ def validate(context: ProviderContext, payment: Payment) -> None:
     client.national_msisdn(payment.msisdn, country)
     if (
         payment.type == "disbursement"
-        and _settings(context).disbursement_version == "v2"
+        and _settings(context).disbursement_version in ("v2", "v3")
         and not _V2_REFERENCE.match(payment.reference)
     ):
         raise InvalidRequest(
@@ -149,10 +153,12 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
                 amount=payment.amount, id=payment.id, country=country, currency=payment.currency
             ),
         )
-        path, kind = "/merchant/v1/payments/", "callback"
+        version = _settings(context).collection_version
+        path, kind, signed = f"/merchant/{version}/payments/", "callback", version == "v2"
     elif payment.type == "disbursement":
         settings = _settings(context)
-        v2 = settings.disbursement_version == "v2"
+        version = settings.disbursement_version
+        v2 = version in ("v2", "v3")
         body = DisbursementRequest(
             payee=Payee(msisdn=msisdn, wallet_type="NORMAL" if v2 else None),
             reference=payment.reference,
@@ -163,7 +169,13 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
                 type=settings.disbursement_type if v2 else None,
             ),
         )
-        path, kind = f"/standard/{settings.disbursement_version}/disbursements/", "status"
+        # v3 is signed and has no trailing slash (Airtel Tchad doc v3.0)
+        path = (
+            "/standard/v3/disbursements"
+            if version == "v3"
+            else f"/standard/{version}/disbursements/"
+        )
+        kind, signed = "status", version == "v3"
     else:
         raise NotSupported("Airtel Money remittances are not offered", provider=NAME)
     answer = await client.call(
@@ -175,6 +187,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         currency=payment.currency,
         body=body,
         headers=_sandbox_headers(context, kind, payment.id),
+        signed=signed,
     )
     data = {"country": country, "currency": payment.currency}
     if answer.kind == "duplicate":
@@ -226,7 +239,7 @@ async def _enquire(context: ProviderContext, payment: Payment) -> StatusReport:
     if payment.type == "disbursement":
         settings = _settings(context)
         path = f"/standard/{settings.disbursement_version}/disbursements/{transaction_id}"
-        if settings.disbursement_version == "v2":
+        if settings.disbursement_version in ("v2", "v3"):
             params = {"transactionType": settings.disbursement_type}
     else:
         path = f"/standard/v1/payments/{transaction_id}"
@@ -241,9 +254,16 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
     airtel_id = transaction.get("airtel_money_id") or None
     data = {"airtel_money_id": airtel_id} if airtel_id else {}
     if answer.kind == "not_found":
-        # Never received: final only for a payment whose initiation had no answer.
-        if payment.status == "unknown":
-            return StatusReport(status="failed", failure=answer.failure())
+        # Never received: for a payment whose initiation had no answer, say so, and the
+        # host resends it (our id is the transaction id: Airtel refuses a second one).
+        if payment.status in ("unknown", "new"):
+            failure = answer.failure()
+            raise UnknownToOperator(
+                f"Airtel has no transaction {payment.id}",
+                provider=NAME,
+                provider_code=failure.code,
+                provider_message=failure.message,
+            )
         return StatusReport(status="pending")
     status = TRANSACTION_STATUS.get(str(transaction.get("status") or ""))
     if status is None:
@@ -345,14 +365,16 @@ async def reverse(
         airtel_id = report.provider_transaction_id
         if report.status != "succeeded" or not airtel_id:
             raise InvalidRequest("Only a succeeded Airtel payment can be refunded", provider=NAME)
+    version = _settings(context).collection_version
     answer = await client.call(
         context,
         "POST",
-        "/standard/v1/payments/refund",
+        f"/standard/{version}/payments/refund",
         "refund",
         country=payment.provider_data.get("country") or _country(payment),
         currency=payment.currency,
         body=RefundRequest(transaction=RefundTransaction(airtel_money_id=airtel_id)),
+        signed=version == "v2",
     )
     if answer.kind in ("failed", "expired", "not_found", "duplicate"):
         raise _declined(answer, "refund")
@@ -364,29 +386,89 @@ async def reverse(
     )
 
 
-@hookimpl
-async def balance(context: ProviderContext) -> BalanceReport:
+async def _wallet_balance(context: ProviderContext, wallet: str | None) -> Balance:
+    """One `GET /standard/v1/users/balance`, or v2 with `?type=<wallet>`."""
     settings = _settings(context)
     answer = await client.call(
         context,
         "GET",
-        "/standard/v1/users/balance",
+        "/standard/v2/users/balance" if wallet else "/standard/v1/users/balance",
         "balance",
         country=settings.country,
         currency=settings.currency,
+        params={"type": wallet} if wallet else None,
     )
     if answer.kind != "success" or not isinstance(answer.data, dict):
         raise _declined(answer, "balance enquiry")
-    currency = str(answer.data.get("currency") or settings.currency)
-    return BalanceReport(
-        balances=(
-            Balance(
-                account=f"{settings.country} wallet",
-                currency=currency,
-                available=Decimal(str(answer.data.get("balance", "0"))),
-            ),
-        )
+    try:
+        available = Decimal(str(answer.data.get("balance", "0")))
+    except ArithmeticError:
+        raise OutcomeUnknown(
+            "Airtel answered an unreadable balance", provider=NAME, provider_code=answer.code
+        ) from None
+    return Balance(
+        account=f"{settings.country} {wallet or 'wallet'}",
+        currency=str(answer.data.get("currency") or settings.currency),
+        available=available,
     )
+
+
+@hookimpl
+async def balance(context: ProviderContext) -> BalanceReport:
+    settings = _settings(context)
+    if settings.balance_version == "v1":
+        return BalanceReport(balances=(await _wallet_balance(context, None),))
+    wallets = settings.wallet_types() or ("DISB",)
+    return BalanceReport(
+        balances=tuple([await _wallet_balance(context, wallet) for wallet in wallets])
+    )
+
+
+async def transaction_summary(
+    context: ProviderContext,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+) -> TransactionList:
+    """One page of `GET /merchant/v1/transactions?from=&to=&limit=&offset=` (epoch ms).
+
+    Not a hook: the core has no hook for an operator statement yet (see README).
+    """
+    settings = _settings(context)
+    if limit < 1 or offset < 0 or end < start:
+        raise InvalidRequest(
+            "A transaction summary needs start <= end, limit >= 1 and offset >= 0",
+            provider=NAME,
+        )
+    answer = await client.call(
+        context,
+        "GET",
+        "/merchant/v1/transactions",
+        "transaction summary",
+        country=settings.country,
+        currency=settings.currency,
+        params={
+            "from": str(int(start.timestamp() * 1000)),
+            "to": str(int(end.timestamp() * 1000)),
+            "limit": str(limit),
+            "offset": str(offset),
+        },
+    )
+    if answer.kind == "not_found":
+        return TransactionList()
+    if answer.kind != "success":
+        raise _declined(answer, "transaction summary")
+    try:
+        page = msgspec.json.decode(answer.raw, type=TransactionListEnvelope).data
+    except msgspec.MsgspecError as exc:
+        raise OutcomeUnknown(
+            f"Airtel answered an unreadable transaction summary: {exc}",
+            provider=NAME,
+            provider_code=answer.code,
+        ) from None
+    return page or TransactionList()
 
 
 @hookimpl

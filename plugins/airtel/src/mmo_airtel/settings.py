@@ -16,7 +16,13 @@ class AirtelSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
     - `pin` and `pin_encryption`: the disbursement wallet PIN, encrypted with Airtel's key
       (`v1`: RSA PKCS#1 v1.5, `v2`: Encryption 2.0, RSA OAEP-SHA256). `encryption_public_key`
       (base64 DER or PEM) saves fetching it from `/v1/rsa/encryption-keys`.
-    - `disbursement_version`: `v1` or `v2` (v2 adds `transaction.type`, `disbursement_type`).
+    - `collection_version`: `v1`, or `v2` (`/merchant/v2/payments/` and
+      `/standard/v2/payments/refund`, signed with `x-signature` / `x-key`).
+    - `disbursement_version`: `v1`, `v2` (adds `transaction.type`, `disbursement_type`) or
+      `v3` (`/standard/v3/disbursements`, signed, PIN always in Encryption 2.0).
+    - `balance_version` / `balance_types`: `v1` (one wallet) or `v2`
+      (`/standard/v2/users/balance?type=`, one answer per type of `balance_types`,
+      among DISB, COLL, CASHIN, CASHOUT).
     - `callback_auth` / `callback_private_key`: the application's "callback authentication"
       toggle and private key: callbacks then carry `hash`, checked before anything else.
     - `callback_url`: the callback URL configured in the Airtel portal (the simulator sends
@@ -33,7 +39,10 @@ class AirtelSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
     pin: str = "1234"
     pin_encryption: Literal["v1", "v2"] = "v1"
     encryption_public_key: str = ""
-    disbursement_version: Literal["v1", "v2"] = "v1"
+    collection_version: Literal["v1", "v2"] = "v1"
+    disbursement_version: Literal["v1", "v2", "v3"] = "v1"
+    balance_version: Literal["v1", "v2"] = "v1"
+    balance_types: str = "DISB,COLL"
     disbursement_type: Literal["B2C", "B2B"] = "B2C"
     callback_auth: bool = False
     callback_private_key: str = "airtel-sandbox-callback-key"
@@ -53,6 +62,11 @@ class AirtelSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
         "callback_private_key",
         "callback_url",
     )
+
+    def wallet_types(self) -> tuple[str, ...]:
+        """`balance_types` as a tuple of upper-case wallet types, in the given order."""
+        types = (t.strip().upper() for t in self.balance_types.replace(";", ",").split(","))
+        return tuple(dict.fromkeys(t for t in types if t))
 
     def base_urls(self) -> dict[str, str]:
         """`country_base_urls` as a dict, country code to URL without trailing slash."""

@@ -25,18 +25,25 @@ import json
 import secrets
 import time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from litestar import Litestar, Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
+from mmo_core.callbacks import constant_time_equals
 from mmo_core.simulation import Simulation, scenario, simulator_routes
 
-from mmo_airtel.client import callback_hash
+from mmo_airtel.client import aes_signature, callback_hash, signing_key_material
 from mmo_airtel.settings import AirtelSettings
-from mmo_airtel.wire import MARKETS, MSISDN_LENGTHS, DisbursementRequest, PushRequest
+from mmo_airtel.wire import (
+    MARKETS,
+    MSISDN_LENGTHS,
+    WALLET_TYPES,
+    DisbursementRequest,
+    PushRequest,
+)
 
 TOKEN_LIFETIME = 180
 START_BALANCE = Decimal(10_000_000)
@@ -129,6 +136,11 @@ def _amount(value: Any) -> Decimal | None:
     return amount
 
 
+def _json_amount(amount: Decimal) -> int | str:
+    """A whole amount as a JSON number (the Go client's `int`), else its exact string."""
+    return int(amount) if amount == amount.to_integral_value() else str(amount)
+
+
 def create_simulator(settings: AirtelSettings) -> Litestar:
     sim = Simulation()
     private_key = rsa.generate_private_key(
@@ -143,6 +155,7 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
     transactions: dict[str, dict[str, Any]] = {}
     by_airtel_id: dict[str, str] = {}
     balances: dict[str, Decimal] = {}
+    wallets: dict[tuple[str, str], Decimal] = {}  # (currency, DISB|COLL|...) for balance v2
     countries = {country for country, _ in MARKETS}
 
     # -- guards --------------------------------------------------------------------------
@@ -198,6 +211,38 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
     def balance_of(currency: str) -> Decimal:
         return balances.setdefault(currency, START_BALANCE)
 
+    def move(currency: str, wallet: str, delta: Decimal) -> None:
+        """Move the v1 balance and the v2 wallet (COLL for collections and refunds, DISB
+        for disbursements) by `delta`."""
+        balances[currency] = balance_of(currency) + delta
+        wallets[(currency, wallet)] = wallets.get((currency, wallet), START_BALANCE) + delta
+
+    def check_signature(request: Request, raw: bytes, response_code: str) -> Response[Any] | None:
+        """Message signing as Airtel checks it: RSA-decrypt `x-key` ("<b64key>:<b64iv>") with
+        our private key, AES-256-CBC the received body again, compare with `x-signature`."""
+        refused = _refuse(
+            "Forbidden: x-signature and payload did not match",
+            None,
+            response_code,
+            code="403",
+        )
+        x_signature = request.headers.get("x-signature", "")
+        x_key = request.headers.get("x-key", "")
+        if not x_signature or not x_key:
+            return refused
+        try:
+            decrypted = private_key.decrypt(
+                base64.b64decode(x_key, validate=True), padding.PKCS1v15()
+            )
+        except (ValueError, TypeError):
+            return refused
+        material = signing_key_material(decrypted)
+        if material is None:
+            return refused
+        if not constant_time_equals(x_signature, aes_signature(raw, *material)):
+            return refused
+        return None
+
     def send_callback(url: str | None, record: dict[str, Any]) -> None:
         if not url:
             return
@@ -252,14 +297,16 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
 
     # -- collection ------------------------------------------------------------------------
 
-    @post("/merchant/v1/payments/", status_code=200)
-    async def push(request: Request) -> Response[Any]:
+    async def collect(request: Request, signed: bool) -> Response[Any]:
         checked = await guard(request)
         if isinstance(checked, Response):
             return checked
         country, currency = checked
+        raw = await request.body()
+        if signed and (refused := check_signature(request, raw, "DP00800001026")):
+            return refused
         try:
-            body = msgspec.json.decode(await request.body(), type=PushRequest)
+            body = msgspec.json.decode(raw, type=PushRequest)
         except msgspec.MsgspecError as exc:
             return _refuse(f"Field validation failed: {exc}", "ESB000008")
         msisdn = body.subscriber.msisdn
@@ -278,6 +325,8 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             "amount": amount,
             "currency": currency,
             "msisdn": msisdn,
+            "reference": body.reference,
+            "created_at": int(time.time() * 1000),
             "airtel_money_id": airtel_id("MP"),
         }
         if case in COLLECTION_DECLINES:
@@ -290,7 +339,7 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
                 message=f"Paid {currency} {amount} to SIMULATED MERCHANT, "
                 f"Trans ID {record['airtel_money_id']}.",
             )
-            balances[currency] = balance_of(currency) + amount
+            move(currency, "COLL", amount)
         transactions[tx_id] = record
         by_airtel_id[record["airtel_money_id"]] = tx_id
         sim.ledger.record(
@@ -301,10 +350,19 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             status=record["status"],
             response_code=record["response_code"],
             airtel_money_id=record["airtel_money_id"],
+            signed=signed,
         )
         send_callback(settings.callback_url or request.headers.get("x-callback-url"), record)
         await sim.injector.maybe_hang()
         return _ok({"transaction": {"id": tx_id, "status": "SUCCESS"}}, "DP00800001006")
+
+    @post("/merchant/v1/payments/", status_code=200)
+    async def push(request: Request) -> Response[Any]:
+        return await collect(request, signed=False)
+
+    @post("/merchant/v2/payments/", status_code=200)
+    async def push_v2(request: Request) -> Response[Any]:
+        return await collect(request, signed=True)
 
     @get("/standard/v1/payments/{transaction_id:str}")
     async def enquiry(request: Request, transaction_id: FromPath[str]) -> Response[Any]:
@@ -337,13 +395,15 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             )
         return _ok({"transaction": transaction}, record["response_code"], "In process")
 
-    @post("/standard/v1/payments/refund", status_code=200)
-    async def refund(request: Request) -> Response[Any]:
+    async def do_refund(request: Request, signed: bool) -> Response[Any]:
         checked = await guard(request)
         if isinstance(checked, Response):
             return checked
+        raw = await request.body()
+        if signed and (refused := check_signature(request, raw, "DP00800001026")):
+            return refused
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
             airtel_money_id = str(body["transaction"]["airtel_money_id"])
         except (ValueError, KeyError, TypeError):
             return _router("ROUTER003", "Missing header/body params")
@@ -361,7 +421,7 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
         if record["status"] == "REFUNDED":
             return _refuse("Transaction already refunded", "ESB000011", "DP00800001009")
         record["status"] = "REFUNDED"
-        balances[record["currency"]] = balance_of(record["currency"]) - record["amount"]
+        move(record["currency"], "COLL", -record["amount"])
         sim.ledger.record(record["id"], status="REFUNDED")
         return Response(
             {
@@ -370,10 +430,18 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             }
         )
 
+    @post("/standard/v1/payments/refund", status_code=200)
+    async def refund(request: Request) -> Response[Any]:
+        return await do_refund(request, signed=False)
+
+    @post("/standard/v2/payments/refund", status_code=200)
+    async def refund_v2(request: Request) -> Response[Any]:
+        return await do_refund(request, signed=True)
+
     # -- disbursement ----------------------------------------------------------------------
 
-    def decrypt_pin(pin: str) -> str | None:
-        if settings.pin_encryption == "v2":
+    def decrypt_pin(pin: str, version: str) -> str | None:
+        if settings.pin_encryption == "v2" or version == "v3":
             scheme: Any = padding.OAEP(
                 mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
             )
@@ -389,16 +457,19 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
         if isinstance(checked, Response):
             return checked
         country, currency = checked
+        raw = await request.body()
+        if version == "v3" and (refused := check_signature(request, raw, "DP00900001016")):
+            return refused
         try:
-            body = msgspec.json.decode(await request.body(), type=DisbursementRequest)
+            body = msgspec.json.decode(raw, type=DisbursementRequest)
         except msgspec.MsgspecError:
             return _router("ROUTER003", "Missing header/body params")
-        if decrypt_pin(body.pin) is None:
+        if decrypt_pin(body.pin, version) is None:
             return _router("ROUTER116", "Incorrect encrypted pin: re-check the encryption")
         msisdn = body.payee.msisdn
-        if scenario(msisdn) == "wrong_pin" or decrypt_pin(body.pin) != settings.pin:
+        if scenario(msisdn) == "wrong_pin" or decrypt_pin(body.pin, version) != settings.pin:
             return _router("ROUTER115", "Incorrect PIN")
-        if version == "v2" and body.transaction.type not in ("B2C", "B2B"):
+        if version != "v1" and body.transaction.type not in ("B2C", "B2B"):
             return _refuse("Invalid transaction type", "ESB000008", "DP00900001005")
         if not msisdn_ok(country, msisdn):
             lengths = "/".join(str(n) for n in MSISDN_LENGTHS[country])
@@ -422,6 +493,8 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             "amount": amount,
             "currency": currency,
             "msisdn": msisdn,
+            "reference": body.reference,
+            "created_at": int(time.time() * 1000),
             "airtel_money_id": airtel_id("CI"),
             "reference_id": airtel_id("CI"),
         }
@@ -429,7 +502,7 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             code, text = DISBURSEMENT_DECLINES[case]
             record.update(status="TF", response_code=code, message=text)
         else:
-            balances[currency] = balance_of(currency) - amount
+            move(currency, "DISB", -amount)
             record.update(
                 status="TS",
                 response_code="DP00900001001",
@@ -445,6 +518,7 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
             status=record["status"],
             response_code=record["response_code"],
             airtel_money_id=record["airtel_money_id"],
+            signed=version == "v3",
         )
         send_callback(settings.callback_url or request.headers.get("x-callback-url"), record)
         await sim.injector.maybe_hang()
@@ -466,6 +540,10 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
     async def disburse_v2(request: Request) -> Response[Any]:
         return await disburse(request, "v2")
 
+    @post("/standard/v3/disbursements", status_code=200)
+    async def disburse_v3(request: Request) -> Response[Any]:
+        return await disburse(request, "v3")
+
     async def disbursement_enquiry(request: Request, transaction_id: str) -> Response[Any]:
         checked = await guard(request)
         if isinstance(checked, Response):
@@ -483,6 +561,10 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
     async def disbursement_v2(request: Request, transaction_id: FromPath[str]) -> Response[Any]:
         return await disbursement_enquiry(request, transaction_id)
 
+    @get("/standard/v3/disbursements/{transaction_id:str}")
+    async def disbursement_v3(request: Request, transaction_id: FromPath[str]) -> Response[Any]:
+        return await disbursement_enquiry(request, transaction_id)
+
     # -- account -----------------------------------------------------------------------------
 
     @get("/standard/v1/users/balance")
@@ -498,6 +580,67 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
                 "account_status": "ACTIVE",
             }
         )
+
+    @get("/standard/v2/users/balance")
+    async def balance_v2(
+        request: Request, wallet: Annotated[str | None, QueryParameter(name="type")] = None
+    ) -> Response[Any]:
+        checked = await guard(request)
+        if isinstance(checked, Response):
+            return checked
+        _, currency = checked
+        if wallet not in WALLET_TYPES:
+            return _refuse(f"Invalid type: expected one of {', '.join(WALLET_TYPES)}", "ESB000008")
+        available = wallets.get((currency, wallet), START_BALANCE)
+        return _ok(
+            {"balance": f"{available:.2f}", "currency": currency, "account_status": "ACTIVE"}
+        )
+
+    @get("/merchant/v1/transactions")
+    async def transaction_list(
+        request: Request,
+        start: Annotated[str | None, QueryParameter(name="from")] = None,
+        end: Annotated[str | None, QueryParameter(name="to")] = None,
+        limit: Annotated[str | None, QueryParameter(name="limit")] = None,
+        offset: Annotated[str | None, QueryParameter(name="offset")] = None,
+    ) -> Response[Any]:
+        checked = await guard(request)
+        if isinstance(checked, Response):
+            return checked
+        _, currency = checked
+        try:
+            low, high = int(start or 0), int(end or 2**62)
+            size, skip = int(limit or 20), int(offset or 0)
+        except ValueError:
+            return _refuse("Field validation failed: from, to, limit, offset", "ESB000008")
+        if size < 1 or skip < 0:
+            return _refuse("Field validation failed: limit, offset", "ESB000008")
+        found = [
+            r
+            for r in transactions.values()
+            if r["currency"] == currency and low <= r["created_at"] <= high
+        ]
+        page = found[skip : skip + size]
+        return _ok({"count": len(found), "transactions": [summary_entry(r) for r in page]})
+
+    def summary_entry(record: dict[str, Any]) -> dict[str, Any]:
+        party = {"currency": record["currency"], "msisdn": record["msisdn"], "name": "JOHN DOE"}
+        merchant = {"currency": record["currency"], "msisdn": "", "name": "SIMULATED MERCHANT"}
+        collection = record["kind"] == "collection"
+        return {
+            "charges": {"service": 0},
+            "payee": merchant if collection else party,
+            "payer": party if collection else merchant,
+            "service": {"type": "MERCHANT_PAYMENT" if collection else "B2C"},
+            "transaction": {
+                "airtel_money_id": record["airtel_money_id"],
+                "amount": _json_amount(record["amount"]),
+                "created_at": record["created_at"],
+                "id": record["id"],
+                "reference_number": record["reference"],
+                "status": record["status"],
+            },
+        }
 
     @get("/standard/v1/users/{msisdn:str}")
     async def user(request: Request, msisdn: FromPath[str]) -> Response[Any]:
@@ -542,13 +685,19 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
         route_handlers=[
             token,
             push,
+            push_v2,
             enquiry,
             refund,
+            refund_v2,
             disburse_v1,
             disburse_v2,
+            disburse_v3,
             disbursement_v1,
             disbursement_v2,
+            disbursement_v3,
             balance,
+            balance_v2,
+            transaction_list,
             user,
             encryption_keys,
             *simulator_routes(sim),

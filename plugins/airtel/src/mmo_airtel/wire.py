@@ -169,3 +169,58 @@ MSISDN_LENGTHS: dict[str, tuple[int, ...]] = {
 # Enquiry `data.transaction.status`: TS success, TF failed, TE expired; TA (ambiguous),
 # TIP (in progress) and anything else (TI was seen in production) are still pending.
 TRANSACTION_STATUS: dict[str, str] = {"TS": "succeeded", "TF": "failed", "TE": "expired"}
+
+
+# -- transaction summary: GET /merchant/v1/transactions?from=&to=&limit=&offset= ----------
+
+
+class SummaryParty(msgspec.Struct):
+    """`payer` / `payee` of a listed transaction (`msisdn` an int in the Go client)."""
+
+    msisdn: str | int | None = None
+    currency: str | None = None
+    name: str | None = None
+
+
+class SummaryService(msgspec.Struct):
+    type: str | None = None
+
+
+class SummaryCharges(msgspec.Struct):
+    service: Decimal | None = None
+
+
+class SummaryTransactionDetail(msgspec.Struct):
+    """`transaction` of a listed transaction; `created_at` in epoch milliseconds."""
+
+    id: str | int | None = None
+    airtel_money_id: str | None = None
+    amount: Decimal | None = None
+    created_at: int | str | None = None
+    reference_number: str | None = None
+    status: str | None = None
+
+
+class SummaryEntry(msgspec.Struct):
+    transaction: SummaryTransactionDetail
+    charges: SummaryCharges | None = None
+    payee: SummaryParty | None = None
+    payer: SummaryParty | None = None
+    service: SummaryService | None = None
+
+
+class TransactionList(msgspec.Struct):
+    """`data` of the transaction summary: `count` and one page of `transactions`."""
+
+    count: int = 0
+    transactions: list[SummaryEntry] = []
+
+
+class TransactionListEnvelope(msgspec.Struct):
+    """The summary's answer decoded from the raw bytes, so amounts never pass a float."""
+
+    data: TransactionList | None = None
+
+
+# Wallet types of GET /standard/v2/users/balance?type= (Airtel Tchad doc v3.0).
+WALLET_TYPES: tuple[str, ...] = ("DISB", "COLL", "CASHIN", "CASHOUT")

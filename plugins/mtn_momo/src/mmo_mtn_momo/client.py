@@ -10,6 +10,8 @@ become the core's statuses.
 from __future__ import annotations
 
 import base64
+import hashlib
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +30,7 @@ from mmo_core.errors import (
 )
 from mmo_core.http import transport_error
 from mmo_core.tokens import AccessToken
-from mmo_core.types import Failure, ReportedStatus
+from mmo_core.types import Failure, Payment, ReportedStatus
 
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
@@ -45,16 +47,53 @@ from mmo_mtn_momo.wire import (
 NAME = "mtn_momo"
 DISPLAY = "MTN MoMo"
 
-# Payment type -> (product, create path, status path prefix)
-ROUTES: dict[str, tuple[str, str]] = {
-    "collection": ("collection", "/collection/v1_0/requesttopay"),
-    "disbursement": ("disbursement", "/disbursement/v1_0/transfer"),
-    "remittance": ("remittance", "/remittance/v1_0/transfer"),
+# Payment type -> the MoMo operations that make it (the first is the default).
+MODES: dict[str, tuple[str, ...]] = {
+    "collection": ("requesttopay", "requesttowithdraw"),
+    "disbursement": ("transfer", "deposit"),
+    "remittance": ("transfer",),
 }
+# Creates that exist in v1_0 and v2_0 (setting `create_version`); status reads are v1_0.
+VERSIONED = frozenset({"requesttowithdraw", "deposit", "refund"})
+VERSIONS = ("v1_0", "v2_0")
+# A payment's metadata key choosing its collection mode.
+COLLECTION_MODE_KEY = "mtn_momo_collection"
 
 
 def settings_of(context: ProviderContext) -> MtnMomoSettings:
     return context.settings  # type: ignore[return-value]
+
+
+def mode_of(settings: MtnMomoSettings, payment: Payment) -> str:
+    """The MoMo operation of a payment: what `initiate` used (provider_data), else what the
+    payment's metadata and the settings choose."""
+    chosen = payment.provider_data.get("mode")
+    if chosen:
+        return str(chosen)
+    if payment.type == "collection":
+        return str(payment.metadata.get(COLLECTION_MODE_KEY) or settings.collection_mode)
+    if payment.type == "disbursement":
+        return settings.disbursement_mode
+    return "transfer"
+
+
+def create_path(settings: MtnMomoSettings, product: str, mode: str) -> str:
+    """`/{product}/{version}/{mode}`: v2_0 only for the versioned creates, when chosen."""
+    version = settings.create_version if mode in VERSIONED else "v1_0"
+    return f"/{product}/{version}/{mode}"
+
+
+def refund_reference(payment_id: str) -> str:
+    """The X-Reference-Id of a payment's refund: a UUID v4 derived from our payment id.
+
+    Deterministic (16 bytes of SHA-256 over the id and the word "refund", with the v4
+    version and variant bits set), so a refund whose answer was lost is resent with the
+    same id and MoMo's 409 stops a second refund.
+    """
+    raw = bytearray(hashlib.sha256(f"{payment_id}:refund".encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 def msisdn(e164: str) -> str:
@@ -217,11 +256,10 @@ async def send(
 
 
 async def get_transaction(
-    context: ProviderContext, payment_type: str, reference: str
+    context: ProviderContext, product: str, mode: str, reference: str
 ) -> Transaction | None:
-    """`GET …/requesttopay|transfer/{reference}`; None when MoMo does not know it (404)."""
-    product, path = ROUTES[payment_type]
-    response = await send(context, product, "GET", f"{path}/{reference}", "status")
+    """`GET /{product}/v1_0/{mode}/{reference}`; None when MoMo does not know it (404)."""
+    response = await send(context, product, "GET", f"/{product}/v1_0/{mode}/{reference}", "status")
     if response.status_code == 404:
         return None
     raise_for(response, "status")

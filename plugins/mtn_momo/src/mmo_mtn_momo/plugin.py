@@ -19,6 +19,7 @@ from mmo_core.errors import (
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
+    ProviderAuthenticationError,
     UnknownToOperator,
 )
 from mmo_core.http import transport_error
@@ -27,6 +28,7 @@ from mmo_core.types import (
     Balance,
     BalanceReport,
     CallbackOutcome,
+    Failure,
     HealthReport,
     InboundCallback,
     InitiateResult,
@@ -40,7 +42,7 @@ from mmo_core.types import (
 )
 
 from mmo_mtn_momo import client
-from mmo_mtn_momo.client import DISPLAY, NAME, ROUTES, settings_of
+from mmo_mtn_momo.client import DISPLAY, MODES, NAME, settings_of
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
     ENVIRONMENT_COUNTRY,
@@ -50,6 +52,7 @@ from mmo_mtn_momo.wire import (
     ApiKey,
     BasicUserInfo,
     Party,
+    Refund,
     RequestToPay,
     Transaction,
     Transfer,
@@ -70,14 +73,16 @@ DECLARATION = ProviderDeclaration(
     name=NAME,
     display_name=DISPLAY,
     description=(
-        "MTN Mobile Money through the MoMo Open API: collection (request to pay), "
-        "disbursement and remittance transfers, balances and account-holder checks."
+        "MTN Mobile Money through the MoMo Open API: collection (request to pay or to "
+        "withdraw), disbursement (transfer or deposit) and remittance transfers, refunds of "
+        "collections, balances and account-holder checks."
     ),
     countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
     currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
     markets=MARKETS,
-    operations=("collection", "disbursement", "remittance", "balance", "lookup"),
-    webhook_kinds=PRODUCTS,
+    operations=("collection", "disbursement", "remittance", "reversal", "balance", "lookup"),
+    # one route per product, and one for refunds (disbursement `refund` of a collection)
+    webhook_kinds=(*PRODUCTS, "refund"),
     webhook_path="mtn-momo",
     settings=MtnMomoSettings,
     # X-Reference-Id is MoMo's idempotency key: a request lost in transit may be resent
@@ -106,8 +111,20 @@ def validate(context: ProviderContext, payment: Payment) -> None:
             code="unsupported_currency",
             provider=NAME,
         )
-    if payment.type not in ROUTES:  # pragma: no cover - the core has three types
+    if payment.type not in MODES:  # pragma: no cover - the core has three types
         raise NotSupported(f"{DISPLAY} does not do {payment.type}", provider=NAME)
+    mode = client.mode_of(settings, payment)
+    if mode not in MODES[payment.type]:
+        raise InvalidRequest(
+            f"{DISPLAY} makes a {payment.type} by {' or '.join(MODES[payment.type])}, not {mode!r}",
+            code="unsupported_mode",
+            provider=NAME,
+        )
+    if settings.create_version not in client.VERSIONS:
+        raise InvalidRequest(
+            f"MMO_MTN_MOMO_CREATE_VERSION must be v1_0 or v2_0, not {settings.create_version!r}",
+            provider=NAME,
+        )
 
 
 # -- payments -----------------------------------------------------------------------------------
@@ -127,26 +144,26 @@ def _body(payment: Payment) -> bytes:
     return msgspec.json.encode(Transfer(payee=party, **common))
 
 
-def _accepted(payment: Payment, product: str) -> InitiateResult:
+def _accepted(payment: Payment, product: str, mode: str) -> InitiateResult:
     return InitiateResult(
-        provider_reference=payment.id, provider_data={"product": product, "accepted": True}
+        provider_reference=payment.id,
+        provider_data={"product": product, "mode": mode, "accepted": True},
     )
 
 
-@hookimpl
-async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
-    """requesttopay (collection) or transfer (disbursement, remittance).
+async def _submit(
+    context: ProviderContext,
+    product: str,
+    path: str,
+    headers: dict[str, str],
+    content: bytes,
+    operation: str,
+) -> bool:
+    """POST a create with its X-Reference-Id, resending it while its answer is lost.
 
-    `X-Reference-Id` is our payment id, MoMo's idempotency key: a create whose answer was
-    lost is sent again with the same id, and a 409 means MoMo already has it, which a
-    status GET then confirms. Never a second payment.
+    True when MoMo took it (202); False on a 409 for our own reference: MoMo already has
+    it (an earlier attempt), which the caller confirms by a status GET.
     """
-    product, path = ROUTES[payment.type]
-    headers = {
-        "X-Reference-Id": payment.id,
-        "X-Callback-Url": context.callback_url(product, payment.id),
-    }
-    content = _body(payment)
     settings = settings_of(context)
     budget = (context.http.timeout.read or settings.timeout) + 2.0
     started = time.monotonic()
@@ -154,11 +171,12 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
     while True:
         try:
             response = await client.send(
-                context, product, "POST", path, "initiate", headers=headers, content=content
+                context, product, "POST", path, operation, headers=headers, content=content
             )
-            if response.status_code != 409:
-                client.raise_for(response, "initiate")
-                return _accepted(payment, product)
+            if response.status_code == 409:
+                return False
+            client.raise_for(response, operation)
+            return True
         except MmoError as exc:
             attempt += 1
             if (
@@ -168,21 +186,51 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             ):
                 raise
             context.log.info(
-                "payment %s: %s, sending again with the same X-Reference-Id",
-                payment.id,
+                "%s %s: %s, sending again with the same X-Reference-Id",
+                operation,
+                headers["X-Reference-Id"],
                 exc.code,
             )
             await asyncio.sleep(0.1 * attempt)
-            continue
-        # 409 on our own reference: MoMo already has this request (an earlier attempt)
-        return await _already_received(context, payment, product)
+
+
+@hookimpl
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    """requesttopay or requesttowithdraw (collection), transfer or deposit (disbursement),
+    transfer (remittance).
+
+    `X-Reference-Id` is our payment id, MoMo's idempotency key: a create whose answer was
+    lost is sent again with the same id, and a 409 means MoMo already has it, which a
+    status GET then confirms. Never a second payment.
+    """
+    settings = settings_of(context)
+    product = payment.type
+    mode = client.mode_of(settings, payment)
+    headers = {
+        "X-Reference-Id": payment.id,
+        "X-Callback-Url": context.callback_url(product, payment.id),
+    }
+    path = client.create_path(settings, product, mode)
+    if await _submit(context, product, path, headers, _body(payment), "initiate"):
+        return _accepted(payment, product, mode)
+    # 409 on our own reference: MoMo already has this request (an earlier attempt)
+    return await _already_received(context, payment, product, mode)
+
+
+def _declined(failure: Failure) -> OperatorDeclined:
+    return OperatorDeclined(
+        failure.message,
+        provider=NAME,
+        provider_code=failure.code,
+        provider_message=failure.message,
+    )
 
 
 async def _already_received(
-    context: ProviderContext, payment: Payment, product: str
+    context: ProviderContext, payment: Payment, product: str, mode: str
 ) -> InitiateResult:
     """A 409 on our own reference: MoMo has the request. Confirm it by a status GET."""
-    tx = await client.get_transaction(context, payment.type, payment.id)
+    tx = await client.get_transaction(context, product, mode, payment.id)
     if tx is None:
         raise OutcomeUnknown(
             f"{DISPLAY}: reference already used but not readable",
@@ -191,13 +239,8 @@ async def _already_received(
         )
     state, failure = client.outcome(tx)
     if state in ("failed", "expired") and failure is not None:
-        raise OperatorDeclined(
-            failure.message,
-            provider=NAME,
-            provider_code=failure.code,
-            provider_message=failure.message,
-        )
-    result = _accepted(payment, product)
+        raise _declined(failure)
+    result = _accepted(payment, product, mode)
     if state == "succeeded":
         return msgspec.structs.replace(
             result, status="succeeded", provider_transaction_id=tx.financial_transaction_id
@@ -208,7 +251,8 @@ async def _already_received(
 @hookimpl
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     reference = payment.provider_reference or payment.id
-    tx = await client.get_transaction(context, payment.type, reference)
+    mode = client.mode_of(settings_of(context), payment)
+    tx = await client.get_transaction(context, payment.type, mode, reference)
     if tx is None:
         if payment.provider_data.get("accepted"):
             # MoMo answered 202: a 404 now is a late read, never a failure
@@ -221,6 +265,18 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
             provider_message="Requested resource was not found.",
         )
     state, failure = client.outcome(tx)
+    if state == "succeeded" and _may_be_refunded(context, payment):
+        refund = await client.get_transaction(
+            context, "disbursement", "refund", client.refund_reference(payment.id)
+        )
+        if refund is not None and client.outcome(refund)[0] == "succeeded":
+            return StatusReport(
+                status="reversed",
+                provider_reference=reference,
+                provider_transaction_id=tx.financial_transaction_id,
+                amount=Decimal(tx.amount) if tx.amount else None,
+                provider_data=_refund_data(refund, payment.id),
+            )
     return StatusReport(
         status=state,
         provider_reference=reference,
@@ -238,12 +294,14 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     confirms any final status with `status` before applying it (`authenticated=False`).
     """
     payment_id = context.verify_callback(callback)
-    if callback.kind not in PRODUCTS:
+    if callback.kind not in DECLARATION.webhook_kinds:
         raise CallbackVerificationFailed("Unknown MTN MoMo callback kind", provider=NAME)
     tx = callback.json(Transaction)
     if payment_id is None:
         return CallbackOutcome(reply=WebhookReply())
     state, failure = client.outcome(tx)
+    if callback.kind == "refund":
+        return _refund_callback(context, payment_id, tx, state, failure)
     party = tx.party
     msisdn = None
     if party is not None and party.party_id_type.upper() == "MSISDN":
@@ -259,6 +317,29 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
         failure=failure,
         amount=Decimal(tx.amount) if tx.amount else None,
         msisdn=msisdn,
+    )
+    return CallbackOutcome(reply=WebhookReply(), update=update, authenticated=False)
+
+
+def _refund_callback(
+    context: ProviderContext,
+    payment_id: str,
+    tx: Transaction,
+    state: str,
+    failure: Failure | None,
+) -> CallbackOutcome:
+    """A refund's callback: a SUCCESSFUL refund makes the collection `reversed` (confirmed
+    by `status`, which reads the refund); a pending or failed one changes nothing."""
+    if state != "succeeded":
+        context.log.info(
+            "refund of payment %s is %s (%s)", payment_id, state, failure.code if failure else "-"
+        )
+        return CallbackOutcome(reply=WebhookReply())
+    update = PaymentUpdate(
+        status="reversed",
+        payment_id=payment_id,
+        provider_reference=payment_id,
+        provider_data=_refund_data(tx, payment_id),
     )
     return CallbackOutcome(reply=WebhookReply(), update=update, authenticated=False)
 
@@ -283,6 +364,98 @@ async def health(context: ProviderContext) -> HealthReport:
 def _configured(context: ProviderContext) -> tuple[str, ...]:
     settings = settings_of(context)
     return tuple(p for p in PRODUCTS if all(settings.credentials(p)))
+
+
+def _may_be_refunded(context: ProviderContext, payment: Payment) -> bool:
+    """Whether `status` should look for a refund: a succeeded collection (or one we refunded)
+    and disbursement credentials to read refunds with."""
+    return (
+        payment.type == "collection"
+        and (
+            payment.status in ("succeeded", "reversed")
+            or "refund_reference" in payment.provider_data
+        )
+        and all(settings_of(context).credentials("disbursement"))
+    )
+
+
+def _refund_data(refund: Transaction, payment_id: str) -> dict[str, str]:
+    data = {"refund_reference": client.refund_reference(payment_id), "refund_status": refund.status}
+    if refund.financial_transaction_id:
+        data["refund_transaction_id"] = refund.financial_transaction_id
+    if refund.amount:
+        data["refund_amount"] = refund.amount
+    return data
+
+
+@hookimpl
+async def reverse(
+    context: ProviderContext, payment: Payment, amount: Decimal | None, reason: str
+) -> StatusReport:
+    """Refund a succeeded collection: `POST /disbursement/{v1_0|v2_0}/refund`.
+
+    The refund's X-Reference-Id is derived from our payment id (`client.refund_reference`),
+    so a refund whose answer was lost is resent with the same id and a 409 is read as
+    "already received": one refund per payment, never two. The refund is then read back
+    (`GET /disbursement/v1_0/refund/{id}`): SUCCESSFUL is `reversed`, PENDING `pending`,
+    FAILED an `OperatorDeclined` with MoMo's reason.
+    """
+    if payment.type != "collection":
+        raise NotSupported(f"{DISPLAY} refunds collections only", provider=NAME)
+    value = payment.amount if amount is None else amount
+    if value <= 0 or value > payment.amount:
+        raise InvalidRequest(
+            f"A refund is more than 0 and at most {payment.amount} {payment.currency}",
+            code="invalid_amount",
+            provider=NAME,
+        )
+    settings = settings_of(context)
+    if not all(settings.credentials("disbursement")):
+        raise ProviderAuthenticationError(
+            f"{DISPLAY} refunds need the disbursement credentials", provider=NAME
+        )
+    refund_id = client.refund_reference(payment.id)
+    note = client.clean_text(reason, f"Refund {payment.reference}")
+    body = Refund(
+        amount=client.amount_text(value),
+        currency=payment.currency,
+        external_id=payment.reference,
+        reference_id_to_refund=payment.provider_reference or payment.id,
+        payer_message=note,
+        payee_note=note,
+    )
+    headers = {
+        "X-Reference-Id": refund_id,
+        "X-Callback-Url": context.callback_url("refund", payment.id),
+    }
+    path = client.create_path(settings, "disbursement", "refund")
+    await _submit(context, "disbursement", path, headers, msgspec.json.encode(body), "refund")
+    # 202 (taken) or 409 (an earlier attempt was): read the refund back
+    refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+    report = StatusReport(
+        status="pending",
+        provider_reference=payment.provider_reference or payment.id,
+        provider_transaction_id=payment.provider_transaction_id,
+        amount=value,
+        provider_data={"refund_reference": refund_id},
+    )
+    if refund is None:  # taken but not readable yet: a late read, never a failure
+        return report
+    if refund.amount is not None and Decimal(refund.amount) != value:
+        raise InvalidRequest(
+            f"This payment already has a refund of {refund.amount} {payment.currency}",
+            code="duplicate",
+            provider=NAME,
+            provider_code="RESOURCE_ALREADY_EXIST",
+        )
+    state, failure = client.outcome(refund)
+    if state in ("failed", "expired"):
+        raise _declined(failure or Failure(code=refund.status, message="The refund failed"))
+    return msgspec.structs.replace(
+        report,
+        status="reversed" if state == "succeeded" else "pending",
+        provider_data=_refund_data(refund, payment.id),
+    )
 
 
 @hookimpl

@@ -29,6 +29,14 @@ class MtnMomoSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True
     # `providerCallbackHost` of API users created by `mmo setup mtn_momo`; empty: the host
     # name of the gateway's public URL
     callback_host: str = ""
+    # collections: "requesttopay" (MTN's usual debit request) or "requesttowithdraw"; a
+    # payment's metadata {"mtn_momo_collection": "requesttowithdraw"} chooses per payment
+    collection_mode: str = "requesttopay"
+    # disbursements: "transfer" or "deposit" (both pay a payee from the disbursement account)
+    disbursement_mode: str = "transfer"
+    # version of the refund, deposit and requesttowithdraw creates: "v1_0" or "v2_0"
+    # (their status reads exist in v1_0 only)
+    create_version: str = "v1_0"
     # resends of a create whose answer was lost (same X-Reference-Id: never a second payment)
     resend_attempts: int = 2
 

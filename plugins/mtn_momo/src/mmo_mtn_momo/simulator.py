@@ -6,8 +6,10 @@ Paths, headers and answers as MTN's sandbox (shared/providers/mtn_momo.md):
   reused; `GET /v1_0/apiuser/{id}`; `POST /v1_0/apiuser/{id}/apikey` -> 201 `{apiKey}`.
 - `POST /{product}/token/` (Basic apiUser:apiKey) -> `{access_token, token_type,
   expires_in: 3600}`; wrong credentials -> `{"error":"login_failed"}` (500 or 401).
-- `POST /collection/v1_0/requesttopay`, `POST /disbursement|remittance/v1_0/transfer` ->
-  202 empty; `GET …/{referenceId}` -> the transaction, 404 `RESOURCE_NOT_FOUND`.
+- `POST /collection/v1_0/requesttopay`, `POST /collection/v1_0|v2_0/requesttowithdraw`,
+  `POST /disbursement|remittance/v1_0/transfer`, `POST /disbursement/v1_0|v2_0/deposit`,
+  `POST /disbursement/v1_0|v2_0/refund` -> 202 empty; `GET …/v1_0/{operation}/{referenceId}`
+  -> the transaction, 404 `RESOURCE_NOT_FOUND`.
 - `GET /{product}/v1_0/account/balance`, `GET …/accountholder/{type}/{id}/active` and
   `…/basicuserinfo`.
 
@@ -44,6 +46,7 @@ from mmo_mtn_momo.wire import (
     REASONS,
     ApiUserCreate,
     Party,
+    Refund,
     RequestToPay,
     Transfer,
 )
@@ -154,6 +157,18 @@ class Resource:
     view: dict[str, Any]
     callback_url: str | None
     final: dict[str, Any] | None = None
+    refund_of: str | None = None  # refunds: the refunded collection's X-Reference-Id
+
+
+# The collection creates a refund may refer to, and the body of every create.
+COLLECTION_KINDS = ("requesttopay", "requesttowithdraw")
+BODIES: dict[str, type] = {
+    "requesttopay": RequestToPay,
+    "requesttowithdraw": RequestToPay,
+    "transfer": Transfer,
+    "deposit": Transfer,
+    "refund": Refund,
+}
 
 
 class MomoSandbox:
@@ -170,7 +185,10 @@ class MomoSandbox:
             )
             record.keys.add(secret)
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> product, user, expiry
-        self.resources: dict[tuple[str, str], Resource] = {}
+        # (product, operation, X-Reference-Id) -> the transaction
+        self.resources: dict[tuple[str, str, str], Resource] = {}
+        # collection X-Reference-Id -> amount refunded so far
+        self.refunded: dict[str, Decimal] = {}
         self.balances = {p: Decimal(1_000_000) for p in PRODUCTS}
 
     # -- checks --------------------------------------------------------------------------
@@ -216,7 +234,8 @@ class MomoSandbox:
     # -- outcomes ------------------------------------------------------------------------
 
     def case(self, kind: str, digits: str) -> tuple[str, str | None]:
-        table = REQUEST_TO_PAY if kind == "requesttopay" else TRANSFER
+        # MTN's table C: RequestToWithdrawPayer* and DepositPayer* as RequestToPayPayer*
+        table = TRANSFER if kind == "transfer" else REQUEST_TO_PAY
         if digits in table:
             return table[digits]
         shared = scenario(digits)
@@ -224,7 +243,36 @@ class MomoSandbox:
             return "fail", SHARED[shared]
         return "success", None
 
-    def finish(self, key: tuple[str, str], status: str, reason: str | None) -> None:
+    def refund_case(self, body: Refund) -> tuple[str, str | None, str, Party | None]:
+        """A refund's outcome, from the collection it refunds: (outcome, reason, payer
+        digits, payer). Unknown -> TRANSACTION_NOT_FOUND; not SUCCESSFUL or more than what
+        is left to refund -> NOT_ALLOWED; more than the disbursement balance ->
+        NOT_ENOUGH_FUNDS."""
+        original = next(
+            (
+                r
+                for (product, kind, ref), r in self.resources.items()
+                if product == "collection"
+                and kind in COLLECTION_KINDS
+                and ref == body.reference_id_to_refund
+            ),
+            None,
+        )
+        if original is None:
+            return "error", "TRANSACTION_NOT_FOUND", "", None
+        payer = msgspec.convert(original.view["payer"], Party)
+        digits = "".join(ch for ch in payer.party_id if ch.isdigit())
+        amount = Decimal(body.amount)
+        left = Decimal(original.view["amount"]) - self.refunded.get(
+            body.reference_id_to_refund, Decimal(0)
+        )
+        if original.view["status"] != "SUCCESSFUL" or amount > left:
+            return "error", "NOT_ALLOWED", digits, payer
+        if amount > self.balances["disbursement"]:
+            return "error", "NOT_ENOUGH_FUNDS", digits, payer
+        return "success", None, digits, payer
+
+    def finish(self, key: tuple[str, str, str], status: str, reason: str | None) -> None:
         resource = self.resources[key]
         view = dict(resource.view)
         view["status"] = status
@@ -232,12 +280,16 @@ class MomoSandbox:
             view["financialTransactionId"] = str(secrets.randbelow(900_000_000) + 100_000_000)
             amount = Decimal(view["amount"])
             self.balances[resource.product] += amount if key[0] == "collection" else -amount
+            if resource.refund_of is not None:
+                self.refunded[resource.refund_of] = (
+                    self.refunded.get(resource.refund_of, Decimal(0)) + amount
+                )
         if reason is not None:
             view["reason"] = reason
         resource.view = view
-        self.sim.ledger.record(key[1], status=status, reason=reason)
+        self.sim.ledger.record(key[2], status=status, reason=reason)
 
-    def notify(self, key: tuple[str, str], delay: float, copies: int = 1) -> None:
+    def notify(self, key: tuple[str, str, str], delay: float, copies: int = 1) -> None:
         resource = self.resources[key]
         if not resource.callback_url:
             return
@@ -351,14 +403,12 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
         status = sim.injector.error_status()
         if status is not None:  # before doing anything: the reference stays free
             return _error(status, "INTERNAL_PROCESSING_ERROR", "Simulated failure")
-        key = (product, reference)  # type: ignore[assignment]
+        key = (product, kind, reference)  # type: ignore[assignment]
         if key in box.resources:
             return _error(409, "RESOURCE_ALREADY_EXIST")
         raw = await request.body()
         try:
-            body: RequestToPay | Transfer = msgspec.json.decode(
-                raw, type=RequestToPay if kind == "requesttopay" else Transfer
-            )
+            body: RequestToPay | Transfer | Refund = msgspec.json.decode(raw, type=BODIES[kind])
         except msgspec.MsgspecError as exc:
             return _error(400, "REQUEST_REJECTED", str(exc))
         for text in (body.payer_message, body.payee_note):
@@ -369,20 +419,30 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
                 raise ValueError(body.amount)
         except (ArithmeticError, ValueError):
             return _error(400, "REQUEST_REJECTED", "amount is not valid")
+        if isinstance(body, Refund) and not _is_uuid4(body.reference_id_to_refund):
+            return _error(400, "REQUEST_REJECTED", "referenceIdToRefund must be a UUID")
         if body.currency != ENVIRONMENT_CURRENCY[env]:  # type: ignore[index]
             return _error(500, "INVALID_CURRENCY")
         callback_url = request.headers.get("x-callback-url")
         host = box.users[user].host  # type: ignore[index]
         if callback_url and host is not None and urlsplit(callback_url).hostname != host:
             return _error(500, "INVALID_CALLBACK_URL_HOST")
-        party: Party = body.payer if isinstance(body, RequestToPay) else body.payee
-        digits = "".join(ch for ch in party.party_id if ch.isdigit())
-        outcome, reason = box.case(kind, digits)
+        view = msgspec.to_builtins(body)
+        refund_of = None
+        if isinstance(body, Refund):
+            outcome, reason, digits, payee = box.refund_case(body)
+            refund_of = body.reference_id_to_refund
+            if payee is not None:  # the refund goes back to the collection's payer
+                view["payee"] = msgspec.to_builtins(payee)
+        else:
+            party: Party = body.payer if isinstance(body, RequestToPay) else body.payee
+            digits = "".join(ch for ch in party.party_id if ch.isdigit())
+            outcome, reason = box.case(kind, digits)
         if outcome == "error" and settings.sandbox_errors == "sync":
             return _error(503 if reason == "SERVICE_UNAVAILABLE" else 500, reason or "")
-        view = msgspec.to_builtins(body)
         view["status"] = "PENDING"
-        box.resources[key] = Resource(product, view, callback_url)
+        box.resources[key] = Resource(product, view, callback_url, refund_of=refund_of)
+        extra = {"refund_of": refund_of} if refund_of else {}
         sim.ledger.record(
             reference,  # type: ignore[arg-type]
             product=product,
@@ -392,6 +452,7 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
             currency=body.currency,
             msisdn=digits,
             status="PENDING",
+            **extra,
         )
         delay = settings.callback_delay
         shared = scenario(digits)
@@ -414,11 +475,11 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
         await sim.injector.maybe_hang()
         return Response(b"", status_code=202)
 
-    async def read(request: Request, product: str, reference: str) -> Response[Any]:
+    async def read(request: Request, product: str, kind: str, reference: str) -> Response[Any]:
         _, _, refused = await box.product_call(request, product)
         if refused is not None:
             return refused
-        resource = box.resources.get((product, reference))
+        resource = box.resources.get((product, kind, reference))
         if resource is None:
             return _error(404, "RESOURCE_NOT_FOUND")
         return Response(resource.view)
@@ -429,7 +490,20 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
 
     @get("/collection/v1_0/requesttopay/{reference:str}")
     async def request_to_pay_status(request: Request, reference: FromPath[str]) -> Response[Any]:
-        return await read(request, "collection", reference)
+        return await read(request, "collection", "requesttopay", reference)
+
+    @post(
+        ["/collection/v1_0/requesttowithdraw", "/collection/v2_0/requesttowithdraw"],
+        status_code=202,
+    )
+    async def request_to_withdraw(request: Request) -> Response[Any]:
+        return await create(request, "collection", "requesttowithdraw")
+
+    @get("/collection/v1_0/requesttowithdraw/{reference:str}")
+    async def request_to_withdraw_status(
+        request: Request, reference: FromPath[str]
+    ) -> Response[Any]:
+        return await read(request, "collection", "requesttowithdraw", reference)
 
     @post([f"/{p}/v1_0/transfer" for p in TRANSFER_PRODUCTS], status_code=202)
     async def transfer(request: Request) -> Response[Any]:
@@ -437,7 +511,23 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
 
     @get([f"/{p}/v1_0/transfer/{{reference:str}}" for p in TRANSFER_PRODUCTS])
     async def transfer_status(request: Request, reference: FromPath[str]) -> Response[Any]:
-        return await read(request, _product(request), reference)
+        return await read(request, _product(request), "transfer", reference)
+
+    @post(["/disbursement/v1_0/deposit", "/disbursement/v2_0/deposit"], status_code=202)
+    async def deposit(request: Request) -> Response[Any]:
+        return await create(request, "disbursement", "deposit")
+
+    @get("/disbursement/v1_0/deposit/{reference:str}")
+    async def deposit_status(request: Request, reference: FromPath[str]) -> Response[Any]:
+        return await read(request, "disbursement", "deposit", reference)
+
+    @post(["/disbursement/v1_0/refund", "/disbursement/v2_0/refund"], status_code=202)
+    async def refund(request: Request) -> Response[Any]:
+        return await create(request, "disbursement", "refund")
+
+    @get("/disbursement/v1_0/refund/{reference:str}")
+    async def refund_status(request: Request, reference: FromPath[str]) -> Response[Any]:
+        return await read(request, "disbursement", "refund", reference)
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -503,6 +593,12 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
             request_to_pay_status,
             transfer,
             transfer_status,
+            request_to_withdraw,
+            request_to_withdraw_status,
+            deposit,
+            deposit_status,
+            refund,
+            refund_status,
             account_balance,
             holder_active,
             holder_info,

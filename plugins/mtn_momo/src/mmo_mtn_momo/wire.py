@@ -38,6 +38,24 @@ class Transfer(msgspec.Struct, rename="camel", omit_defaults=True):
     payee_note: str = ""
 
 
+# `POST /collection/v1_0|v2_0/requesttowithdraw` takes the requesttopay body (notes §4).
+RequestToWithdraw = RequestToPay
+# `POST /disbursement/v1_0|v2_0/deposit` takes the transfer body (notes §5).
+Deposit = Transfer
+
+
+class Refund(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Body of `POST /disbursement/v1_0|v2_0/refund`: the collection to refund, by its
+    X-Reference-Id (`referenceIdToRefund`), and the amount to give back."""
+
+    amount: str
+    currency: str
+    external_id: str
+    reference_id_to_refund: str
+    payer_message: str = ""
+    payee_note: str = ""
+
+
 class ErrorReason(msgspec.Struct):
     """The older schema's `reason` object (the live API sends a plain string)."""
 
@@ -46,7 +64,8 @@ class ErrorReason(msgspec.Struct):
 
 
 class Transaction(msgspec.Struct, rename="camel", omit_defaults=True):
-    """A status GET's body (requesttopay or transfer), also the callback's body.
+    """A status GET's body (requesttopay, requesttowithdraw, transfer, deposit, refund), also
+    the callback's body.
 
     PENDING has neither `financialTransactionId` nor `reason`; FAILED has `reason`, either
     a string ("APPROVAL_REJECTED") or `{code, message}`. Callbacks carry no reference id.
@@ -62,6 +81,8 @@ class Transaction(msgspec.Struct, rename="camel", omit_defaults=True):
     payer_message: str | None = None
     payee_note: str | None = None
     reason: str | ErrorReason | None = None
+    # refunds only: the X-Reference-Id of the refunded collection
+    reference_id_to_refund: str | None = None
 
     @property
     def reason_code(self) -> str | None:
@@ -221,5 +242,6 @@ DECLINE_CODES = frozenset(
         "TRANSACTION_CANCELED",
         "COULD_NOT_PERFORM_TRANSACTION",
         "SENDER_ACCOUNT_NOT_ACTIVE",
+        "TRANSACTION_NOT_FOUND",
     }
 )

@@ -1,8 +1,8 @@
 """HTTP calls to Orange and the one translation of its answers into the core's errors.
 
-Both families live on different hosts in production (api.orange.com, api-s1.orange.cm):
-each has its own optional absolute root; empty means the context's base URL (the
-simulator in the sandbox), so paths here stay relative.
+The families live on different hosts in production (api.orange.com, api-s1.orange.cm,
+api.orange-sonatel.com): each has its own optional absolute root; empty means the
+context's base URL (the simulator in the sandbox), so paths here stay relative.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.http import transport_error
 from mmo_core.tokens import AccessToken
@@ -53,6 +54,23 @@ CAMEROON_STATUS: dict[str, ReportedStatus] = {
     "EXPIRED": "expired",
 }
 
+# Sonatel's transaction statuses [O8 TransactionStatus, O9]; anything else is pending.
+SONATEL_STATUS: dict[str, ReportedStatus] = {
+    "PRE_INITIATED": "pending",
+    "INITIATED": "pending",
+    "PENDING": "pending",
+    "ACCEPTED": "pending",
+    "SUCCESS": "succeeded",
+    "FAILED": "failed",
+    "REJECTED": "failed",
+    "CANCELLED": "failed",
+}
+
+# Sonatel problem codes that refuse a payment for good: 2000 "Customer account does not
+# exist" is in the sources [O9]; 2011 (insufficient balance) and 2040 (wrong or expired OTP)
+# are the simulator's (derived). Any other problem code is an InvalidRequest.
+SONATEL_DECLINED = frozenset({"2000", "2011", "2040"})
+
 # "60019 :: Le solde du compte du payeur est insuffisant"
 _CODED = re.compile(r"^\s*(\d+)\s*::\s*(.*)$", re.S)
 CAMEROON_MSISDN = re.compile(r"^(69\d{7}|65[5-9]\d{6})$")
@@ -64,6 +82,10 @@ def webpay_status(value: str) -> ReportedStatus:
 
 def cameroon_status(value: str | None) -> ReportedStatus:
     return CAMEROON_STATUS.get((value or "").upper(), "pending")
+
+
+def sonatel_status(value: str | None) -> ReportedStatus:
+    return SONATEL_STATUS.get((value or "").upper(), "pending")
 
 
 def split_coded(message: str) -> tuple[str | None, str]:
@@ -106,6 +128,12 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
         return str(response.status_code), response.text[:200]
     if isinstance(body.get("fault"), dict):  # Cameroon API gateway
         body = body["fault"]
+    if _is_problem(body):  # Sonatel RFC-7807: {type, title, status, code, detail, violations}
+        text = str(body.get("detail") or body.get("title") or "")
+        violations = body.get("violations")
+        if isinstance(violations, list) and violations:
+            text = f"{text} ({'; '.join(str(v) for v in violations[:3])})"
+        return str(body.get("code") or body.get("status") or response.status_code), text
     if "code" in body and ("message" in body or "description" in body):
         # {"code", "message", "description"} (Orange gateway); Sonatel-style "detail" too
         text = str(body.get("message") or "")
@@ -122,6 +150,10 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
     return str(response.status_code), response.text[:200]
 
 
+def _is_problem(body: dict[str, Any]) -> bool:
+    return "detail" in body or ("title" in body and "type" in body)
+
+
 def raise_for(response: httpx.Response, operation: str) -> None:
     """The one place where Orange's answers become the core's errors."""
     status = response.status_code
@@ -133,8 +165,14 @@ def raise_for(response: httpx.Response, operation: str) -> None:
         "provider_code": code,
         "provider_message": text,
     }
+    problem = _is_problem(as_dict(response.content) or {})
     if status == 417:  # Cameroon business errors: the payment is refused for good
         raise OperatorDeclined(text or "Declined by Orange Money", **kwargs)
+    if problem and status in (400, 409, 422) and code in SONATEL_DECLINED:
+        raise OperatorDeclined(text or "Declined by Orange Money", **kwargs)
+    if problem and status == 404 and operation == "status":
+        # Sonatel's own "no such transaction" (a wrong base URL gives the gateway's 404/60)
+        raise UnknownToOperator(f"Orange has no record of this transaction: {text}", **kwargs)
     if status == 429:
         raise RateLimited(f"Orange: {operation} rate limited", **kwargs)
     if status in (502, 503, 504):
@@ -159,13 +197,19 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def _fetch_token(context: ProviderContext, url: str, user: str, password: str) -> AccessToken:
+async def _fetch_token(
+    context: ProviderContext, url: str, user: str, password: str, *, basic: bool = True
+) -> AccessToken:
+    """Client credentials: in a Basic header (Orange Developer, Cameroon) or, for Sonatel,
+    as `client_id` / `client_secret` fields of the form body [O9]."""
+    headers = {"Accept": "application/json"}
+    form = {"grant_type": "client_credentials"}
+    if basic:
+        headers["Authorization"] = _basic(user, password)
+    else:
+        form |= {"client_id": user, "client_secret": password}
     try:
-        response = await context.http.post(
-            url,
-            headers={"Authorization": _basic(user, password), "Accept": "application/json"},
-            data={"grant_type": "client_credentials"},
-        )
+        response = await context.http.post(url, headers=headers, data=form)
     except httpx.HTTPError as exc:
         raise transport_error(exc, NAME, "token") from exc
     raise_for(response, "token")
@@ -180,8 +224,20 @@ async def _fetch_token(context: ProviderContext, url: str, user: str, password: 
 
 def token_key(context: ProviderContext, family: str) -> str:
     settings: OrangeSettings = context.settings  # type: ignore[assignment]
-    user = settings.client_id if family == "webpay" else settings.cameroon_consumer_key
+    user = {
+        "webpay": settings.client_id,
+        "cameroon": settings.cameroon_consumer_key,
+        "sonatel": settings.sonatel_client_id,
+    }[family]
     return context.token_key(family, user)
+
+
+def root(settings: OrangeSettings, family: str) -> str:
+    return {
+        "webpay": settings.webpay_base_url,
+        "cameroon": settings.cameroon_base_url,
+        "sonatel": settings.sonatel_base_url,
+    }[family]
 
 
 async def token(context: ProviderContext, family: str) -> str:
@@ -190,12 +246,15 @@ async def token(context: ProviderContext, family: str) -> str:
     if family == "webpay":
         url = _url(settings.webpay_base_url, "/oauth/v3/token")
         user, password = settings.client_id, settings.client_secret
-    else:
+    elif family == "cameroon":
         url = _url(settings.cameroon_base_url, "/token")
         user, password = settings.cameroon_consumer_key, settings.cameroon_consumer_secret
+    else:
+        url = _url(settings.sonatel_base_url, settings.sonatel_token_path)
+        user, password = settings.sonatel_client_id, settings.sonatel_client_secret
 
     async def fetch() -> AccessToken:
-        return await _fetch_token(context, url, user, password)
+        return await _fetch_token(context, url, user, password, basic=family != "sonatel")
 
     return await context.tokens.get(token_key(context, family), fetch)
 
@@ -204,8 +263,8 @@ def _expired(response: httpx.Response, family: str) -> bool:
     """Is this a refusal of our token that a fresh one may cure?"""
     if response.status_code != 401:
         return False
-    if family == "cameroon":
-        return True  # the Cameroon gateway's invalid/expired token fault
+    if family != "webpay":
+        return True  # the Cameroon gateway's fault, Sonatel's 401: a new token may cure it
     body = as_dict(response.content) or {}
     return str(body.get("code")) == "42"  # 401/42 "Expired credentials" [O3]
 
@@ -221,7 +280,7 @@ async def send(
 ) -> httpx.Response:
     """One authenticated call; on an expired token, one new token and one retry."""
     settings: OrangeSettings = context.settings  # type: ignore[assignment]
-    root = settings.webpay_base_url if family == "webpay" else settings.cameroon_base_url
+    base = root(settings, family)
     extra = {"Accept": "application/json", **(headers or {})}
     if family == "cameroon":
         extra["X-AUTH-TOKEN"] = settings.cameroon_auth_token
@@ -231,7 +290,7 @@ async def send(
         try:
             response = await context.http.request(
                 method,
-                _url(root, path),
+                _url(base, path),
                 headers={**extra, "Authorization": f"Bearer {bearer}"},
                 **kwargs,
             )

@@ -1,16 +1,30 @@
-"""The hook implementations of Orange Money (WebPay and Orange Cameroon omcoreapis)."""
+"""The hook implementations of Orange Money (WebPay, Orange Cameroon omcoreapis and the
+Senegal Orange Money API of Sonatel)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
+import re
 import time
-from decimal import Decimal
+import uuid
+from decimal import Decimal, InvalidOperation
 
 import msgspec
 from mmo_core import hookimpl, phones
 from mmo_core.context import ProviderContext
-from mmo_core.errors import InvalidRequest, MmoError, NotSupported, OperatorDeclined
+from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    InvalidRequest,
+    MmoError,
+    NotSupported,
+    OperatorDeclined,
+)
 from mmo_core.types import (
     AmountLimit,
+    Balance,
+    BalanceReport,
     CallbackOutcome,
     HealthReport,
     InboundCallback,
@@ -20,6 +34,7 @@ from mmo_core.types import (
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
+    SetupReport,
     StatusReport,
     WebhookReply,
 )
@@ -32,6 +47,13 @@ from mmo_orange.wire import (
     MpNotification,
     MpPay,
     Notification,
+    SonatelMerchantCallback,
+    SonatelMoney,
+    SonatelNotification,
+    SonatelParty,
+    SonatelPublicKey,
+    SonatelTransaction,
+    SonatelTransactionResponse,
     TransactionStatus,
     WebPayment,
     WebPaymentCreated,
@@ -59,13 +81,15 @@ DECLARATION = ProviderDeclaration(
     name=NAME,
     display_name="Orange Money",
     description=(
-        "Orange Money by country: WebPay (redirect to Orange's payment page) and Orange "
-        "Cameroon merchant payment (USSD push) with cash-in."
+        "Orange Money by country: WebPay (redirect to Orange's payment page), Orange "
+        "Cameroon merchant payment (USSD push) with cash-in, and the Senegal Orange Money "
+        "API (merchant payment confirmed on #144# or by OTP, cash-in, balance)."
     ),
     countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
     currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
     markets=MARKETS,
-    operations=("collection", "disbursement"),
+    # balance: the Senegal (Sonatel) API only; `balance` raises NotSupported without it
+    operations=("collection", "disbursement", "balance"),
     # WebPay's documented amounts are integers; decimals are unverified, so whole units only
     limits=tuple(
         AmountLimit(
@@ -96,9 +120,9 @@ def _family(context: ProviderContext, payment: Payment) -> str:
 
 
 def _simulated(context: ProviderContext) -> bool:
-    """Talking to our own simulator (sandbox, no operator URL configured)."""
-    settings = _settings(context)
-    return context.environment == "sandbox" and not (settings.base_url or settings.webpay_base_url)
+    """Talking to a sandbox: ours (mounted or `mmo simulate orange`) or Orange's own, which
+    ignores the extra header."""
+    return context.environment == "sandbox"
 
 
 @hookimpl
@@ -135,7 +159,15 @@ def validate(context: ProviderContext, payment: Payment) -> None:
                 )
         return
     if payment.type == "remittance":
-        raise NotSupported("Orange Cameroon has no remittance", provider=NAME)
+        raise NotSupported(f"Orange Money has no remittance in {payment.country}", provider=NAME)
+    if family == "sonatel":
+        if not SENEGAL_MSISDN.match(phones.national_number(payment.msisdn)):
+            raise InvalidRequest(
+                "Orange Senegal takes Orange numbers of 9 digits (77xxxxxxx, 78xxxxxxx)",
+                code="invalid_msisdn",
+                provider=NAME,
+            )
+        return
     if not client.CAMEROON_MSISDN.match(phones.national_number(payment.msisdn)):
         raise InvalidRequest(
             "Orange Cameroon takes Orange numbers of 9 digits (69xxxxxxx, 655-659xxxxxx)",
@@ -147,22 +179,31 @@ def validate(context: ProviderContext, payment: Payment) -> None:
 @hookimpl
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     validate(context, payment)
-    if _family(context, payment) == "webpay":
+    family = _family(context, payment)
+    if family == "webpay":
         return await _webpay_initiate(context, payment)
+    if family == "sonatel":
+        return await _sonatel_initiate(context, payment)
     return await _cameroon_initiate(context, payment)
 
 
 @hookimpl
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
-    if _family(context, payment) == "webpay":
+    family = _family(context, payment)
+    if family == "webpay":
         return await _webpay_status(context, payment)
+    if family == "sonatel":
+        return await _sonatel_status(context, payment)
     return await _cameroon_status(context, payment)
 
 
 @hookimpl
 async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
     payment_id = context.verify_callback(callback)
-    if callback.kind == "callback":
+    if callback.kind == "callback" and _is_sonatel(callback):
+        # the merchant callback registered with Sonatel: its echoed apiKey is checked first
+        update = _sonatel_update(context, callback)
+    elif callback.kind == "callback":
         update = _webpay_update(callback.json(Notification))
     else:
         update = _cameroon_update(callback.json(MpNotification), payment_id)
@@ -188,6 +229,80 @@ async def health(context: ProviderContext) -> HealthReport:
         ok=True,
         detail=f"token ok ({', '.join(families)})",
         latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+@hookimpl
+async def balance(context: ProviderContext) -> BalanceReport:
+    """The retailer wallet's balance: only the Senegal (Sonatel) API tells it."""
+    settings = _settings(context)
+    if not settings.uses("sonatel"):
+        raise NotSupported(
+            "Orange Money balance is offered only by the Senegal (Sonatel) API; WebPay and "
+            "Orange Cameroon have none. Map a country to it (MMO_ORANGE_FAMILIES=SN:sonatel).",
+            provider=NAME,
+        )
+    party = SonatelParty(
+        idType="MSISDN",
+        id=settings.sonatel_retailer_msisdn,
+        encryptedPinCode=await _encrypted_pin(context),
+        walletType="PRINCIPAL",
+    )
+    response = await client.send(
+        context,
+        "sonatel",
+        "POST",
+        SONATEL_API + "/account/retailer/balance",
+        "balance",
+        headers={"Content-Type": "application/json"},
+        content=msgspec.json.encode(party),
+    )
+    raise_for(response, "balance")
+    try:
+        money = msgspec.json.decode(response.content, type=SonatelMoney)
+        available = Decimal(str(money.value))
+    except (msgspec.MsgspecError, InvalidOperation):
+        raise client.ProviderUnavailable(
+            "Orange Senegal: unreadable balance answer", provider=NAME
+        ) from None
+    return BalanceReport(
+        balances=(
+            Balance(
+                account=phones.mask("+221" + settings.sonatel_retailer_msisdn),
+                currency=money.unit,
+                available=available,
+            ),
+        )
+    )
+
+
+@hookimpl
+async def setup(context: ProviderContext) -> SetupReport:
+    """Register our callback URL and apiKey for the merchant code with Sonatel."""
+    settings = _settings(context)
+    if not settings.uses("sonatel"):
+        return SetupReport(lines=("No country uses the Senegal (Sonatel) API: nothing to do.",))
+    body = SonatelMerchantCallback(
+        apiKey=settings.sonatel_api_key,
+        code=settings.sonatel_merchant_code,
+        name=settings.merchant_name[:30],
+        callbackUrl=context.callback_url("callback"),
+    )
+    response = await client.send(
+        context,
+        "sonatel",
+        "POST",
+        "/api/notification/v1/merchantcallback",
+        "setup",
+        headers={"Content-Type": "application/json"},
+        content=msgspec.json.encode(body),
+    )
+    raise_for(response, "setup")
+    return SetupReport(
+        lines=(
+            f"Sonatel merchant callback registered for merchant code "
+            f"{settings.sonatel_merchant_code} (apiKey = MMO_ORANGE_SONATEL_API_KEY).",
+        )
     )
 
 
@@ -411,3 +526,156 @@ async def resend_prompt(context: ProviderContext, payment: Payment) -> str:
     )
     raise_for(response, "push")
     return response.text
+
+
+# -- Orange Senegal "Orange Money API" (Sonatel) --------------------------------------------
+
+SONATEL_API = "/api/eWallet/v1"
+SENEGAL_MSISDN = re.compile(r"^7[78]\d{7}$")
+# a payment's metadata key carrying the OTP the payer generated (#144#391#): one-step payment
+OTP_KEY = "otp"
+
+
+def _is_sonatel(callback: InboundCallback) -> bool:
+    """Sonatel's callback carries `transactionId`; WebPay's carries `notif_token`."""
+    return b'"transactionId"' in callback.body
+
+
+async def _encrypted_pin(context: ProviderContext) -> str:
+    """base64(RSA-PKCS#1-v1.5(PIN)) with the key Sonatel serves at publicKeys [O8]."""
+    response = await client.send(
+        context, "sonatel", "GET", "/api/account/v1/publicKeys", "public key"
+    )
+    raise_for(response, "public key")
+    try:
+        key = msgspec.json.decode(response.content, type=SonatelPublicKey)
+    except msgspec.MsgspecError:
+        raise client.ProviderUnavailable(
+            "Orange Senegal: unreadable publicKeys answer", provider=NAME
+        ) from None
+    return rsa_encrypt_pkcs1v15(load_public_key(key.key), _settings(context).sonatel_pin)
+
+
+async def _sonatel_initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    settings = _settings(context)
+    customer = SonatelParty(
+        idType="MSISDN", id=phones.national_number(payment.msisdn), walletType="PRINCIPAL"
+    )
+    otp = str(payment.metadata.get(OTP_KEY) or "")
+    if payment.type == "disbursement":
+        path, kind, method = SONATEL_API + "/cashins", "cashin", None
+        partner = SonatelParty(
+            idType="MSISDN",
+            id=settings.sonatel_retailer_msisdn,
+            encryptedPinCode=await _encrypted_pin(context),
+            walletType="PRINCIPAL",
+        )
+    else:
+        partner = SonatelParty(idType="CODE", id=settings.sonatel_merchant_code)
+        if otp:  # the payer's OTP: one step, no confirmation on the handset
+            path, kind, method = SONATEL_API + "/payments/onestep", "onestep", None
+            customer = SonatelParty(
+                idType="MSISDN", id=customer.id, walletType="PRINCIPAL", otp=otp
+            )
+        else:  # the payer confirms on #144#
+            path, kind, method = SONATEL_API + "/payments", "payment", "CLASSIC"
+    body = SonatelTransaction(
+        partner=partner,
+        customer=customer,
+        amount=SonatelMoney(value=int(payment.amount), unit=payment.currency),
+        reference=payment.id,
+        requestDate=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        receiveNotification=True,
+        method=method,
+    )
+    response = await client.send(
+        context,
+        "sonatel",
+        "POST",
+        path,
+        "initiate",
+        headers={"Content-Type": "application/json"},
+        content=msgspec.json.encode(body),
+    )
+    raise_for(response, "initiate")
+    try:
+        answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
+    except msgspec.MsgspecError:
+        raise client.OutcomeUnknown(
+            "Orange Senegal: unreadable transaction answer", provider=NAME
+        ) from None
+    mapped = client.sonatel_status(answer.status)
+    if mapped == "failed":
+        raise OperatorDeclined(
+            answer.description or f"Orange Money reported {answer.status}",
+            provider=NAME,
+            provider_code=answer.status.upper(),
+            provider_message=answer.description,
+        )
+    return InitiateResult(
+        status="succeeded" if mapped == "succeeded" else "pending",
+        provider_reference=answer.transactionId,
+        provider_transaction_id=answer.transactionId,
+        provider_data={"family": "sonatel", "kind": kind, "transaction_id": answer.transactionId},
+    )
+
+
+async def _sonatel_status(context: ProviderContext, payment: Payment) -> StatusReport:
+    transaction_id = payment.provider_data.get("transaction_id") or payment.provider_reference
+    if not transaction_id:
+        raise InvalidRequest(
+            "This payment has no Orange Senegal transactionId", code="not_found", provider=NAME
+        )
+    response = await client.send(
+        context,
+        "sonatel",
+        "GET",
+        f"{SONATEL_API}/transactions/{transaction_id}/status",
+        "status",
+    )
+    raise_for(response, "status")
+    answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
+    mapped = client.sonatel_status(answer.status)
+    failure = None
+    if mapped == "failed":
+        failure = client.failure_of(answer.status.upper(), answer.description, answer.status)
+    return StatusReport(
+        status=mapped,
+        provider_reference=transaction_id,
+        provider_transaction_id=transaction_id,
+        failure=failure,
+    )
+
+
+def _sonatel_update(context: ProviderContext, callback: InboundCallback) -> PaymentUpdate:
+    note = callback.json(SonatelNotification)
+    expected = _settings(context).sonatel_api_key.encode()
+    given = (note.apiKey or callback.headers.get("apikey") or "").encode()
+    if not hmac.compare_digest(given, expected):
+        raise CallbackVerificationFailed(
+            "Orange Senegal callback with a wrong apiKey", provider=NAME
+        )
+    mapped = client.sonatel_status(note.status)
+    failure = None
+    if mapped == "failed":
+        failure = client.failure_of(note.status.upper(), None, note.status)
+    amount = None
+    if note.amount is not None:
+        try:
+            amount = Decimal(str(note.amount.value))
+        except InvalidOperation:
+            amount = None
+    payment_id = None
+    if note.reference:
+        try:
+            payment_id = str(uuid.UUID(note.reference))
+        except ValueError:
+            payment_id = None
+    return PaymentUpdate(
+        status=mapped,
+        payment_id=payment_id,
+        provider_reference=note.transactionId,
+        provider_transaction_id=note.transactionId,
+        failure=failure,
+        amount=amount,
+    )

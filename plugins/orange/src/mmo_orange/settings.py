@@ -10,19 +10,20 @@ from typing import ClassVar
 from mmo_core.errors import ConfigurationError
 from mmo_core.settings import ProviderSettings
 
-FAMILIES = ("webpay", "cameroon")
+FAMILIES = ("webpay", "cameroon", "sonatel")
 
 
 class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
     """Orange Money settings, per API family.
 
     `families` chooses the API family per country, as `CC:family` pairs separated by commas
-    (`CM:cameroon`); a country not listed uses `default_family`. Each family may have its
-    own absolute API root (`webpay_base_url`, `cameroon_base_url`): empty means the
-    provider's `base_url` (in the sandbox, the simulator mounted by the host).
+    (`CM:cameroon,SN:sonatel`); a country not listed uses `default_family`. Each family may
+    have its own absolute API root (`webpay_base_url`, `cameroon_base_url`,
+    `sonatel_base_url`): empty means the provider's `base_url` (in the sandbox, the simulator
+    mounted by the host).
     """
 
-    families: str = "CM:cameroon"
+    families: str = "CM:cameroon,SN:sonatel"
     default_family: str = "webpay"
 
     # -- WebPay (Orange Developer, api.orange.com) ------------------------------------------
@@ -48,6 +49,22 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
     cameroon_auth_token: str = "c2FuZGJveC1jaGFubmVsOnNhbmRib3gtcGFzc3dvcmQ="
     cameroon_channel_msisdn: str = "691234567"
     cameroon_pin: str = "1234"
+
+    # -- Orange Senegal "Orange Money API" (Sonatel, api.orange-sonatel.com) ----------------
+    sonatel_base_url: str = ""
+    # the sources disagree on the token path (/oauth/token [O9] vs /oauth/v1/token [O8])
+    sonatel_token_path: str = "/oauth/token"
+    sonatel_client_id: str = "sandbox-sonatel-client"
+    sonatel_client_secret: str = "sandbox-sonatel-secret"
+    # merchant payments are made to this merchant code (partner idType CODE)
+    sonatel_merchant_code: str = "599488"
+    # cash-ins are paid from this retailer wallet (partner idType MSISDN), with its PIN
+    # sent RSA-encrypted with the key of GET /api/account/v1/publicKeys
+    sonatel_retailer_msisdn: str = "771112233"
+    sonatel_pin: str = "1234"
+    # the apiKey registered with the merchant callback (`mmo setup orange`); Sonatel echoes
+    # it in every callback, which is checked against it in constant time
+    sonatel_api_key: str = "sandbox-sonatel-callback-key"
 
     # -- simulator only ---------------------------------------------------------------------
     # seconds between a request and its notification
@@ -75,6 +92,9 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
         "cameroon_consumer_secret",
         "cameroon_auth_token",
         "cameroon_pin",
+        "sonatel_client_secret",
+        "sonatel_pin",
+        "sonatel_api_key",
     )
 
     def family_map(self) -> dict[str, str]:
@@ -92,6 +112,10 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
                 )
             result[country.strip().upper()] = family
         return result
+
+    def uses(self, family: str) -> bool:
+        """Does any country (or the default) go to `family`?"""
+        return family == self.default_family or family in self.family_map().values()
 
     def family_for(self, country: str) -> str:
         """The API family serving `country` (ISO 3166 alpha-2)."""

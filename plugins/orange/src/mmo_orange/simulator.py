@@ -7,6 +7,12 @@
 - Orange Cameroon: `POST /token`, then `/omcoreapis/{version}/{mp|cashin}/init`, `/pay`,
   `mp/push/{payToken}`, `/paymentstatus/{payToken}` with Bearer + X-AUTH-TOKEN; business
   errors as HTTP 417 `NNNNN :: text`; notifications `{payToken, status, message}`.
+- Orange Senegal (Sonatel): `POST /oauth/token` (and `/oauth/v1/token`, form client_id and
+  client_secret), `GET /api/account/v1/publicKeys` (an RSA key made at start-up; PINs are
+  decrypted with it), `/api/eWallet/v1/payments` (CLASSIC: INITIATED, the payer confirms),
+  `/payments/onestep` (OTP), `/cashins` (retailer PIN), `/transactions/{id}/status`,
+  `/account/retailer/balance`, `POST /api/notification/v1/merchantcallback`; errors as
+  RFC-7807-like problems; callbacks to the registered URL with the registered apiKey.
 - Gateway errors `{code, message, description}`: 401/40 missing, 401/41 invalid, 401/42
   expired credentials; 404/60 for an unknown path.
 
@@ -28,13 +34,22 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from mmo_core.simulation import Simulation, scenario, simulator_routes
 
 from mmo_orange.settings import OrangeSettings
-from mmo_orange.wire import MpPay, TransactionStatusQuery, WebPayment
+from mmo_orange.wire import (
+    MpPay,
+    SonatelMerchantCallback,
+    SonatelParty,
+    SonatelTransaction,
+    TransactionStatusQuery,
+    WebPayment,
+)
 
 # WebPay country path -> the only currency it takes ("dev" is Orange's sandbox)
 WEBPAY_CURRENCY = {
@@ -63,6 +78,15 @@ CAMEROON_FINAL = {
     "wrong_pin": ("FAILED", "60011", "Le code PIN saisi est incorrect"),
 }
 INSUFFICIENT = ("60019", "Le solde du compte du payeur est insuffisant")
+
+SENEGAL_MSISDN = re.compile(r"^7[78]\d{7}$")
+# Sonatel outcomes settled after the delay: (status, description). 2000 is documented [O9];
+# the other problem codes (2011, 2040, 2041, 2050) are this simulator's (derived).
+SONATEL_FINAL = {
+    "cancelled": ("CANCELLED", "Transaction annulee par le client"),
+    "unreachable": ("FAILED", "Delai de confirmation depasse"),
+    "wrong_pin": ("REJECTED", "Code PIN incorrect"),
+}
 
 
 def _gateway_error(status: int, code: int, message: str, description: str) -> Response[Any]:
@@ -130,6 +154,33 @@ class MpTxn:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SonatelTxn:
+    transaction_id: str
+    kind: str
+    body: SonatelTransaction
+    status: str
+    description: str | None = None
+    final: tuple[str, str | None] | None = None
+    final_at: float = 0.0
+
+
+def _problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Any]:
+    return Response(
+        {
+            "type": f"https://api.orange-sonatel.com/errors/{code}",
+            "title": title,
+            "instance": extra.pop("instance", None),
+            "status": str(status),
+            "code": code,
+            "detail": detail,
+            **extra,
+        },
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
 def create_simulator(settings: OrangeSettings) -> Litestar:
     sim = Simulation()
     tokens: dict[str, float] = {}  # bearer -> expiry (both families)
@@ -137,6 +188,13 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
     orders: set[tuple[str, str]] = set()
     mp: dict[str, MpTxn] = {}
     mode = {"autopay": settings.sim_autopay}
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    sonatel: dict[str, SonatelTxn] = {}
+    merchant_callbacks: dict[str, SonatelMerchantCallback] = {}
+    retailer = {"balance": 10_000_000}
 
     def _new_token(lifetime: int) -> dict[str, Any]:
         value = secrets.token_urlsafe(24)
@@ -576,6 +634,244 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             data["status"] = "FAILED"
         return Response({"message": "Transaction retrieved successfully", "data": data})
 
+    # -- Orange Senegal (Sonatel) ----------------------------------------------------------
+
+    @post(["/oauth/token", "/oauth/v1/token"], status_code=200)
+    async def sonatel_token(request: Request) -> Response[Any]:
+        await sim.injector.latency()
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return Response(
+                {"error": "unsupported_grant_type", "error_description": "client_credentials"},
+                status_code=400,
+            )
+        if (form.get("client_id"), form.get("client_secret")) != (
+            settings.sonatel_client_id,
+            settings.sonatel_client_secret,
+        ):
+            return Response(
+                {"error": "invalid_client", "error_description": "Bad client credentials"},
+                status_code=401,
+            )
+        return Response(_new_token(3600) | {"scope": "eWallet"}, status_code=200)
+
+    def _sonatel_auth(request: Request) -> Response[Any] | None:
+        header = request.headers.get("authorization", "")
+        expiry = tokens.get(header[7:]) if header.startswith("Bearer ") else None
+        if expiry is None or expiry < time.time():
+            return _problem(
+                401,
+                "401",
+                "Unauthorized",
+                "Invalid or expired access token",
+                instance=request.url.path,
+            )
+        return None
+
+    def _pin_ok(party: SonatelParty) -> bool:
+        if not party.encryptedPinCode:
+            return False
+        try:
+            clear = private_key.decrypt(
+                base64.b64decode(party.encryptedPinCode), padding.PKCS1v15()
+            )
+        except (ValueError, binascii.Error):
+            return False
+        return secrets.compare_digest(clear, settings.sonatel_pin.encode())
+
+    def _sonatel_view(txn: SonatelTxn) -> dict[str, Any]:
+        status, description = txn.status, txn.description
+        if txn.final is not None and time.time() >= txn.final_at:
+            status, description = txn.final
+        answer = {
+            "transactionId": txn.transaction_id,
+            "status": status,
+            "reference": txn.body.reference,
+        }
+        if description:
+            answer["description"] = description
+        return answer
+
+    @get("/api/account/v1/publicKeys")
+    async def sonatel_public_key(request: Request) -> Response[Any]:
+        refused = _sonatel_auth(request)
+        if refused is not None:
+            return refused
+        return Response(
+            {
+                "keyId": "sim-" + secrets.token_hex(4),
+                "keyType": "RSA",
+                "keySize": 2048,
+                "key": base64.b64encode(public_der).decode(),
+            }
+        )
+
+    @post(
+        [
+            "/api/eWallet/v1/payments",
+            "/api/eWallet/v1/payments/onestep",
+            "/api/eWallet/v1/cashins",
+        ],
+        status_code=200,
+    )
+    async def sonatel_transaction(request: Request) -> Response[Any]:
+        path = request.url.path
+        kind = (
+            "cashin" if path.endswith("/cashins") else "onestep" if "onestep" in path else "payment"
+        )
+        instance = path[path.index("/api/") :]
+        await sim.injector.latency()
+        refused = _sonatel_auth(request)
+        if refused is not None:
+            return refused
+        failure = sim.injector.error_status()
+        if failure is not None:
+            return _problem(failure, str(failure), "Server Error", "Simulated failure")
+        try:
+            body = msgspec.json.decode(await request.body(), type=SonatelTransaction)
+        except msgspec.MsgspecError as exc:
+            return _problem(
+                400,
+                "400",
+                "Bad Request",
+                "Invalid request body",
+                instance=instance,
+                violations=[{"message": str(exc)}],
+            )
+        if (
+            body.amount.unit != "XOF"
+            or not isinstance(body.amount.value, int)
+            or body.amount.value <= 0
+        ):
+            return _problem(
+                400,
+                "400",
+                "Bad Request",
+                "amount must be a positive XOF integer",
+                instance=instance,
+                violations=[{"field": "amount", "message": "invalid"}],
+            )
+        if len(body.reference) > 50:
+            return _problem(400, "400", "Bad Request", "reference is too long", instance=instance)
+        customer = body.customer
+        if customer.idType != "MSISDN" or not SENEGAL_MSISDN.match(customer.id):
+            return _problem(
+                400, "2000", "Bad Request", "Customer account does not exist", instance=instance
+            )
+        if kind == "cashin":
+            if body.partner.id != settings.sonatel_retailer_msisdn or not _pin_ok(body.partner):
+                return _problem(
+                    400, "2041", "Bad Request", "Invalid partner PIN code", instance=instance
+                )
+        elif body.partner.idType != "CODE" or body.partner.id != settings.sonatel_merchant_code:
+            return _problem(400, "2050", "Bad Request", "Unknown merchant code", instance=instance)
+        case = scenario(customer.id)
+        if case == "insufficient_funds":
+            return _problem(400, "2011", "Bad Request", "Solde insuffisant", instance=instance)
+        if kind == "onestep" and (customer.otp != settings.sim_otp or case == "wrong_pin"):
+            return _problem(400, "2040", "Bad Request", "OTP invalide ou expire", instance=instance)
+        prefix = "CI" if kind == "cashin" else "MP"
+        txn = SonatelTxn(
+            transaction_id=f"{prefix}{time.strftime('%y%m%d.%H%M')}.{secrets.token_hex(3).upper()}",
+            kind=kind,
+            body=body,
+            status={"cashin": "PENDING", "onestep": "SUCCESS"}.get(kind, "INITIATED"),
+        )
+        sonatel[txn.transaction_id] = txn
+        # one-step payments are settled on the spot: only the synchronous refusals above
+        final = (
+            ("SUCCESS", None) if kind == "onestep" else SONATEL_FINAL.get(case, ("SUCCESS", None))
+        )
+        txn.final = final
+        lead = settings.callback_delay  # the gateway stores the transactionId first
+        txn.final_at = _settle_at(settings.callback_delay + lead)
+        if kind == "cashin" and final[0] == "SUCCESS":
+            retailer["balance"] -= body.amount.value
+        sim.ledger.record(
+            txn.transaction_id,
+            family="sonatel",
+            kind=kind,
+            reference=body.reference,
+            amount=body.amount.value,
+            currency=body.amount.unit,
+            status=final[0],
+            reason=case,
+        )
+        registered = merchant_callbacks.get(settings.sonatel_merchant_code)
+        if registered is not None and case != "no_callback":
+            note = {
+                "apiKey": registered.apiKey,
+                "transactionId": txn.transaction_id,
+                "status": final[0],
+                "reference": body.reference,
+                "amount": {"unit": body.amount.unit, "value": body.amount.value},
+                "partner": {"idType": body.partner.idType, "id": body.partner.id},
+                "customer": {"idType": "MSISDN", "id": customer.id},
+                "type": "CASHIN" if kind == "cashin" else "MERCHANT_PAYMENT",
+                "metadata": body.metadata or {},
+            }
+            delay = lead + settings.callback_delay * (10 if case == "late_callback" else 1)
+            sim.callbacks.schedule(
+                registered.callbackUrl,
+                msgspec.json.encode(note),
+                delay=delay,
+                copies=2 if case == "double_callback" else 1,
+            )
+        await sim.injector.maybe_hang()
+        answer = {
+            "transactionId": txn.transaction_id,
+            "status": txn.status,
+            "reference": body.reference,
+            "requestId": secrets.token_hex(8),
+            "description": "Transaction en attente de confirmation (#144#)"
+            if txn.status == "INITIATED"
+            else "Transaction prise en compte",
+        }
+        return Response(answer)
+
+    @get("/api/eWallet/v1/transactions/{transaction_id:str}/status")
+    async def sonatel_status(request: Request, transaction_id: FromPath[str]) -> Response[Any]:
+        await sim.injector.latency()
+        refused = _sonatel_auth(request)
+        if refused is not None:
+            return refused
+        failure = sim.injector.error_status()
+        if failure is not None:
+            return _problem(failure, str(failure), "Server Error", "Simulated failure")
+        txn = sonatel.get(transaction_id)
+        if txn is None:
+            return _problem(
+                404, "404", "Not Found", "Transaction not found", instance=request.url.path
+            )
+        return Response(_sonatel_view(txn))
+
+    @post("/api/eWallet/v1/account/retailer/balance", status_code=200)
+    async def sonatel_balance(request: Request) -> Response[Any]:
+        refused = _sonatel_auth(request)
+        if refused is not None:
+            return refused
+        try:
+            party = msgspec.json.decode(await request.body(), type=SonatelParty)
+        except msgspec.MsgspecError as exc:
+            return _problem(400, "400", "Bad Request", str(exc))
+        if party.id != settings.sonatel_retailer_msisdn or not _pin_ok(party):
+            return _problem(400, "2041", "Bad Request", "Invalid partner PIN code")
+        return Response({"value": retailer["balance"], "unit": "XOF"})
+
+    @post("/api/notification/v1/merchantcallback", status_code=200)
+    async def sonatel_merchant_callback(request: Request) -> Response[Any]:
+        refused = _sonatel_auth(request)
+        if refused is not None:
+            return refused
+        try:
+            body = msgspec.json.decode(await request.body(), type=SonatelMerchantCallback)
+        except msgspec.MsgspecError as exc:
+            return _problem(400, "400", "Bad Request", str(exc))
+        if body.code != settings.sonatel_merchant_code:
+            return _problem(400, "2050", "Bad Request", "Unknown merchant code")
+        merchant_callbacks[body.code] = body
+        return Response({"code": body.code, "name": body.name, "callbackUrl": body.callbackUrl})
+
     # -- simulator controls ----------------------------------------------------------------
 
     @post("/_simulator/orange/webpay", status_code=200, include_in_schema=False)
@@ -605,6 +901,12 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             mp_pay,
             mp_push,
             mp_status,
+            sonatel_token,
+            sonatel_public_key,
+            sonatel_transaction,
+            sonatel_status,
+            sonatel_balance,
+            sonatel_merchant_callback,
             webpay_mode,
             expire_tokens,
             *simulator_routes(sim),

@@ -119,6 +119,91 @@ class Fault(msgspec.Struct):
     fault: GatewayError
 
 
+# -- Orange Senegal "Orange Money API" (Sonatel) ---------------------------------------------
+
+
+class SonatelParty(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """`partner` / `customer`: idType MSISDN (9 digits, no 221) or CODE (merchant code)."""
+
+    idType: str
+    id: str
+    walletType: str | None = None
+    encryptedPinCode: str | None = None
+    otp: str | None = None
+
+
+class SonatelMoney(msgspec.Struct):
+    value: int | float | str
+    unit: str = "XOF"
+
+
+class SonatelTransaction(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """`POST /api/eWallet/v1/cashins`, `/payments`, `/payments/onestep`."""
+
+    partner: SonatelParty
+    customer: SonatelParty
+    amount: SonatelMoney
+    reference: str
+    requestDate: str
+    receiveNotification: bool
+    method: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class SonatelTransactionResponse(msgspec.Struct):
+    """The answer of a transaction and of `GET .../transactions/{id}/status`."""
+
+    status: str
+    transactionId: str | None = None
+    requestId: str | None = None
+    description: str | None = None
+    reference: str | None = None
+
+
+class SonatelPublicKey(msgspec.Struct):
+    """`GET /api/account/v1/publicKeys`: `key` is the base64 of the DER public key."""
+
+    key: str
+    keyId: str | None = None
+    keyType: str = "RSA"
+    keySize: int | None = None
+
+
+class SonatelMerchantCallback(msgspec.Struct, forbid_unknown_fields=True):
+    """`POST /api/notification/v1/merchantcallback`: one callback URL per merchant code."""
+
+    apiKey: str
+    code: str
+    name: str
+    callbackUrl: str
+
+
+class SonatelNotification(msgspec.Struct):
+    """What Sonatel POSTs to the registered callback URL; `apiKey` is echoed back."""
+
+    status: str
+    transactionId: str
+    apiKey: str | None = None
+    reference: str | None = None
+    amount: SonatelMoney | None = None
+    type: str | None = None
+    customer: dict[str, Any] | None = None
+    partner: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Problem(msgspec.Struct):
+    """Sonatel's RFC-7807-like error `{type, title, instance, status, code, detail, ...}`."""
+
+    code: str | int | None = None
+    detail: str | None = None
+    title: str | None = None
+    type: str | None = None
+    instance: str | None = None
+    status: str | int | None = None
+    violations: list[Any] | None = None
+
+
 def as_dict(raw: bytes) -> dict[str, Any] | None:
     """A JSON object body, or None."""
     try:

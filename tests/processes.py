@@ -1,0 +1,126 @@
+"""Real processes for the fault tests: simulators (`mmo simulate`) and hosts (`mmo serve`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+MMO = [sys.executable, "-m", "mmo_host.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, ok=lambda r: r.status_code < 500) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.get(url, timeout=2)
+            if ok(response):
+                return response
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer in {timeout} s")
+        time.sleep(0.1)
+
+
+def base_env() -> dict[str, str]:
+    """The parent's environment without any gateway setting."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MMO_", "DATABASE_URL", "REDIS_URL"))
+    }
+
+
+@dataclass
+class Process:
+    args: list[str]
+    env: dict[str, str]
+    log_path: str
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=log)
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no atexit, mid-request."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@dataclass
+class Simulator(Process):
+    name: str = ""
+    url: str = ""
+
+    def faults(self, **faults) -> None:
+        response = httpx.post(f"{self.url}/_simulator/faults", json=faults, timeout=10)
+        response.raise_for_status()
+
+    def ledger(self) -> dict:
+        return httpx.get(f"{self.url}/_simulator/ledger", timeout=30).json()
+
+
+def start_simulator(name: str, tmp_path, env: dict[str, str]) -> Simulator:
+    port = free_port()
+    sim = Simulator(
+        args=[*MMO, "simulate", name, "--port", str(port)],
+        env=env,
+        log_path=str(tmp_path / f"sim-{name}.log"),
+        name=name,
+        url=f"http://127.0.0.1:{port}",
+    )
+    sim.start()
+    wait_http(f"{sim.url}/_simulator/ledger")
+    return sim
+
+
+@dataclass
+class Host(Process):
+    url: str = ""
+    restarts: int = field(default=0)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        wait_http(f"{self.url}/health/ready", timeout, ok=lambda r: r.status_code == 200)
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self.start()
+        self.wait_ready()
+
+
+def start_host(tmp_path, env: dict[str, str], label: str = "host") -> Host:
+    port = int(env["MMO_PORT"])
+    host = Host(
+        args=[*MMO, "serve"],
+        env=env,
+        log_path=str(tmp_path / f"{label}.log"),
+        url=f"http://127.0.0.1:{port}",
+    )
+    host.start()
+    host.wait_ready()
+    return host

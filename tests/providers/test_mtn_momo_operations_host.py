@@ -1,0 +1,109 @@
+"""MTN MoMo refunds, requests to withdraw and deposits through the real host.
+
+The host has no refund API yet: `reverse` is called on the host's own provider context
+(its HTTP client points at the simulator mounted under /_sim/mtn_momo, its callback URLs at
+the host), and the refund's real callback then moves the payment to `reversed`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from mmo_host import payments
+from mmo_mtn_momo import client, plugin
+
+from tests.conftest import wait_for_status
+
+SIM = "/_sim/mtn_momo"
+
+
+async def _create(api, msisdn: str, *, kind: str = "collection", metadata=None) -> dict:
+    response = await api.post(
+        "/api/v1/payments",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "type": kind,
+            "amount": "150",
+            "currency": "EUR",
+            "msisdn": msisdn,
+            "provider": "mtn_momo",
+            "reference": "ORD-" + uuid.uuid4().hex[:8],
+            "metadata": metadata or {},
+        },
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    return response.json()
+
+
+async def _ledger(host) -> dict[str, dict]:
+    entries = (await host.client.get(f"{host.url}{SIM}/_simulator/ledger")).json()["entries"]
+    return {e["id"]: e for e in entries}
+
+
+async def test_refund_reverses_a_collection_through_its_callback(api, host) -> None:
+    created = await _create(api, "+46701234567")
+    done = await wait_for_status(api, created["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded"
+    ctx = host.gateway.context("mtn_momo")
+    payment = payments.to_core(await payments.get(created["id"]))
+    report = await plugin.reverse(ctx, payment, None, "Returned goods")
+    assert report.status == "reversed"
+    # the refund's callback (PUT to /api/v1/webhooks/mtn-momo/refund), confirmed by `status`
+    reversed_ = await wait_for_status(api, created["id"], {"reversed"})
+    assert reversed_["provider_transaction_id"] == done["provider_transaction_id"]
+    entry = (await _ledger(host))[client.refund_reference(created["id"])]
+    assert entry["kind"] == "refund" and entry["refund_of"] == created["id"]
+    assert entry["status"] == "SUCCESSFUL" and entry["amount"] == "150"
+    # a second refund call is the same refund (409), not a second one
+    again = await plugin.reverse(ctx, payment, None, "Returned goods")
+    assert again.status == "reversed"
+    refunds = [e for e in (await _ledger(host)).values() if e.get("refund_of") == created["id"]]
+    assert len(refunds) == 1
+
+
+async def test_request_to_withdraw_chosen_by_metadata(api, host) -> None:
+    metadata = {"mtn_momo_collection": "requesttowithdraw"}
+    created = await _create(api, "+46701234567", metadata=metadata)
+    done = await wait_for_status(api, created["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded"
+    declined = await _create(api, "+46733123451", metadata=metadata)
+    failed = await wait_for_status(api, declined["id"], {"succeeded", "failed"})
+    assert failed["status"] == "failed" and failed["failure"]["code"] == "APPROVAL_REJECTED"
+    ledger = await _ledger(host)
+    assert ledger[created["id"]]["kind"] == "requesttowithdraw"
+    assert ledger[declined["id"]]["reason"] == "APPROVAL_REJECTED"
+
+
+async def test_unknown_collection_mode_is_refused_before_momo(api, host) -> None:
+    response = await api.post(
+        "/api/v1/payments",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "type": "collection",
+            "amount": "150",
+            "currency": "EUR",
+            "msisdn": "+46701234567",
+            "provider": "mtn_momo",
+            "reference": "ORD-MODE",
+            "metadata": {"mtn_momo_collection": "preapproval"},
+        },
+    )
+    assert response.status_code == 422, response.text
+
+
+async def test_deposit_chosen_by_setting(api, host, monkeypatch) -> None:
+    ctx = host.gateway.context("mtn_momo")
+    monkeypatch.setattr(
+        ctx, "settings", msgspec.structs.replace(ctx.settings, disbursement_mode="deposit")
+    )
+    created = await _create(api, "+46701234567", kind="disbursement")
+    done = await wait_for_status(api, created["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded"
+    declined = await _create(api, "+46733123455", kind="disbursement")
+    failed = await wait_for_status(api, declined["id"], {"succeeded", "failed"})
+    # DepositPayer* follow the RequestToPay rows of MTN's table
+    assert failed["failure"]["code"] == "PAYER_NOT_FOUND"
+    ledger = await _ledger(host)
+    assert ledger[created["id"]]["kind"] == "deposit"
+    assert ledger[declined["id"]]["kind"] == "deposit"
