@@ -134,6 +134,17 @@ async def settle(hosts, timeout: float) -> None:
         if rows[0]["n"] == 0:
             return
         await asyncio.sleep(0.5)
+    stuck = await db.fetch(
+        "SELECT id, provider, status, provider_reference FROM payments "
+        "WHERE status IN ('new', 'pending', 'unknown') LIMIT 5"
+    )
+    for row in stuck:
+        open_jobs = await db.fetch(
+            "SELECT kind, attempts, run_at, locked_until, last_error, done_at FROM jobs "
+            "WHERE payment_id = $1",
+            row["id"],
+        )
+        print("STUCK", dict(row), [dict(j) for j in open_jobs])
 
 
 def ledger_facts(name: str, ledger: dict) -> tuple[set[str], Counter]:
@@ -293,3 +304,127 @@ def _reconcile(env: dict[str, str]) -> None:
     from tests.processes import MMO
 
     subprocess.run([*MMO, "reconcile"], env=env, timeout=120, capture_output=True, check=False)
+
+
+async def test_an_operator_outage_queues_payments_until_it_ends(clean_db, migrated_db, tmp_path):
+    sims = {"mtn_momo": start_simulator("mtn_momo", tmp_path, sim_env("mtn_momo"))}
+    port = free_port()
+    host = start_host(tmp_path, host_env(migrated_db, port, sims, MMO_BREAKER_THRESHOLD="3"))
+    try:
+        sims["mtn_momo"].faults(error_rate=1.0, error_status=503)
+        spec = PROVIDERS["mtn_momo"]
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=15) as client:
+            ids = [
+                await pay(
+                    client,
+                    [host],
+                    {
+                        "type": "collection",
+                        "amount": spec["amount"],
+                        "currency": spec["currency"],
+                        "msisdn": spec["prefix"] + f"{6000 + i:04d}",
+                        "provider": "mtn_momo",
+                        "reference": f"OUT{i}",
+                    },
+                    deadline,
+                )
+                for i in range(10)
+            ]
+            statuses = Counter(r["status"] for r in await db.fetch("SELECT status FROM payments"))
+            assert statuses == {"new": 10}  # queued, not failed
+            breakers = (
+                await client.get(
+                    f"{host.url}/api/v1/admin/breakers", headers={"Authorization": f"Bearer {KEY}"}
+                )
+            ).json()
+            assert {b["key"]: b["state"] for b in breakers["data"]}["mtn_momo"] != "closed"
+
+            sims["mtn_momo"].faults()  # the outage ends
+            await settle([host], timeout=90)
+            rows = await db.fetch("SELECT id, status FROM payments")
+            assert {r["status"] for r in rows} == {"succeeded"}, Counter(r["status"] for r in rows)
+            assert {str(r["id"]) for r in rows} == set(ids)
+            breakers = (
+                await client.get(
+                    f"{host.url}/api/v1/admin/breakers", headers={"Authorization": f"Bearer {KEY}"}
+                )
+            ).json()
+            assert {b["key"]: b["state"] for b in breakers["data"]}["mtn_momo"] == "closed"
+        paid, per_payment = ledger_facts("mtn_momo", sims["mtn_momo"].ledger())
+        assert paid == set(ids) and max(per_payment.values()) == 1
+    finally:
+        host.stop()
+        sims["mtn_momo"].stop()
+
+
+async def test_two_hosts_and_two_workers_never_double_anything(
+    clean_db, migrated_db, redis_url, tmp_path
+):
+    sims = {name: start_simulator(name, tmp_path, sim_env(name)) for name in PROVIDERS}
+    hosts = []
+    try:
+        for i, sim in enumerate(sims.values()):
+            sim.faults(duplicate_callback_rate=0.5, drop_callback_rate=0.2, seed=40 + i)
+        for label in ("host-a", "host-b"):
+            port = free_port()
+            hosts.append(
+                start_host(
+                    tmp_path, host_env(migrated_db, port, sims, REDIS_URL=redis_url), label=label
+                )
+            )
+        deadline = time.monotonic() + 120
+        expected = {}
+        async with httpx.AsyncClient(timeout=15) as client:
+            for i in range(12):
+                for n, name in enumerate(PROVIDERS):
+                    spec = PROVIDERS[name]
+                    body = {
+                        "type": "collection",
+                        "amount": spec["amount"],
+                        "currency": spec["currency"],
+                        "provider": name,
+                        "msisdn": spec["prefix"] + f"{7000 + i:04d}",
+                        "reference": f"TW{n}{i}",
+                    }
+                    # each payment is sent to one host; its operator calls that host back
+                    expected[await pay(client, [hosts[(i + n) % 2]], body, deadline)] = name
+            await settle(hosts, timeout=120)
+            # every callback the operators sent is delivered again, to the other host
+            stored = await db.fetch("SELECT * FROM callbacks WHERE flag IS NULL")
+            for callback in stored:
+                headers = {
+                    k: v
+                    for k, v in json.loads(callback["headers"]).items()
+                    if k in ("content-type",) or k.startswith("x-")
+                }
+                query = json.loads(callback["query"])
+                for host in hosts:
+                    await client.request(
+                        callback["method"],
+                        f"{host.url}{callback['path']}",
+                        params=query,
+                        content=bytes(callback["body"]),
+                        headers=headers,
+                    )
+        await settle(hosts, timeout=30)
+        rows = await db.fetch("SELECT * FROM payments")
+        assert len(rows) == len(expected) == 48
+        # no double transitions: each status reached once per payment
+        transitions = await db.fetch("SELECT payment_id, to_status FROM payment_transitions")
+        assert max(Counter((t["payment_id"], t["to_status"]) for t in transitions).values()) == 1
+        events = await db.fetch("SELECT payment_id, type FROM outbox_events")
+        assert max(Counter((e["payment_id"], e["type"]) for e in events).values()) == 1
+        # no duplicate operator calls: each payment reached its operator once
+        for name, sim in sims.items():
+            _, per_payment = ledger_facts(name, sim.ledger())
+            assert max(per_payment.values()) == 1, (name, per_payment.most_common(2))
+        duplicates = await db.fetchrow(
+            "SELECT count(*) AS n FROM callbacks WHERE flag = 'duplicate'"
+        )
+        assert duplicates["n"] >= len(stored)  # the replays changed nothing
+    finally:
+        for host in hosts:
+            host.stop()
+        for sim in sims.values():
+            sim.stop()

@@ -380,3 +380,22 @@ async def test_a_callback_that_overtakes_its_payment_is_matched_later(api, host)
     assert (await status_of(api, payment["id"]))["status"] == "succeeded"
     job = await db.fetchrow("SELECT * FROM jobs WHERE kind = 'rematch'")
     assert job["done_at"] is not None
+
+
+async def test_a_job_rescheduled_while_it_runs_stays_open(api, host):
+    payment = await create_fake_payment(api)
+    pid = uuid.UUID(payment["id"])
+    [claimed] = [j for j in await jobs.claim("w-test", 50, 60) if j["kind"] == "poll"]
+    assert claimed["payment_id"] == pid
+    # a change made by this job's own work asks for another poll of the payment
+    async with db.transaction():
+        await jobs.enqueue_payment_job("poll", pid, 30)
+    await jobs.finish(claimed, "w-test")
+    [job] = [j for j in await jobs.open_jobs(pid) if j["kind"] == "poll"]
+    assert job["id"] == claimed["id"] and job["done_at"] is None and job["locked_by"] is None
+    assert job["run_at"] > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    # an ordinary finish closes it
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE id = $1", job["id"])
+    [again] = [j for j in await jobs.claim("w-test", 50, 60) if j["kind"] == "poll"]
+    await jobs.finish(again, "w-test")
+    assert [j for j in await jobs.open_jobs(pid) if j["kind"] == "poll"] == []

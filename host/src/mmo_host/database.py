@@ -93,6 +93,28 @@ async def execute_script(sql: str) -> None:
         await connection.close()
 
 
+def sql_migration(migration_id: str, description: str, forwards_sql: str, backwards_sql: str):
+    """The `forwards()` of a piccolo migration written in SQL (see piccolo_migrations/)."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    async def forwards() -> MigrationManager:
+        manager = MigrationManager(
+            migration_id=migration_id, app_name=APP_NAME, description=description
+        )
+
+        async def run() -> None:
+            await execute_script(forwards_sql)
+
+        async def run_backwards() -> None:
+            await execute_script(backwards_sql)
+
+        manager.add_raw(run)
+        manager.add_raw_backwards(run_backwards)
+        return manager
+
+    return forwards
+
+
 async def migrate() -> list[str]:
     """Apply pending migrations; return the ids applied now."""
     from piccolo.apps.migrations.commands.forwards import run_forwards

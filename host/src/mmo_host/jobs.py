@@ -75,15 +75,18 @@ def _at(delay: float) -> dt.datetime:
 async def enqueue_payment_job(kind: str, payment_id: uuid.UUID, delay: float) -> None:
     """One open job of `kind` per payment; an existing one is moved earlier, never later.
 
-    When the open job is the one running now (it asks for its own retry), it is moved to
-    the new time, and the worker releases it instead of finishing it.
+    When the open job is one running now (its own handler, or a change it caused, asks
+    for a job of its kind), it is marked `rescheduled` for the new time: finishing it then
+    keeps it open instead of closing it, so the follow-up is never lost.
     """
     await db.fetch(
         """INSERT INTO jobs (kind, payment_id, run_at) VALUES ($1, $2, $3)
            ON CONFLICT (kind, payment_id)
                WHERE done_at IS NULL AND payment_id IS NOT NULL AND event_id IS NULL
-           DO UPDATE SET run_at = CASE WHEN jobs.locked_until > now() THEN EXCLUDED.run_at
-                                       ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END""",
+           DO UPDATE SET
+               run_at = CASE WHEN jobs.locked_until > now() THEN EXCLUDED.run_at
+                             ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END,
+               rescheduled = jobs.locked_until IS NOT NULL AND jobs.locked_until > now()""",
         kind,
         payment_id,
         _at(delay),
@@ -151,7 +154,7 @@ async def after_transition(row: Any, previous: str | None) -> None:
 async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
     return await db.fetch(
         """UPDATE jobs SET locked_by = $1, locked_until = now() + make_interval(secs => $2),
-                           attempts = attempts + 1
+                           attempts = attempts + 1, rescheduled = false
            WHERE id IN (
                SELECT id FROM jobs
                WHERE done_at IS NULL AND run_at <= now()
@@ -167,24 +170,15 @@ async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
 
 
 async def finish(job: Any, worker_id: str, note: str | None = None) -> None:
+    """Close a claimed job, unless it was rescheduled while it ran (then give it back)."""
     await db.fetch(
-        """UPDATE jobs SET done_at = now(), locked_by = NULL, locked_until = NULL,
+        """UPDATE jobs SET done_at = CASE WHEN rescheduled THEN NULL ELSE now() END,
+                           locked_by = NULL, locked_until = NULL, rescheduled = false,
                            last_error = COALESCE($3, last_error)
            WHERE id = $1 AND locked_by = $2""",
         job["id"],
         worker_id,
         note,
-    )
-
-
-async def release(job: Any, worker_id: str, error: str | None = None) -> None:
-    """Give a claimed job back without finishing it (its run_at was already moved)."""
-    await db.fetch(
-        """UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $3
-           WHERE id = $1 AND locked_by = $2""",
-        job["id"],
-        worker_id,
-        error,
     )
 
 

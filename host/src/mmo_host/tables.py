@@ -102,6 +102,7 @@ class Job(Table, tablename="jobs"):
     attempts = Integer()
     locked_by = Varchar(length=64, null=True)
     locked_until = Timestamptz(null=True)
+    rescheduled = Boolean()
     last_error = Text(null=True)
     created_at = Timestamptz()
     done_at = Timestamptz(null=True)

@@ -94,12 +94,8 @@ class Worker:
         if row is None or row["status"] not in ("new", "unknown"):
             await jobs.finish(job, self.id, "nothing to send")
             return
-        before = row["status"]
-        row = await payments.send_to_operator(self.gateway, row, attempt=job["attempts"])
-        if row["status"] == before:  # queued again: this job was moved to its retry time
-            await jobs.release(job, self.id, "queued again")
-        else:
-            await jobs.finish(job, self.id)
+        await payments.send_to_operator(self.gateway, row, attempt=job["attempts"])
+        await jobs.finish(job, self.id)  # stays open when it was queued again
 
     async def _job_resolve(self, job: Any) -> None:
         """A payment still `new` long after its initiate window: the host died mid-call."""
@@ -175,11 +171,8 @@ class Worker:
         if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:
             await self._poll_later(job, row, age, str(exc))
             return
-        row = await payments.never_received(self.gateway, row, "poll", exc)
-        if row["status"] == "unknown":  # resent and still unknown: this job polls again
-            await jobs.release(job, self.id, "resent, still unknown")
-        else:
-            await jobs.finish(job, self.id, "unknown to the operator")
+        await payments.never_received(self.gateway, row, "poll", exc)
+        await jobs.finish(job, self.id, "unknown to the operator")  # open if rescheduled
 
     async def _job_rematch(self, job: Any) -> None:
         flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))

@@ -4,7 +4,7 @@ Written as SQL rather than generated: partial unique indexes, CHECK constraints 
 non-cascading foreign keys are what keep money records safe, and they are clearest in SQL.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from mmo_host.database import sql_migration
 
 ID = "2026-11-26T00:00:00:000000"
 VERSION = "1.38.0"
@@ -104,21 +104,4 @@ DROP TABLE payments;
 """
 
 
-async def _execute(sql: str) -> None:
-    from mmo_host.database import execute_script
-
-    await execute_script(sql)
-
-
-async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="mmo", description=DESCRIPTION)
-
-    async def run():
-        await _execute(SQL)
-
-    async def run_backwards():
-        await _execute(DROP)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL, DROP)

@@ -5,7 +5,7 @@ never hold the same job, and a job whose worker died is taken again when its lea
 At most one open job of a kind per payment (`jobs_open_per_payment`).
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from mmo_host.database import sql_migration
 
 ID = "2026-11-26T13:00:00:000000"
 VERSION = "1.38.0"
@@ -22,6 +22,7 @@ CREATE TABLE jobs (
     attempts integer NOT NULL DEFAULT 0,
     locked_by varchar(64),
     locked_until timestamptz,
+    rescheduled boolean NOT NULL DEFAULT false,
     last_error text,
     created_at timestamptz NOT NULL DEFAULT now(),
     done_at timestamptz
@@ -37,21 +38,4 @@ CREATE UNIQUE INDEX jobs_one_open_schedule ON jobs (kind)
 DROP = "DROP TABLE jobs;"
 
 
-async def _execute(sql: str) -> None:
-    from mmo_host.database import execute_script
-
-    await execute_script(sql)
-
-
-async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="mmo", description=DESCRIPTION)
-
-    async def run():
-        await _execute(SQL)
-
-    async def run_backwards():
-        await _execute(DROP)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL, DROP)
