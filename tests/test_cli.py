@@ -151,3 +151,23 @@ def test_serve_with_defaults_takes_a_payment_end_to_end():
     assert "sk_sandbox_mmo" in output  # the sandbox key is announced
     assert "token=" not in output  # callback URL tokens never reach the logs
     assert "+254712345678" not in output  # nor full phone numbers
+
+
+def test_env_example_as_is_configures_every_provider():
+    """A newcomer who copies .env.example unchanged gets a working sandbox."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMO_")}
+    for line in example.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    from mmo_host.app import build_registry
+    from mmo_host.config import HostConfig
+    from mmo_host.gateway import Gateway
+
+    config = HostConfig.from_env(env)
+    gateway = Gateway(config, build_registry(config))
+    assert gateway.configuration_errors == {}
+    assert {"mpesa", "mtn_momo", "airtel", "orange", "example"} <= set(gateway.registry.providers)

@@ -70,6 +70,7 @@ async def test_unsigned_final_callback_is_confirmed_with_the_status_api(api, hos
     assert transition["to_status"] == "succeeded"
     assert json.loads(transition["detail"]) == {
         "authenticated": False,
+        "confirmation": "required",
         "confirmed_by_status": "succeeded",
     }
 
@@ -181,3 +182,17 @@ async def test_example_callback_with_bad_signature_is_refused(api, host):
     url = host.gateway.context("example").callback_url("payment", str(uuid.uuid4()))
     response = await post(url, b'{"id": "EX1"}', **{"X-Example-Signature": "00"})
     assert response.status_code == 401
+
+
+async def test_confirmation_can_be_turned_off_per_provider(api, host, monkeypatch):
+    payment = await create_fake_payment(api)
+    settings = host.gateway.context("fake").settings
+    monkeypatch.setattr(settings, "confirm_callbacks", False)
+    message = json.dumps({"ref": payment["provider_reference"], "status": "succeeded"}).encode()
+    assert (await post(fake_url(host), message)).status_code == 200
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
+    assert "status" not in fake_provider.CALLS  # applied without asking the operator
+    transition = await db.fetchrow(
+        "SELECT detail FROM payment_transitions WHERE to_status = 'succeeded'"
+    )
+    assert json.loads(transition["detail"])["confirmation"] == "off"

@@ -57,3 +57,17 @@ def test_public_settings_mask_secrets():
         load_settings("mpesa", OpSettings, {"MMO_MPESA_CONSUMER_SECRET": "s3cret"})
     )
     assert shown["consumer_secret"] == "********" and shown["consumer_key"] == "sandbox-key"
+
+
+def test_empty_variables_count_as_unset():
+    s = load_settings(
+        "mpesa", OpSettings, {"MMO_MPESA_CONSUMER_KEY": "", "MMO_MPESA_SHORTCODE": ""}
+    )
+    assert s.consumer_key == "sandbox-key" and s.shortcode == 174379
+    with pytest.raises(ConfigurationError, match="MMO_MPESA_CONSUMER_KEY"):
+        load_settings(
+            "mpesa",
+            OpSettings,
+            {"MMO_MPESA_CONSUMER_KEY": "", "MMO_MPESA_CONSUMER_SECRET": "x"},
+            "production",
+        )

@@ -30,12 +30,16 @@ class ProviderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     - `callback_secret`: the key of the tokens put into the callback URLs handed to the
       operator. Empty means "derived from the host's MMO_CALLBACK_SECRET".
     - `timeout` / `connect_timeout`: seconds for operator calls.
+    - `confirm_callbacks`: confirm an unsigned callback that would end a payment with the
+      operator's status API before applying it (on by default; turn it off only for an
+      operator whose callbacks reach you over a channel you trust).
     """
 
     base_url: str = ""
     callback_secret: str = ""
     timeout: float = 30.0
     connect_timeout: float = 5.0
+    confirm_callbacks: bool = True
 
     # names of fields that must be set explicitly in production (credentials, URLs)
     required_in_production: ClassVar[tuple[str, ...]] = ()
@@ -69,7 +73,8 @@ def load_settings(
     missing: list[str] = []
     for field in msgspec.structs.fields(settings_type):
         name = env_var(provider, field.name)
-        if name in environ:
+        # an empty variable counts as unset (a copied .env.example keeps the defaults)
+        if environ.get(name, "") != "":
             values[field.name] = environ[name]
         elif field.required or (
             environment == "production" and field.name in settings_type.required_in_production

@@ -190,7 +190,9 @@ async def _apply(
     status = update.status
     detail: dict[str, Any] = {"authenticated": outcome.authenticated}
     failure = update.failure
-    if not outcome.authenticated and payments.is_final(status):
+    confirm = gateway.context(provider).settings.confirm_callbacks
+    detail["confirmation"] = "required" if confirm else "off"
+    if not outcome.authenticated and payments.is_final(status) and confirm:
         report = await _confirm(gateway, provider, row, update)
         detail["confirmed_by_status"] = report.status if report else None
         if report is None or report.status != status:
