@@ -485,9 +485,8 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             "confirmtxnmessage": text,
         }
 
-    @post(_both("init"), status_code=200)
-    async def mp_init(request: Request, version: FromPath[str]) -> Response[Any]:
-        kind = _kind(request)
+    async def _cameroon_gate(request: Request) -> Response[Any] | None:
+        """What every omcoreapis endpoint does first: latency, credentials, injected 5xx."""
         await sim.injector.latency()
         refused = _cameroon_auth(request)
         if refused is not None:
@@ -495,6 +494,14 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         failure = sim.injector.error_status()
         if failure is not None:
             return _fault(failure, 101503, "Runtime Error", "Simulated failure")
+        return None
+
+    @post(_both("init"), status_code=200)
+    async def mp_init(request: Request, version: FromPath[str]) -> Response[Any]:
+        kind = _kind(request)
+        refused = await _cameroon_gate(request)
+        if refused is not None:
+            return refused
         prefix = "MP" if kind == "mp" else "CI"
         txn = MpTxn(pay_token=prefix + secrets.token_hex(13).upper(), kind=kind)
         mp[txn.pay_token] = txn
@@ -508,13 +515,9 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
     @post(_both("pay"), status_code=200)
     async def mp_pay(request: Request, version: FromPath[str]) -> Response[Any]:
         kind = _kind(request)
-        await sim.injector.latency()
-        refused = _cameroon_auth(request)
+        refused = await _cameroon_gate(request)
         if refused is not None:
             return refused
-        failure = sim.injector.error_status()
-        if failure is not None:
-            return _fault(failure, 101503, "Runtime Error", "Simulated failure")
         try:
             body = msgspec.json.decode(await request.body(), type=MpPay)
         except msgspec.MsgspecError as exc:
@@ -616,13 +619,9 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         request: Request, version: FromPath[str], pay_token: FromPath[str]
     ) -> Response[Any]:
         kind = _kind(request)
-        await sim.injector.latency()
-        refused = _cameroon_auth(request)
+        refused = await _cameroon_gate(request)
         if refused is not None:
             return refused
-        failure = sim.injector.error_status()
-        if failure is not None:
-            return _fault(failure, 101503, "Runtime Error", "Simulated failure")
         txn = mp.get(pay_token)
         if txn is None or txn.kind != kind:
             return Response({"message": "Transaction introuvable", "data": None}, status_code=404)
