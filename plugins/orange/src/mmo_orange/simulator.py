@@ -29,6 +29,7 @@ import html
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -285,15 +286,31 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             copies=2 if case == "double_callback" else 1,
         )
 
-    @post("/orange-money-webpay/{cc:str}/v1/webpayment", status_code=201)
-    async def webpayment(request: Request, cc: FromPath[str]) -> Response[Any]:
+    async def _gate(
+        request: Request,
+        authorise: Callable[[Request], Response[Any] | None],
+        fault: Callable[[int], Response[Any]],
+    ) -> Response[Any] | None:
+        """What every operator endpoint does first: latency, credentials, injected 5xx."""
         await sim.injector.latency()
-        refused = _bearer(request)
+        refused = authorise(request)
         if refused is not None:
             return refused
         failure = sim.injector.error_status()
-        if failure is not None:
-            return _gateway_error(failure, 1, "Internal error", "Simulated failure")
+        return None if failure is None else fault(failure)
+
+    async def _webpay_gate(request: Request) -> Response[Any] | None:
+        return await _gate(
+            request,
+            _bearer,
+            lambda status: _gateway_error(status, 1, "Internal error", "Simulated failure"),
+        )
+
+    @post("/orange-money-webpay/{cc:str}/v1/webpayment", status_code=201)
+    async def webpayment(request: Request, cc: FromPath[str]) -> Response[Any]:
+        refused = await _webpay_gate(request)
+        if refused is not None:
+            return refused
         if cc not in WEBPAY_CURRENCY:
             return _gateway_error(404, 60, "Resource not found", f"No WebPay offer for {cc!r}")
         try:
@@ -351,13 +368,9 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
 
     @post("/orange-money-webpay/{cc:str}/v1/transactionstatus", status_code=201)
     async def transactionstatus(request: Request, cc: FromPath[str]) -> Response[Any]:
-        await sim.injector.latency()
-        refused = _bearer(request)
+        refused = await _webpay_gate(request)
         if refused is not None:
             return refused
-        failure = sim.injector.error_status()
-        if failure is not None:
-            return _gateway_error(failure, 1, "Internal error", "Simulated failure")
         try:
             query = msgspec.json.decode(await request.body(), type=TransactionStatusQuery)
         except msgspec.MsgspecError as exc:
@@ -486,15 +499,11 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         }
 
     async def _cameroon_gate(request: Request) -> Response[Any] | None:
-        """What every omcoreapis endpoint does first: latency, credentials, injected 5xx."""
-        await sim.injector.latency()
-        refused = _cameroon_auth(request)
-        if refused is not None:
-            return refused
-        failure = sim.injector.error_status()
-        if failure is not None:
-            return _fault(failure, 101503, "Runtime Error", "Simulated failure")
-        return None
+        return await _gate(
+            request,
+            _cameroon_auth,
+            lambda status: _fault(status, 101503, "Runtime Error", "Simulated failure"),
+        )
 
     @post(_both("init"), status_code=200)
     async def mp_init(request: Request, version: FromPath[str]) -> Response[Any]:
