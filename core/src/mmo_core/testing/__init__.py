@@ -6,6 +6,7 @@
   `serving(app)` does the same inside the running event loop.
 - `CallbackRecorder`: an ASGI app that keeps the webhooks sent to it.
 - `make_context(...)`: a `ProviderContext` as the host would build it.
+- `run_sdk(requirements, script)`: run an operator SDK from PyPI in its own venv (fidelity).
 """
 
 from typing import Any
@@ -14,8 +15,10 @@ __all__ = [
     "CallbackRecorder",
     "ProviderConformance",
     "RecordedRequest",
+    "SdkError",
     "ServedApp",
     "make_context",
+    "run_sdk",
     "serve_app",
     "serving",
 ]
@@ -27,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from mmo_core.testing import conformance
 
         return getattr(conformance, name)
+    if name in ("SdkError", "run_sdk"):
+        from mmo_core.testing import sdks
+
+        return getattr(sdks, name)
     if name in __all__:
         from mmo_core.testing import servers
 
