@@ -104,7 +104,9 @@ async def clean_db(migrated_db: str) -> AsyncIterator[None]:
     # A simulator's late callback from the previous test may still be writing: retry.
     for attempt in range(10):
         try:
-            await db.fetch("TRUNCATE jobs, outbox_events, payment_transitions, callbacks, payments")
+            await db.fetch(
+                "TRUNCATE jobs, outbox_events, payment_transitions, callbacks, reversals, payments"
+            )
             break
         except asyncpg.exceptions.DeadlockDetectedError:
             if attempt == 9:

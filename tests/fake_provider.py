@@ -67,7 +67,15 @@ def mmo_provider() -> ProviderDeclaration:
         display_name="Fake Money",
         countries=("TZ",),
         currencies=("TZS",),
-        operations=("collection", "disbursement", "remittance", "reversal", "balance", "lookup"),
+        operations=(
+            "collection",
+            "disbursement",
+            "remittance",
+            "reversal",
+            "balance",
+            "lookup",
+            "resend_prompt",
+        ),
         limits=(AmountLimit(currency="TZS", minimum=Decimal(100), maximum=Decimal(1_000_000)),),
         webhook_kinds=("notify",),
         webhook_path="fake-money",
@@ -137,6 +145,13 @@ async def health() -> HealthReport:
 async def reverse(payment: Payment, amount: Decimal | None, reason: str) -> StatusReport:
     CALLS.append("reverse")
     return StatusReport(status="reversed", provider_reference=payment.provider_reference)
+
+
+@hookimpl
+async def resend_prompt(payment: Payment) -> None:
+    CALLS.append("resend_prompt")
+    if payment.msisdn.endswith("0009"):
+        raise InvalidRequest("The prompt of this payment cannot be sent again", provider="fake")
 
 
 @hookimpl

@@ -171,3 +171,27 @@ def test_env_example_as_is_configures_every_provider():
     gateway = Gateway(config, build_registry(config))
     assert gateway.configuration_errors == {}
     assert {"mpesa", "mtn_momo", "airtel", "orange", "example"} <= set(gateway.registry.providers)
+
+
+def test_env_example_lists_every_provider_setting():
+    """Every operator-specific `MMO_<PROVIDER>_*` variable is in .env.example (the common
+    ones, BASE_URL, TIMEOUT and so on, are explained once, for the example provider)."""
+    from pathlib import Path
+
+    import msgspec
+    from mmo_core.settings import ProviderSettings, env_var
+    from mmo_host.app import build_registry
+    from mmo_host.config import HostConfig
+
+    example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    listed = {line.partition("=")[0].strip() for line in example.splitlines() if "=" in line}
+    registry = build_registry(HostConfig.from_env({}))
+    common = {field.name for field in msgspec.structs.fields(ProviderSettings)}
+    missing = [
+        env_var(name, field.name)
+        for name, provider in registry.providers.items()
+        if name != "fake"
+        for field in msgspec.structs.fields(provider.settings_type)
+        if field.name not in common and env_var(name, field.name) not in listed
+    ]
+    assert missing == []

@@ -71,9 +71,22 @@ async def check_health(provider, context):
 
 async def check_reverse(provider, context):
     report = await provider.call(
-        "reverse", context=context, payment=payment(), amount=None, reason="refund"
+        "reverse",
+        context=context,
+        payment=payment(),
+        amount=None,
+        reason="refund",
+        reversal_id="00000000-0000-4000-8000-000000000001",
     )
     assert report.status == "reversed"
+
+
+async def check_resend_prompt(provider, context):
+    assert await provider.call("resend_prompt", context=context, payment=payment()) is None
+    with pytest.raises(Exception, match="cannot be sent again"):
+        await provider.call(
+            "resend_prompt", context=context, payment=payment(msisdn="+255712340009")
+        )
 
 
 async def check_balance(provider, context):

@@ -62,10 +62,12 @@ async def transitions(payment_id: str) -> list[Any]:
 
 
 async def claim(payment_id: str) -> dict[str, Any]:
+    """The payment's latest reversal, with its state."""
     row = await db.fetchrow(
-        "SELECT provider_data FROM payments WHERE id = $1", uuid.UUID(payment_id)
+        "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at DESC LIMIT 1",
+        uuid.UUID(payment_id),
     )
-    return json.loads(row["provider_data"]).get("mmo_reversal")
+    return {**dict(row), "state": row["status"], "provider_data": json.loads(row["provider_data"])}
 
 
 def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -116,7 +118,8 @@ async def test_full_reversal(api):
         "api",
     )
     detail = json.loads(last["detail"])
-    assert detail["amount"] is None and detail["partial"] is False
+    assert detail["amount"] == "1000.00" and detail["partial"] is False
+    assert body["amount_reversed"] == "1000.00"
     assert detail["reason"] == "customer asked"
     events = await db.fetch(
         "SELECT type FROM outbox_events WHERE payment_id = $1", uuid.UUID(payment["id"])
@@ -128,16 +131,42 @@ async def test_full_reversal(api):
     error(await reverse(api, payment["id"]), 409, "already_reversed")
 
 
-async def test_partial_reversal_passes_the_amount(api, operator_answers):
+async def test_partial_reversals_until_nothing_is_left(api, operator_answers):
     _, calls = operator_answers
     payment = await succeeded_fake(api)
     response = await reverse(api, payment["id"], amount="250.50")
-    assert response.status_code == 200 and response.json()["status"] == "reversed"
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["amount_reversed"]) == ("succeeded", "250.50")
     assert calls[-1]["amount"] == Decimal("250.50")
     assert calls[-1]["reason"] == "customer asked"
     assert calls[-1]["payment"].id == payment["id"]
+    first_id = calls[-1]["reversal_id"]
+    events = await db.fetch(
+        "SELECT type FROM outbox_events WHERE payment_id = $1 ORDER BY created_at",
+        uuid.UUID(payment["id"]),
+    )
+    assert events[-1]["type"] == "payment.partially_reversed"
+
+    # more than is left is refused; then a second part, then the rest (no amount)
+    error(await reverse(api, payment["id"], amount="750"), 422, "amount_too_large")
+    second = await reverse(api, payment["id"], amount="700")
+    assert second.json()["amount_reversed"] == "950.50"
+    assert calls[-1]["reversal_id"] != first_id
+    rest = await reverse(api, payment["id"])
+    assert rest.status_code == 200
+    assert (rest.json()["status"], rest.json()["amount_reversed"]) == ("reversed", "1000.00")
+    assert calls[-1]["amount"] == Decimal("49.50")  # the rest, stated explicitly
     detail = json.loads((await transitions(payment["id"]))[-1]["detail"])
-    assert detail["amount"] == "250.50" and detail["partial"] is True
+    assert detail["amount"] == "49.50" and detail["partial"] is True
+    listed = (await api.get(f"/api/v1/payments/{payment['id']}/reversals")).json()["data"]
+    assert [(r["amount"], r["status"]) for r in listed] == [
+        ("250.50", "reversed"),
+        ("700.00", "reversed"),
+        ("49.50", "reversed"),
+    ]
+    assert listed[0]["id"] == first_id
+    error(await reverse(api, payment["id"], amount="1"), 409, "already_reversed")
 
 
 async def test_amount_equal_to_the_payment_is_allowed(api):
@@ -250,8 +279,9 @@ async def test_pending_answer_leaves_the_payment_until_the_callback(api, host, o
     assert answered.status_code == 200
     done = await wait_for_status(api, payment["id"], {"reversed"})
     assert done["status"] == "reversed"
-    replay = await reverse(api, payment["id"], key=key)
-    assert replay.status_code == 202 and replay.json()["status"] == "reversed"
+    replay = await reverse(api, payment["id"], key=key)  # the reversal is now done
+    assert replay.status_code == 200 and replay.json()["status"] == "reversed"
+    assert (await claim(payment["id"]))["state"] == "reversed"
     error(await reverse(api, payment["id"]), 409, "already_reversed")
 
 
@@ -264,6 +294,9 @@ async def test_idempotent_replay_of_a_reversal(api):
     assert again.status_code == 200 and again.json() == first.json()
     assert fake_provider.CALLS.count("reverse") == 1
     error(await reverse(api, payment["id"], key=key, amount="200"), 409, "idempotency_key_reused")
+    rest = await reverse(api, payment["id"], key=str(uuid.uuid4()))
+    assert rest.status_code == 200 and rest.json()["status"] == "reversed"
+    assert fake_provider.CALLS.count("reverse") == 2
     error(await reverse(api, payment["id"], key=str(uuid.uuid4())), 409, "already_reversed")
     response = await reverse(api, payment["id"], key="k" * 256)
     error(response, 400, "idempotency_key_required")
@@ -316,16 +349,13 @@ async def test_request_in_progress(api):
     body = {"reason": "customer asked"}
     from mmo_host.controllers.operations import ReversalCreate, _request_hash
 
-    stuck = {
-        "state": "in_progress",
-        "idempotency_key": key,
-        "request_hash": _request_hash(ReversalCreate(**body)),
-    }
-    await payments.apply_transition(
+    await db.fetch(
+        """INSERT INTO reversals (id, payment_id, idempotency_key, request_hash, amount_minor,
+               reason, status) VALUES ($1, $2, $3, $4, 100000, 'x', 'in_progress')""",
+        uuid.uuid4(),
         uuid.UUID(payment["id"]),
-        "succeeded",
-        source="api",
-        provider_data={"mmo_reversal": stuck},
+        key,
+        _request_hash(ReversalCreate(**body)),
     )
     error(await reverse(api, payment["id"], key=key, **body), 409, "request_in_progress")
     error(await reverse(api, payment["id"]), 409, "reversal_in_progress")
@@ -351,14 +381,22 @@ async def test_mpesa_reversal(api):
     # the Result comes by callback: reversed when it came within `result_wait`, else
     # pending (202, payment unchanged); the simulator answers within milliseconds
     assert response.status_code in (200, 202), response.text
+    assert response.json()["status"] == "succeeded"  # 50 shillings are left
     if response.status_code == 200:
-        assert (await claim(payment["id"]))["provider_data"]["ReversalTransactionID"]
-    assert response.json()["status"] == ("reversed" if response.status_code == 200 else "succeeded")
-    error(
-        await reverse(api, payment["id"]),
-        409,
-        "already_reversed" if response.status_code == 200 else "reversal_in_progress",
-    )
+        reversal_txn = (await claim(payment["id"]))["provider_data"]["ReversalTransactionID"]
+        row = await db.fetchrow(
+            "SELECT provider_data FROM payments WHERE id = $1", uuid.UUID(payment["id"])
+        )
+        # the provider's data about it is the payment's too (its `status` hook reads it)
+        assert json.loads(row["provider_data"])["ReversalTransactionID"] == reversal_txn
+        assert response.json()["amount_reversed"] == "100.00"
+        # the simulator, as Daraja, reverses a receipt once (R000001): the rest is refused
+        refused = error(await reverse(api, payment["id"]), 402, "declined")
+        assert "already been reversed" in refused["message"]
+        last = await claim(payment["id"])
+        assert (last["state"], last["error"]) == ("failed", "declined:R000001")
+    else:
+        error(await reverse(api, payment["id"]), 409, "reversal_in_progress")
 
 
 async def test_mpesa_b2c_is_not_reversed(api):
@@ -381,6 +419,36 @@ async def test_airtel_full_refund_only(api):
     if response.status_code == 200:
         assert response.json()["status"] == "reversed"
         error(await reverse(api, payment["id"]), 409, "already_reversed")
+
+
+# -- resend prompt ---------------------------------------------------------------------------
+
+
+async def test_resend_prompt_of_a_pending_collection(api, host):
+    payment = await create(api)
+    assert payment["status"] == "pending"
+    response = await api.post(f"/api/v1/payments/{payment['id']}/resend-prompt")
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == payment["id"]
+    assert fake_provider.CALLS.count("resend_prompt") == 1
+    refused = await create(api, msisdn="+255712340009")
+    error(await api.post(f"/api/v1/payments/{refused['id']}/resend-prompt"), 422, "invalid_request")
+    done = await succeeded_fake(api)
+    error(
+        await api.post(f"/api/v1/payments/{done['id']}/resend-prompt"), 409, "payment_not_pending"
+    )
+    error(await api.post(f"/api/v1/payments/{uuid.uuid4()}/resend-prompt"), 404, "not_found")
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    async with httpx.AsyncClient(base_url=host.url, headers=other) as client:
+        error(
+            await client.post(f"/api/v1/payments/{payment['id']}/resend-prompt"), 404, "not_found"
+        )
+        error(await client.get(f"/api/v1/payments/{payment['id']}/reversals"), 404, "not_found")
+
+
+async def test_resend_prompt_where_the_provider_has_none(api):
+    payment = await create(api, provider="mpesa", amount="150", msisdn="+254712349990")
+    error(await api.post(f"/api/v1/payments/{payment['id']}/resend-prompt"), 422, "not_supported")
 
 
 # -- balance -------------------------------------------------------------------------------

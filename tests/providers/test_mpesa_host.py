@@ -140,17 +140,152 @@ async def test_reversal_and_balance_through_the_hosts_provider(api, host):
         provider_transaction_id=done["provider_transaction_id"],
     )
     report = await provider.call(
-        "reverse", context=context, payment=payment, amount=None, reason="Duplicate payment"
+        "reverse",
+        context=context,
+        payment=payment,
+        amount=None,
+        reason="Duplicate payment",
+        reversal_id=str(uuid.uuid4()),
     )
     assert report.status == "reversed"
     entry = next(e for e in await _ledger(api, host) if e["id"] == done["provider_reference"])
     assert entry["status"] == "reversed"
     again = msgspec.structs.replace(payment)
     with pytest.raises(Exception) as declined:
-        await provider.call("reverse", context=context, payment=again, amount=None, reason="x")
+        await provider.call(
+            "reverse",
+            context=context,
+            payment=again,
+            amount=None,
+            reason="x",
+            reversal_id=str(uuid.uuid4()),
+        )
     assert getattr(declined.value, "provider_code", None) == "R000001"
 
     balances = await provider.call("balance", context=context)
     names = {b.account: b for b in balances.balances}
     assert names["Utility Account"].currency == "KES"
     assert names["Utility Account"].available > 0
+
+
+# -- C2B: payments the gateway did not start ------------------------------------------------
+
+
+async def _register_c2b(host) -> None:
+    provider = host.gateway.registry.get("mpesa")
+    report = await provider.call("setup", context=host.gateway.context("mpesa"))
+    assert "600984" in report.lines[0]
+
+
+async def _simulate_c2b(api, host, bill_ref: str, amount: int, msisdn: int = 254708374149):
+    context = host.gateway.context("mpesa")
+    token = await api.get(
+        f"{host.url}/_sim/mpesa/oauth/v1/generate?grant_type=client_credentials",
+        auth=(context.settings.consumer_key, context.settings.consumer_secret),
+    )
+    done = await api.post(
+        f"{host.url}/_sim/mpesa/mpesa/c2b/v1/simulate",
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        json={
+            "ShortCode": 600984,
+            "CommandID": "CustomerPayBillOnline",
+            "Amount": amount,
+            "Msisdn": msisdn,
+            "BillRefNumber": bill_ref,
+        },
+    )
+    assert done.status_code == 200 and done.json()["ResponseCode"] == "0", done.text
+
+
+async def _c2b_callbacks(bill_ref: str, timeout: float = 10.0) -> list[dict]:
+    import asyncio
+
+    from mmo_host import db
+
+    for _ in range(int(timeout / 0.05)):
+        rows = await db.fetch(
+            "SELECT * FROM callbacks WHERE provider = 'mpesa' AND kind = 'c2b-confirmation' "
+            "AND processed AND convert_from(body, 'UTF8') LIKE $1",
+            f'%"{bill_ref}"%',
+        )
+        if rows:
+            return [dict(r) for r in rows]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no C2B confirmation for {bill_ref}")
+
+
+async def test_c2b_confirmation_settles_the_open_payment_with_its_account_number(api, host):
+    await _register_c2b(host)
+    # a collection whose STK prompt goes unanswered (no callback): still open
+    created = await _create(api, "+254712349990", amount="250")
+    await wait_for_status(api, created["id"], {"pending"})
+    # the customer pays the paybill instead, typing the payment's reference as account
+    await _simulate_c2b(api, host, created["reference"], 250)
+    (callback,) = await _c2b_callbacks(created["reference"])
+    assert callback["flag"] == "matched"
+    assert str(callback["payment_id"]) == created["id"]
+    done = await wait_for_status(api, created["id"], {"succeeded"})
+    assert done["origin"] == "api"
+    c2b_receipt = done["provider_transaction_id"]
+    entry = next(e for e in await _ledger(api, host) if e["id"] == c2b_receipt)
+    assert (entry["product"], entry["status"]) == ("c2b", "completed")
+    assert entry["reference"] == created["reference"]
+
+
+async def test_c2b_confirmation_without_an_open_payment_is_stored_once(api, host):
+    from mmo_host import db
+
+    await _register_c2b(host)
+    bill_ref = "WALKIN" + uuid.uuid4().hex[:6].upper()
+    await _simulate_c2b(api, host, bill_ref, 75)
+    (callback,) = await _c2b_callbacks(bill_ref)
+    assert callback["flag"] == "inbound"
+    listed = await api.get("/api/v1/payments", params={"reference": bill_ref})
+    (payment,) = listed.json()["data"]
+    assert payment["origin"] == "c2b"
+    assert (payment["type"], payment["status"], payment["amount"]) == (
+        "collection",
+        "succeeded",
+        "75.00",
+    )
+    assert payment["id"] == str(callback["payment_id"])
+    events = await db.fetch(
+        "SELECT type FROM outbox_events WHERE payment_id = $1 ORDER BY created_at",
+        callback["payment_id"],
+    )
+    assert [e["type"] for e in events] == ["payment.created", "payment.succeeded"]
+
+    # Daraja delivers the same confirmation again: still one payment
+    replayed = await api.post(
+        f"{host.url}{callback['path']}",
+        params=db.loads(callback["query"]),
+        content=bytes(callback["body"]),
+        headers={"content-type": "application/json"},
+    )
+    assert replayed.status_code == 200 and replayed.json()["ResultCode"] == 0
+    flags = [c["flag"] for c in await _c2b_callbacks(bill_ref) if c["flag"]]
+    assert sorted(flags) == ["duplicate", "inbound"]
+    again = await api.get("/api/v1/payments", params={"reference": bill_ref})
+    assert len(again.json()["data"]) == 1
+
+
+async def test_c2b_confirmation_with_a_wrong_token_changes_nothing(api, host):
+    from mmo_host import db
+
+    forged = await api.post(
+        f"{host.url}/api/v1/webhooks/daraja/c2b-confirmation",
+        params={"token": "forged"},
+        json={
+            "TransactionType": "Pay Bill",
+            "TransID": "FORGED0001",
+            "TransTime": "20261126120000",
+            "TransAmount": "1000.00",
+            "BusinessShortCode": "600984",
+            "BillRefNumber": "FORGED",
+            "MSISDN": "254708374149",
+        },
+    )
+    assert forged.status_code == 401
+    assert (
+        await db.fetch("SELECT id FROM payments WHERE provider_transaction_id = 'FORGED0001'") == []
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from mmo_core.callbacks import build_callback_url, verify_callback_token
+from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings
 from mmo_core.tokens import TokenCache
 from mmo_core.types import InboundCallback, ProviderDeclaration
@@ -24,6 +25,8 @@ class ProviderContext:
     - `settings`: the provider's `ProviderSettings` subclass, filled from `MMO_<NAME>_*`.
     - `http`: an `httpx.AsyncClient` whose `base_url` is the operator's (or simulator's).
     - `tokens`: the shared access-token cache; key your tokens by provider and credential.
+    - `results`: where asynchronous answers (a Result POSTed to a URL) wait for the hook
+      that asked; shared by the gateway's processes when the host has Redis.
     - `callback_url(kind, payment_id)`: the URL to hand to the operator for a webhook.
     - `verify_callback(callback)`: check the URL token of an inbound callback.
     - `environment`: "sandbox" or "production".
@@ -41,6 +44,7 @@ class ProviderContext:
         callback_secret: str,
         environment: str = "sandbox",
         extras: dict[str, Any] | None = None,
+        results: ResultBoard | None = None,
     ) -> None:
         self.declaration = declaration
         self.name = declaration.name
@@ -50,6 +54,7 @@ class ProviderContext:
         self.public_url = public_url.rstrip("/")
         self.environment = environment
         self.extras = extras or {}
+        self.results = results if results is not None else ResultBoard()
         self._callback_secret = settings.callback_secret or callback_secret
         self.log = logging.getLogger(f"mmo.providers.{declaration.name}")
 
@@ -57,11 +62,18 @@ class ProviderContext:
     def base_url(self) -> str:
         return str(self.http.base_url).rstrip("/")
 
-    def callback_url(self, kind: str, payment_id: str | None = None) -> str:
-        """The URL of this provider's `kind` webhook, carrying a secret token."""
+    def callback_url(
+        self, kind: str, payment_id: str | None = None, *, segment: str | None = None
+    ) -> str:
+        """The URL of this provider's `kind` webhook, carrying a secret token.
+
+        `segment` picks one of the declared `webhook_aliases` instead of the main path.
+        """
+        if segment is not None and segment not in self.declaration.webhook_aliases:
+            raise ValueError(f"{segment!r} is not a webhook alias of {self.name}")
         return build_callback_url(
             self.public_url,
-            self.declaration.route_segment,
+            segment or self.declaration.route_segment,
             self.name,
             kind,
             self._callback_secret,

@@ -5,6 +5,10 @@
 - Operators hand out their key as an X.509 certificate (PEM), a PEM public key, or the
   base64 of a DER public key: `load_public_key` reads all three.
 - Airtel signs callbacks with base64 HMAC-SHA256.
+- What the gateway itself sends to the orchestrator (events, C2B validation questions) is
+  signed in Stripe's scheme: `Mmo-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
+  "<t>.<body>">`, one `v1` per secret so that a secret can be rotated (`sign_payload`,
+  `verify_payload`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -66,10 +71,41 @@ def hmac_sha256_hex(key: str | bytes, message: bytes) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+SIGNATURE_HEADER = "Mmo-Signature"
+
+
+def sign_payload(body: bytes, secrets: tuple[str, ...], timestamp: int | None = None) -> str:
+    """The `Mmo-Signature` header value of `body` under each of `secrets`."""
+    t = int(time.time()) if timestamp is None else timestamp
+    signed = f"{t}.".encode() + body
+    parts = [f"t={t}"]
+    for secret in secrets:
+        parts.append("v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest())
+    return ",".join(parts)
+
+
+def verify_payload(
+    body: bytes, header: str, secret: str, tolerance: float = 300, now: float | None = None
+) -> bool:
+    """What a receiver does: check the time, then any `v1` in constant time."""
+    items = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    timestamps = [v for k, v in items if k == "t"]
+    if len(timestamps) != 1 or not timestamps[0].isdigit():
+        return False
+    t = int(timestamps[0])
+    if abs((time.time() if now is None else now) - t) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")
+
+
 __all__ = [
+    "SIGNATURE_HEADER",
     "hmac_sha256_base64",
     "hmac_sha256_hex",
     "load_public_key",
     "rsa_encrypt_oaep_sha256",
     "rsa_encrypt_pkcs1v15",
+    "sign_payload",
+    "verify_payload",
 ]

@@ -44,6 +44,7 @@ OPTIONAL_HOOKS: tuple[str, ...] = (
     "reverse",
     "balance",
     "lookup_account",
+    "resend_prompt",
     "setup",
     "simulator_app",
 )
@@ -143,12 +144,20 @@ async def health(context: ProviderContext) -> HealthReport:
 
 @hookspec
 async def reverse(
-    context: ProviderContext, payment: Payment, amount: Decimal | None, reason: str
+    context: ProviderContext,
+    payment: Payment,
+    amount: Decimal | None,
+    reason: str,
+    reversal_id: str,
 ) -> StatusReport:
     """Reverse or refund a succeeded payment (all of it when ``amount`` is None).
 
     Optional; declare the ``reversal`` operation when implemented. Return the reversal's
     state: ``reversed`` when done, ``pending`` when the operator answers later.
+
+    :param reversal_id: a UUID the host gives each reversal of a payment, the same on every
+        retry of that reversal: the operator's idempotency key where it takes one, so a
+        payment can be refunded in several parts and a retried refund is never doubled.
     """
 
 
@@ -165,6 +174,15 @@ async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
     """Tell whether a wallet exists and is active, and the holder's name where available.
 
     Optional; declare the ``lookup`` operation when implemented.
+    """
+
+
+@hookspec
+async def resend_prompt(context: ProviderContext, payment: Payment) -> None:
+    """Send the payer's approval prompt (USSD push) of a pending collection again.
+
+    Optional; declare the ``resend_prompt`` operation when implemented. Raise
+    ``InvalidRequest`` when the payment can no longer be prompted (paid, expired).
     """
 
 

@@ -205,7 +205,8 @@ class ProviderRegistry:
 
     def by_route_segment(self, segment: str) -> Provider | None:
         for provider in self.providers.values():
-            if provider.declaration.route_segment == segment:
+            d = provider.declaration
+            if d.route_segment == segment or segment in d.webhook_aliases:
                 return provider
         return None
 

@@ -46,6 +46,16 @@ class ProviderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     # names of fields never shown in full (logs, `mmo providers`, the admin API)
     secret_fields: ClassVar[tuple[str, ...]] = ("callback_secret",)
 
+    def missing_in(self, environment: str, explicit: frozenset[str]) -> tuple[str, ...]:
+        """Fields this configuration needs but that were left to their defaults.
+
+        Override it when what is required depends on other settings (credentials of the
+        countries a deployment enables, say). `explicit` holds the names of the fields set
+        by a variable. Return field names; the loader reports them as variables and refuses
+        to start. The default requires nothing beyond `required_in_production`.
+        """
+        return ()
+
 
 def env_prefix(provider: str) -> str:
     """`MMO_MTN_MOMO_` for provider `mtn_momo`."""
@@ -87,7 +97,7 @@ def load_settings(
             details=missing,
         )
     try:
-        return msgspec.convert(values, settings_type, strict=False)
+        settings = msgspec.convert(values, settings_type, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r"\$\.(\w+)", message)
@@ -95,6 +105,14 @@ def load_settings(
         raise ConfigurationError(
             f"Invalid value for {where}: {message}", provider=provider
         ) from None
+    needed = [env_var(provider, f) for f in settings.missing_in(environment, frozenset(values))]
+    if needed:
+        raise ConfigurationError(
+            f"Missing setting(s) for provider {provider!r}: {', '.join(needed)}",
+            provider=provider,
+            details=needed,
+        )
+    return settings
 
 
 def public_settings(settings: ProviderSettings) -> dict[str, Any]:

@@ -19,7 +19,9 @@ PaymentType = Literal["collection", "disbursement", "remittance"]
 PaymentStatus = Literal["new", "pending", "succeeded", "failed", "expired", "unknown", "reversed"]
 # What an operator may say about a payment (the host never learns "new" from an operator).
 ReportedStatus = Literal["pending", "succeeded", "failed", "expired", "reversed"]
-Operation = Literal["collection", "disbursement", "remittance", "reversal", "balance", "lookup"]
+Operation = Literal[
+    "collection", "disbursement", "remittance", "reversal", "balance", "lookup", "resend_prompt"
+]
 
 PAYMENT_TYPES: tuple[str, ...] = ("collection", "disbursement", "remittance")
 PAYMENT_STATUSES: tuple[str, ...] = (
@@ -39,6 +41,7 @@ OPERATIONS: tuple[str, ...] = (
     "reversal",
     "balance",
     "lookup",
+    "resend_prompt",
 )
 
 
@@ -63,7 +66,9 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
 
     `name` is the provider id everywhere (entry-point name, settings prefix `MMO_<NAME>_`,
     allow and deny lists). `webhook_path` is the URL segment of its webhook routes
-    (`/api/v1/webhooks/<webhook_path>/<kind>`), by default the name. `settings` is the
+    (`/api/v1/webhooks/<webhook_path>/<kind>`), by default the name; `webhook_aliases`
+    are further segments routed to the same provider, for operators that refuse URLs
+    containing certain words (Daraja refuses "mpesa"). `settings` is the
     `ProviderSettings` subclass the core fills from the environment.
     """
 
@@ -76,6 +81,7 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     markets: tuple[Market, ...] = ()
     webhook_kinds: tuple[str, ...] = ()
     webhook_path: str | None = None
+    webhook_aliases: tuple[str, ...] = ()
     settings: Any = None
     description: str = ""
     # Reliability policy (see docs/operations.md):
@@ -237,15 +243,40 @@ class PaymentUpdate(msgspec.Struct, frozen=True, kw_only=True):
     provider_data: dict[str, Any] = {}
 
 
+class InboundPayment(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment the gateway did not start, reported by the operator when it is done.
+
+    A customer paying a till or paybill from their own phone (M-Pesa C2B) is one. The host
+    matches it to an open collection of the same provider whose `reference` equals
+    `account_reference` and whose amount is the same; otherwise it stores it as a new
+    succeeded collection with origin `origin`. `provider_transaction_id` is the operator's
+    unique receipt: a second report of it is a duplicate, never a second payment.
+    """
+
+    provider_transaction_id: str
+    amount: Decimal
+    currency: str
+    country: str
+    msisdn: str | None = None
+    account_reference: str | None = None
+    payer_name: str | None = None
+    occurred_at: str | None = None
+    origin: str = "operator"
+    provider_data: dict[str, Any] = {}
+
+
 class CallbackOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """The result of `parse_callback`.
 
     `authenticated` is True when the provider verified a signature over the content; when it
     is False the host confirms a final status with the `status` hook before applying it.
+    `inbound` reports a payment the gateway did not start (see `InboundPayment`); its
+    callback URL's token is what vouches for it.
     """
 
     reply: WebhookReply = WebhookReply()
     update: PaymentUpdate | None = None
+    inbound: InboundPayment | None = None
     authenticated: bool = False
 
 
@@ -295,6 +326,7 @@ __all__ = [
     "Failure",
     "HealthReport",
     "InboundCallback",
+    "InboundPayment",
     "InitiateResult",
     "Market",
     "NextAction",

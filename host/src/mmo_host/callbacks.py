@@ -12,7 +12,9 @@ before anything else happens. Every outcome is written back on the row (`verifie
 - `mismatch`: amount or phone differ from the payment's; not applied;
 - `duplicate`: the payment already had this status;
 - `conflict`: it contradicts a final status; not applied;
-- `unconfirmed`: unsigned, and the operator's status API did not confirm it.
+- `unconfirmed`: unsigned, and the operator's status API did not confirm it;
+- `inbound`: a payment the gateway did not start (M-Pesa C2B), stored as a new collection;
+  `matched` when it settled an open payment instead (see `payments.record_inbound`).
 """
 
 from __future__ import annotations
@@ -110,11 +112,17 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
         await _mark(callback_id, processed=False, flag="error", error=type(exc).__name__)
         return _error_reply(503, "internal_error", "The callback could not be processed now")
     reply = _reply(outcome.reply)
-    if outcome.update is None:
+    if outcome.update is None and outcome.inbound is None:
         await _mark(callback_id, verified=True)
         return reply
     try:
-        await _apply(gateway, provider.name, callback_id, outcome)
+        if outcome.inbound is not None:
+            row, flag = await payments.record_inbound(
+                gateway, provider.name, outcome.inbound, callback_id
+            )
+            await _mark(callback_id, verified=True, payment_id=row["id"], flag=flag)
+        else:
+            await _apply(gateway, provider.name, callback_id, outcome)
     except Exception as exc:
         log.exception("callback %s could not be applied", callback_id)
         await _mark(

@@ -11,13 +11,12 @@ rotated without losing events.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from typing import Any
 
-SIGNATURE_HEADER = "Mmo-Signature"
+from mmo_core.crypto import SIGNATURE_HEADER, sign_payload, verify_payload
+
+__all__ = ["SIGNATURE_HEADER", "event_body", "next_delay", "sign", "verify"]
 
 # Seconds to wait before each retry: about 3 days in all, like Stripe's live schedule.
 DELIVERY_SCHEDULE: tuple[float, ...] = (
@@ -49,28 +48,9 @@ def event_body(event: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
-def sign(body: bytes, secrets: tuple[str, ...], timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    signed = f"{t}.".encode() + body
-    parts = [f"t={t}"]
-    for secret in secrets:
-        parts.append("v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest())
-    return ",".join(parts)
-
-
-def verify(
-    body: bytes, header: str, secret: str, tolerance: float = 300, now: float | None = None
-) -> bool:
-    """What a receiver does (docs/webhooks.md): check the time, then any `v1` in constant time."""
-    items = [part.split("=", 1) for part in header.split(",") if "=" in part]
-    timestamps = [v for k, v in items if k == "t"]
-    if len(timestamps) != 1 or not timestamps[0].isdigit():
-        return False
-    t = int(timestamps[0])
-    if abs((time.time() if now is None else now) - t) > tolerance:
-        return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")
+# The signing scheme lives in the core, shared with plugins that ask the orchestrator.
+sign = sign_payload
+verify = verify_payload
 
 
 def next_delay(attempts: int) -> float | None:

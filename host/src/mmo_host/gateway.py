@@ -14,6 +14,7 @@ from mmo_core.context import ProviderContext
 from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported
 from mmo_core.http import create_http_client
 from mmo_core.registry import Provider, ProviderRegistry
+from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings, load_settings
 from mmo_core.tokens import TokenCache
 
@@ -83,6 +84,9 @@ class Gateway:
                 public_url=self.config.base_public_url,
                 callback_secret=self.config.callback_secret,
                 environment=self.config.environment,
+                results=ResultBoard(
+                    self.store.with_namespace(f"results:{name}") if self.store else None
+                ),
             )
 
     @property

@@ -28,7 +28,14 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
 )
-from mmo_core.types import FINAL_STATUSES, Failure, InitiateResult, NextAction, Payment
+from mmo_core.types import (
+    FINAL_STATUSES,
+    Failure,
+    InboundPayment,
+    InitiateResult,
+    NextAction,
+    Payment,
+)
 
 from mmo_host import db, jobs
 from mmo_host.breaker import breaker_key
@@ -87,6 +94,7 @@ def resource(row: Any) -> dict[str, Any]:
         "status": row["status"],
         "provider": row["provider"],
         "amount": money.format_amount(row["amount_minor"], row["currency"]),
+        "amount_reversed": money.format_amount(row["amount_reversed_minor"], row["currency"]),
         "currency": row["currency"],
         "msisdn": row["msisdn"],
         "reference": row["reference"],
@@ -96,6 +104,7 @@ def resource(row: Any) -> dict[str, Any]:
         "provider_transaction_id": row["provider_transaction_id"],
         "failure": failure,
         "next_action": db.loads(row["next_action"]),
+        "origin": row["origin"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
@@ -237,6 +246,8 @@ async def apply_transition(
                 failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
                                   ELSE failure_message END,
                 next_action = COALESCE($8::jsonb, next_action),
+                amount_reversed_minor = CASE WHEN $10 THEN amount_minor
+                                        ELSE amount_reversed_minor END,
                 updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
                 version = version + CASE WHEN $9 THEN 1 ELSE 0 END
             WHERE id = $1
@@ -251,9 +262,17 @@ async def apply_transition(
             failure.message if failure else None,
             db.jsonb(msgspec.to_builtins(next_action)) if next_action else None,
             allowed,
+            allowed and to_status == "reversed",
         )
         if allowed:
             await _record(row, current, source, callback_id, detail)
+            if to_status == "reversed":
+                # an open reversal the operator has now carried out (callback or status)
+                await db.fetch(
+                    """UPDATE reversals SET status = 'reversed', updated_at = now()
+                       WHERE payment_id = $1 AND status IN ('pending', 'unknown')""",
+                    payment_id,
+                )
         if record_response:
             await db.fetch(
                 "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
@@ -276,6 +295,12 @@ async def _record(row: Any, previous: str | None, source: str, callback_id, deta
         db.jsonb(detail),
     )
     event_type = "payment.created" if previous is None else f"payment.{row['status']}"
+    await emit_event(row, event_type)
+    await jobs.after_transition(row, previous)
+
+
+async def emit_event(row: Any, event_type: str) -> None:
+    """Write an event about the payment `row` to the outbox, with its delivery jobs."""
     event_id = uuid.uuid4()
     await db.fetch(
         "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
@@ -285,7 +310,6 @@ async def _record(row: Any, previous: str | None, source: str, callback_id, deta
         db.jsonb(resource(row)),
     )
     await jobs.enqueue_event(event_id, row["id"])
-    await jobs.after_transition(row, previous)
 
 
 # -- creation ------------------------------------------------------------------------------
@@ -363,6 +387,107 @@ async def insert_new(client_id: str, key: str, digest: str, accepted: Accepted) 
         "SELECT * FROM payments WHERE client_id = $1 AND idempotency_key = $2", client_id, key
     )
     return existing, False
+
+
+OPEN_STATUSES = ("new", "pending", "unknown")
+
+
+async def record_inbound(
+    gateway: Gateway, provider: str, inbound: InboundPayment, callback_id: uuid.UUID
+) -> tuple[Any, str]:
+    """Store a payment the operator reports but the gateway did not start; return its row
+    and what happened: `matched` (it settled an open collection), `inbound` (stored as a
+    new succeeded collection) or `duplicate` (this receipt is already recorded).
+
+    All under one advisory lock per receipt, so that two deliveries of the same report
+    (operators resend) never make two payments.
+    """
+    amount_minor = money.to_minor(inbound.amount, inbound.currency)
+    receipt = inbound.provider_transaction_id
+    data = {**inbound.provider_data, "origin": inbound.origin}
+    if inbound.payer_name:
+        data["payer_name"] = inbound.payer_name
+    if inbound.occurred_at:
+        data["occurred_at"] = inbound.occurred_at
+    detail = {"origin": inbound.origin, "receipt": receipt}
+    async with db.transaction():
+        await db.fetch("SELECT pg_advisory_xact_lock(hashtext($1))", f"{provider}:{receipt}")
+        existing = await db.fetchrow(
+            "SELECT * FROM payments WHERE provider = $1 AND provider_transaction_id = $2",
+            provider,
+            receipt,
+        )
+        if existing is not None:
+            return existing, "duplicate"
+        match = None
+        if inbound.account_reference:
+            match = await db.fetchrow(
+                """SELECT * FROM payments
+                   WHERE provider = $1 AND type = 'collection' AND status = ANY($2::text[])
+                     AND reference = $3 AND amount_minor = $4 AND currency = $5
+                   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                provider,
+                list(OPEN_STATUSES),
+                inbound.account_reference,
+                amount_minor,
+                inbound.currency,
+            )
+        if match is not None:
+            transition = await apply_transition(
+                match["id"],
+                "succeeded",
+                source="callback",
+                provider_transaction_id=receipt,
+                provider_data={"inbound": data},
+                callback_id=callback_id,
+                detail={**detail, "matched_by": "account_reference"},
+            )
+            log.info("payment %s: settled by an operator-reported payment", match["id"])
+            return transition.row, "matched"
+        payment_id = uuid.uuid4()
+        msisdn = inbound.msisdn or ""
+        row = await db.fetchrow(
+            """
+            INSERT INTO payments (id, client_id, idempotency_key, request_hash, type, status,
+                provider, country, amount_minor, currency, msisdn, reference, description,
+                metadata, provider_transaction_id, provider_data, origin)
+            VALUES ($1, $2, $3, $4, 'collection', 'new', $5, $6, $7, $8, $9, $10, NULL,
+                    '{}'::jsonb, $11, $12::jsonb, $13)
+            RETURNING *
+            """,
+            payment_id,
+            inbound_client(gateway),
+            f"inbound:{provider}:{receipt}",
+            hashlib.sha256(f"{provider}:{receipt}".encode()).hexdigest(),
+            provider,
+            inbound.country,
+            amount_minor,
+            inbound.currency,
+            msisdn,
+            (inbound.account_reference or receipt)[:128],
+            receipt,
+            db.jsonb(data),
+            inbound.origin[:16],
+        )
+        await _record(row, None, "callback", callback_id, detail)
+        transition = await apply_transition(
+            payment_id, "succeeded", source="callback", callback_id=callback_id, detail=detail
+        )
+    log.info(
+        "payment %s: stored a %s payment reported by %s (%s)",
+        payment_id,
+        inbound.origin,
+        provider,
+        phones.mask(msisdn) if msisdn else "no number",
+    )
+    return transition.row, "inbound"
+
+
+def inbound_client(gateway: Gateway) -> str:
+    """The API client that owns payments the gateway did not start: the first key's."""
+    from mmo_host.auth import client_id_for
+
+    return client_id_for(gateway.config.api_keys[0])
 
 
 def replay(existing: Any, digest: str) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class PaymentResource(msgspec.Struct, kw_only=True):
     status: PaymentStatus
     provider: str
     amount: str
+    # the part of `amount` refunded so far (reversals may be partial)
+    amount_reversed: str
     currency: str
     msisdn: str
     reference: str
@@ -47,6 +49,9 @@ class PaymentResource(msgspec.Struct, kw_only=True):
     provider_transaction_id: str | None
     failure: FailureBody | None
     next_action: NextActionBody | None
+    # "api" for payments the orchestrator created; the operator's channel ("c2b") for
+    # payments the operator reported that the gateway did not start
+    origin: str = "api"
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -3,6 +3,7 @@
 - `payments`: one row per payment, every provider; operators' identifiers in indexed
   columns (`provider_reference`, `provider_transaction_id`) and in `provider_data` (JSONB).
 - `payment_transitions`: every status change, with what caused it.
+- `reversals`: every reversal (refund) of a payment, whole or in part.
 - `callbacks`: every webhook exactly as received, and what became of it.
 - `outbox_events`: one event per status change, for delivery to the orchestrator.
 - `jobs`: the background worker's queue (polls, sends, deliveries).
@@ -48,9 +49,26 @@ class Payment(Table, tablename="payments"):
     next_action = JSONB(null=True)
     first_response = JSONB(null=True)
     origin = Varchar(length=16)
+    amount_reversed_minor = BigInt()
     created_at = Timestamptz()
     updated_at = Timestamptz()
     version = Integer()
+
+
+class Reversal(Table, tablename="reversals"):
+    id = UUID(primary_key=True)
+    payment_id = UUID()
+    idempotency_key = Varchar(length=255, null=True)
+    request_hash = Varchar(length=64)
+    amount_minor = BigInt()
+    reason = Text()
+    status = Varchar(length=16)
+    provider_reference = Varchar(length=128, null=True)
+    provider_transaction_id = Varchar(length=128, null=True)
+    provider_data = JSONB()
+    error = Text(null=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
 
 
 class PaymentTransition(Table, tablename="payment_transitions"):
@@ -108,4 +126,4 @@ class Job(Table, tablename="jobs"):
     done_at = Timestamptz(null=True)
 
 
-ALL_TABLES = (Payment, PaymentTransition, Callback, OutboxEvent, Job)
+ALL_TABLES = (Payment, Reversal, PaymentTransition, Callback, OutboxEvent, Job)

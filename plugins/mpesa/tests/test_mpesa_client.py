@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import uuid
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -513,29 +514,15 @@ async def test_reversal_results(context, httpx_mock):
                 "ResponseCode": "0",
             },
         )
-    board = client.board(context)
-    board.put(
-        "AG_R1",
-        client.decode(
-            json.dumps(
-                {"Result": {"ResultCode": 0, "ConversationID": "AG_R1", "TransactionID": "REV1"}}
-            ).encode(),
-            plugin.ResultEnvelope,
-        ).Result,
+    await context.results.put(
+        "mpesa:result:AG_R1",
+        json.dumps({"ResultCode": 0, "ConversationID": "AG_R1", "TransactionID": "REV1"}).encode(),
     )
-    board.put(
-        "AG_R2",
-        client.decode(
-            json.dumps(
-                {
-                    "Result": {
-                        "ResultCode": "R000002",
-                        "ResultDesc": "The OriginalTransactionID is invalid.",
-                    }
-                }
-            ).encode(),
-            plugin.ResultEnvelope,
-        ).Result,
+    await context.results.put(
+        "mpesa:result:AG_R2",
+        json.dumps(
+            {"ResultCode": "R000002", "ResultDesc": "The OriginalTransactionID is invalid."}
+        ).encode(),
     )
     report = await plugin.reverse(context, paid, None, "Duplicate")
     assert report.status == "reversed" and report.provider_data["ReversalTransactionID"] == "REV1"
@@ -779,23 +766,125 @@ async def test_c2b_validation_and_confirmation_replies(context):
     confirmation = await plugin.parse_callback(context, inbound(context, "c2b-confirmation", C2B))
     assert confirmation.reply.body == {"ResultCode": 0, "ResultDesc": "Success"}
     assert confirmation.update is None
+    payment = confirmation.inbound
+    assert payment is not None
+    assert (payment.provider_transaction_id, payment.amount, payment.currency) == (
+        "SGF5A1B2C3",
+        Decimal("250.00"),
+        "KES",
+    )
+    assert payment.account_reference == "ACC-7781"
+    assert payment.msisdn is None  # masked by Daraja: never guessed
+    assert payment.payer_name == "JANE"
+    assert payment.origin == "c2b"
+    assert payment.provider_data["BusinessShortCode"] == "600984"
 
 
-async def test_result_board_times_out_and_keeps_recent():
-    board = client.ResultBoard(keep=1)
-    assert await board.wait("a", 0.01) is None
-    board.put("a", 1)
-    board.put("b", 2)
-    assert await board.wait("b", 0.01) == 2
-    assert await board.wait("a", 0.01) is None
+async def test_c2b_confirmation_with_a_plain_number_and_no_amount(context):
+    plain = dict(C2B, MSISDN="254708374149", ThirdPartyTransID="ord-42")
+    outcome = await plugin.parse_callback(context, inbound(context, "c2b-confirmation", plain))
+    assert outcome.inbound.msisdn == "+254708374149"
+    assert outcome.inbound.provider_data["ThirdPartyTransID"] == "ord-42"
+    broken = dict(C2B, TransAmount="")
+    with pytest.raises(InvalidRequest, match="TransAmount"):
+        await plugin.parse_callback(context, inbound(context, "c2b-confirmation", broken))
+
+
+ORCHESTRATOR = "https://shop.example/mpesa/validate"
+
+
+def _validating(**settings) -> Any:
+    values = dict(c2b_validation_url=ORCHESTRATOR, c2b_validation_secret="whsec_v")
+    values.update(settings)
+    return make_context(
+        plugin.DECLARATION, MpesaSettings(**values), base_url=BASE, public_url="https://gw.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "reply"),
+    [
+        ({"accept": True}, {"ResultCode": "0", "ResultDesc": "Accepted"}),
+        (
+            {"accept": True, "third_party_id": "order-0042"},
+            {"ResultCode": "0", "ResultDesc": "Accepted", "ThirdPartyTransID": "order-0042"},
+        ),
+        (
+            {"accept": False, "result_code": "C2B00012"},
+            {"ResultCode": "C2B00012", "ResultDesc": "Rejected"},
+        ),
+        (
+            {"accept": False, "result_code": "C2B00013"},
+            {"ResultCode": "C2B00013", "ResultDesc": "Rejected"},
+        ),
+        # an undocumented code becomes "Other Error"
+        (
+            {"accept": False, "result_code": "NOPE"},
+            {"ResultCode": "C2B00016", "ResultDesc": "Rejected"},
+        ),
+        ({"accept": False}, {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}),
+    ],
+)
+async def test_c2b_validation_asks_the_orchestrator(httpx_mock, answer, reply):
+    ctx = _validating()
+    httpx_mock.add_response(method="POST", url=ORCHESTRATOR, json=answer)
+    outcome = await plugin.parse_callback(ctx, inbound(ctx, "c2b-validation", C2B))
+    assert outcome.reply.body == reply
+    asked = httpx_mock.get_requests()[-1]
+    question = json.loads(asked.content)
+    assert question["account_reference"] == "ACC-7781"
+    assert question["amount"] == "250.00"
+    assert question["transaction_id"] == "SGF5A1B2C3"
+    from mmo_core.crypto import verify_payload
+
+    assert verify_payload(asked.content, asked.headers["Mmo-Signature"], "whsec_v")
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize("policy", ["accept", "reject"])
+@pytest.mark.parametrize("failure", ["timeout", "500", "garbage"])
+async def test_c2b_validation_when_the_orchestrator_fails(httpx_mock, policy, failure):
+    ctx = _validating(c2b_validation_on_timeout=policy, c2b_validation_secret="")
+    if failure == "timeout":
+        httpx_mock.add_exception(httpx.ReadTimeout("slow"), url=ORCHESTRATOR)
+    elif failure == "500":
+        httpx_mock.add_response(url=ORCHESTRATOR, status_code=500, json={"accept": True})
+    else:
+        httpx_mock.add_response(url=ORCHESTRATOR, text="<html>")
+    outcome = await plugin.parse_callback(ctx, inbound(ctx, "c2b-validation", C2B))
+    expected = "0" if policy == "accept" else "C2B00016"
+    assert outcome.reply.body["ResultCode"] == expected
+    assert "Mmo-Signature" not in httpx_mock.get_requests()[-1].headers
+    await ctx.http.aclose()
 
 
 # -- setup ----------------------------------------------------------------------------------
 
 
-async def test_setup_refuses_urls_daraja_would_refuse(context):
-    with pytest.raises(ConfigurationError, match="MMO_MPESA_C2B_URL_PREFIX"):
-        await plugin.setup(context)
+async def test_setup_refuses_urls_daraja_would_refuse():
+    ctx = make_context(
+        plugin.DECLARATION, MpesaSettings(), base_url=BASE, public_url="https://safaricom.example"
+    )
+    with pytest.raises(ConfigurationError, match=r"'safaricom' \(the URL has it"):
+        await plugin.setup(ctx)
+    await ctx.http.aclose()
+
+
+async def test_setup_registers_the_daraja_alias_by_default(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/mpesa/c2b/v2/registerurl",
+        json={"OriginatorCoversationID": "x", "ResponseCode": "0", "ResponseDescription": "ok"},
+    )
+    await plugin.setup(context)
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["ValidationURL"].startswith(
+        "https://gw.example/api/v1/webhooks/daraja/c2b-validation?"
+    )
+    assert "mpesa" not in sent["ConfirmationURL"].lower()
+    with pytest.raises(ValueError, match="not a webhook alias"):
+        context.callback_url("c2b-validation", segment="elsewhere")
 
 
 async def test_setup_registers_through_the_alias(httpx_mock):

@@ -166,8 +166,55 @@ async def test_credentials_and_payload(daraja):
         "500.001.1001",
         "Merchant does not exist",
     )
-    _assert_envelope(await daraja.post(path, content=b"[1]", headers=headers), 400, "400.002.05")
-    _assert_envelope(await daraja.post(path, content=b"{", headers=headers), 400, "400.002.05")
+    as_json = {**headers, "Content-Type": "application/json"}
+    _assert_envelope(await daraja.post(path, content=b"[1]", headers=as_json), 400, "400.002.05")
+    _assert_envelope(await daraja.post(path, content=b"{", headers=as_json), 400, "400.002.05")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_that_is_not_declared_json_is_refused(daraja, content_type):
+    """Daraja's documented answer to a wrong Content-Type, even for a valid JSON body."""
+    headers = await _bearer(daraja)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    body = json.dumps(_stk()).encode()
+    answer = await daraja.post("/mpesa/stkpush/v1/processrequest", content=body, headers=headers)
+    _assert_envelope(answer, 400, "400.002.02", "Bad Request - Invalid BusinessShortCode")
+    entries = (await daraja.get("/_simulator/ledger")).json()["entries"]
+    assert entries == []
+
+
+async def test_a_json_content_type_with_parameters_and_numbers_for_strings(daraja):
+    """`application/json; charset=utf-8`, and the numbers SDKs send for codes and phones."""
+    headers = await _bearer(daraja)
+    headers["Content-Type"] = "application/json; charset=UTF-8"
+    stamp = client.timestamp()
+    body = _stk(BusinessShortCode=174379, PartyB=174379, Amount=1, Timestamp=int(stamp))
+    body.update(Password=client.password("174379", SANDBOX_PASSKEY, stamp))
+    body.update(PartyA=254712345678, PhoneNumber=254712345678)
+    answer = await daraja.post(
+        "/mpesa/stkpush/v1/processrequest", content=json.dumps(body).encode(), headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ResponseCode"] == "0"
+
+
+async def test_unknown_paths_and_methods_answer_with_darajas_envelope(daraja):
+    """Not Litestar's `{"status_code", "detail"}`: SDKs read `errorCode`/`errorMessage`."""
+    headers = await _bearer(daraja)
+    _assert_envelope(
+        await daraja.post("/mpesa/stkpush/v9/processrequest", json={}, headers=headers),
+        404,
+        "404.001.01",
+        "Resource not found",
+    )
+    _assert_envelope(await daraja.get("/nothing/here"), 404, "404.001.01", "Resource not found")
+    _assert_envelope(
+        await daraja.post("/oauth/v1/generate?grant_type=client_credentials", auth=(KEY, SECRET)),
+        405,
+        "405.001",
+        "Method Not Allowed",
+    )
 
 
 @pytest.fixture

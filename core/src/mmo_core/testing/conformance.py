@@ -46,17 +46,17 @@ from mmo_core.types import (
     StatusReport,
 )
 
-ASYNC_HOOKS = (
-    "initiate",
-    "status",
-    "parse_callback",
-    "health",
-    "reverse",
-    "balance",
-    "lookup_account",
-    "setup",
+# read from the hook specifications, so that a new hook is checked as it is declared
+ASYNC_HOOKS = tuple(
+    name
+    for name in (*hookspecs.REQUIRED_HOOKS, *hookspecs.OPTIONAL_HOOKS)
+    if inspect.iscoroutinefunction(getattr(hookspecs, name))
 )
-SYNC_HOOKS = ("mmo_provider", "validate", "simulator_app")
+SYNC_HOOKS = tuple(
+    name
+    for name in (*hookspecs.REQUIRED_HOOKS, *hookspecs.OPTIONAL_HOOKS)
+    if name not in ASYNC_HOOKS
+)
 
 
 def make_context(
@@ -185,6 +185,7 @@ class ProviderConformance:
         assert ("reversal" in operations) == provider.implements("reverse")
         assert ("balance" in operations) == provider.implements("balance")
         assert ("lookup" in operations) == provider.implements("lookup_account")
+        assert ("resend_prompt" in operations) == provider.implements("resend_prompt")
 
     # -- round trip against the simulator -------------------------------------------------
 

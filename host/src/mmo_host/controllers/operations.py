@@ -1,23 +1,27 @@
-"""Operations beyond payments: reversals, operator balances and account lookups.
+"""Operations beyond payments: reversals, operator balances, account lookups, prompts.
 
-- `POST /api/v1/payments/{id}/reversal` reverses (refunds) a succeeded payment through its
-  provider's `reverse` hook. The payment's status only changes through
-  `payments.apply_transition` (`succeeded -> reversed`).
+- `POST /api/v1/payments/{id}/reversal` reverses (refunds) a succeeded payment, all of it
+  or part, through its provider's `reverse` hook; several partial reversals may follow one
+  another until the whole amount is reversed. Each is a row of `reversals` whose id is the
+  hook's `reversal_id`. The payment's status only changes through
+  `payments.apply_transition` (`succeeded -> reversed`, once nothing is left to reverse).
+- `GET /api/v1/payments/{id}/reversals` lists them.
+- `POST /api/v1/payments/{id}/resend-prompt` sends the payer's approval prompt again.
 - `GET /api/v1/admin/providers/{name}/balance` and
   `GET /api/v1/admin/providers/{name}/accounts/{msisdn}` call a provider's `balance` and
   `lookup_account` hooks.
 
 Every operator call goes through `payments.call_operator` (the circuit breaker and the
-operator timeout). A reversal is guarded by a claim kept under the payment's
-`provider_data["mmo_reversal"]`, written under the payment's row lock, so that two requests
-(or a retry after an unknown outcome) never reverse one payment twice.
+operator timeout). At most one reversal of a payment is open at a time (a unique index),
+and a reversal whose outcome is unknown is never sent again blindly: a retry with its
+Idempotency-Key is refused until a person settles it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
+import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -44,9 +48,8 @@ from mmo_host.schemas import PaymentResource
 
 log = logging.getLogger("mmo.operations")
 
-CLAIM = "mmo_reversal"  # the key of the reversal claim in a payment's provider_data
-# claim states that forbid another reversal attempt
-BLOCKING = frozenset({"in_progress", "pending", "reversed", "unknown"})
+# reversal states that forbid another reversal of the payment
+OPEN = ("in_progress", "pending", "unknown")
 
 
 class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -94,36 +97,68 @@ def _amount_text(value: Decimal | None, currency: str) -> str | None:
     return str(value)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
-
-
 def _request_hash(body: ReversalCreate) -> str:
     canonical = msgspec.json.encode(msgspec.to_builtins(body), order="sorted")
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _claim_of(row: Any) -> dict[str, Any] | None:
-    claim = db.loads(row["provider_data"], {}).get(CLAIM)
-    return claim if isinstance(claim, dict) else None
+def reversal_resource(row: Any, currency: str) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "payment_id": str(row["payment_id"]),
+        "status": row["status"],
+        "amount": money.format_amount(row["amount_minor"], currency),
+        "currency": currency,
+        "reason": row["reason"],
+        "provider_reference": row["provider_reference"],
+        "provider_transaction_id": row["provider_transaction_id"],
+        "error": row["error"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
 
 
-async def _write_claim(row: Any, claim: dict[str, Any]) -> Any:
-    """Record the claim on the payment, its status unchanged.
-
-    `apply_transition` to the payment's own status is not an allowed change: it leaves the
-    status and history alone and only merges `provider_data` (under the row lock).
-    """
-    transition = await payments.apply_transition(
-        row["id"], row["status"], source="api", provider_data={CLAIM: claim}
-    )
-    return transition.row
-
-
-def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> Decimal | None:
-    if body.amount is None:
+async def _by_key(payment_id: uuid.UUID, key: str | None) -> Any:
+    if key is None:
         return None
+    return await db.fetchrow(
+        "SELECT * FROM reversals WHERE payment_id = $1 AND idempotency_key = $2", payment_id, key
+    )
+
+
+async def _open_reversal(payment_id: uuid.UUID) -> Any:
+    return await db.fetchrow(
+        "SELECT id FROM reversals WHERE payment_id = $1 AND status = ANY($2::text[])",
+        payment_id,
+        list(OPEN),
+    )
+
+
+async def _settle(reversal_id: uuid.UUID, status: str, **fields: Any) -> Any:
+    return await db.fetchrow(
+        """UPDATE reversals SET status = $2, error = $3,
+               provider_reference = COALESCE($4, provider_reference),
+               provider_transaction_id = COALESCE($5, provider_transaction_id),
+               provider_data = provider_data || COALESCE($6::jsonb, '{}'::jsonb),
+               updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        reversal_id,
+        status,
+        fields.get("error"),
+        fields.get("provider_reference"),
+        fields.get("provider_transaction_id"),
+        db.jsonb(fields.get("provider_data") or None),
+    )
+
+
+def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> tuple[Decimal | None, int]:
+    """The amount to hand the hook (None: the whole payment) and its minor units."""
     currency = row["currency"]
+    left = row["amount_minor"] - row["amount_reversed_minor"]
+    if body.amount is None:
+        if row["amount_reversed_minor"] == 0:
+            return None, left
+        return money.from_minor(left, currency), left  # the rest, after partial reversals
     amount = money.parse_amount(body.amount, currency)
     limit = provider.declaration.limit_for(currency)
     if limit is not None and limit.whole_units_only and not money.is_whole(amount):
@@ -132,24 +167,25 @@ def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> Decimal
             code="invalid_amount",
             provider=provider.name,
         )
-    if money.to_minor(amount, currency) > row["amount_minor"]:
+    minor = money.to_minor(amount, currency)
+    if minor > left:
         raise InvalidRequest(
-            "The reversal amount is more than the payment's "
-            f"{money.format_amount(row['amount_minor'], currency)} {currency}",
+            f"The reversal amount is more than the {money.format_amount(left, currency)} "
+            f"{currency} of the payment left to reverse",
             code="amount_too_large",
         )
-    return amount
+    return amount, minor
 
 
-def _replay(row: Any, claim: dict[str, Any] | None, key: str | None, digest: str) -> Any:
-    """The answer to a retried request (same Idempotency-Key), or None for a new one."""
-    if key is None or claim is None or claim.get("idempotency_key") != key:
+def _replay(row: Any, reversal: Any, digest: str) -> Any:
+    """The answer to a retried request (same Idempotency-Key), or None for a new attempt."""
+    if reversal is None:
         return None
-    if claim.get("request_hash") != digest:
+    if reversal["request_hash"] != digest:
         raise payments.IdempotencyConflict(
             "This Idempotency-Key was already used with a different reversal request"
         )
-    state = claim.get("state")
+    state = reversal["status"]
     if state == "in_progress":
         raise payments.RequestInProgress(
             "A reversal with this Idempotency-Key is still being processed; retry shortly"
@@ -164,16 +200,16 @@ def _replay(row: Any, claim: dict[str, Any] | None, key: str | None, digest: str
     return None  # failed before: known not to have taken effect, so it may be tried again
 
 
-def _check_reversible(row: Any, claim: dict[str, Any] | None) -> None:
+def _check_reversible(row: Any, open_reversal: Any) -> None:
     status = row["status"]
-    if status == "reversed" or (claim and claim.get("state") == "reversed"):
+    if status == "reversed":
         raise Conflict("The payment is already reversed", code="already_reversed")
     if status != "succeeded":
         raise Conflict(
             f"Only a succeeded payment can be reversed; this one is {status}",
             code="payment_not_succeeded",
         )
-    if claim and claim.get("state") in BLOCKING:
+    if open_reversal is not None:
         raise Conflict(
             "A reversal of this payment is already in progress (or its outcome is unknown)",
             code="reversal_in_progress",
@@ -217,74 +253,107 @@ class OperationsController(Controller):
         if row["client_id"] != request.state.client_id:
             raise payments.PaymentNotFound(f"No payment {payment_id!r}")
         digest = _request_hash(data)
-        replayed = _replay(row, _claim_of(row), idempotency_key, digest)
+        replayed = _replay(row, await _by_key(row["id"], idempotency_key), digest)
         if replayed is not None:
             return replayed
-        _check_reversible(row, _claim_of(row))
+        _check_reversible(row, await _open_reversal(row["id"]))
         provider = gateway.registry.get(row["provider"])
         _require(provider, "reverse", "reversal")
-        amount = _check_amount(data, row, provider)
+        amount, minor = _check_amount(data, row, provider)
 
-        claim: dict[str, Any] = {
-            "state": "in_progress",
-            "amount": _amount_text(amount, row["currency"]),
-            "reason": data.reason,
-            "idempotency_key": idempotency_key,
-            "request_hash": digest,
-            "at": _now(),
-        }
         async with db.transaction():
-            locked = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", row["id"])
-            replayed = _replay(locked, _claim_of(locked), idempotency_key, digest)
+            row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", row["id"])
+            earlier = await _by_key(row["id"], idempotency_key)
+            replayed = _replay(row, earlier, digest)
             if replayed is not None:
                 return replayed
-            _check_reversible(locked, _claim_of(locked))
-            row = await _write_claim(locked, claim)
+            _check_reversible(row, await _open_reversal(row["id"]))
+            amount, minor = _check_amount(data, row, provider)
+            if earlier is not None:  # it failed before: the same reversal, tried again
+                reversal = await db.fetchrow(
+                    """UPDATE reversals SET status = 'in_progress', error = NULL,
+                           amount_minor = $2, updated_at = now()
+                       WHERE id = $1 RETURNING *""",
+                    earlier["id"],
+                    minor,
+                )
+            else:
+                reversal = await db.fetchrow(
+                    """INSERT INTO reversals (id, payment_id, idempotency_key, request_hash,
+                           amount_minor, reason, status)
+                       VALUES ($1, $2, $3, $4, $5, $6, 'in_progress') RETURNING *""",
+                    uuid.uuid4(),
+                    row["id"],
+                    idempotency_key,
+                    digest,
+                    minor,
+                    data.reason,
+                )
 
-        log.info("payment %s: reversal requested (%s)", row["id"], claim["amount"] or "full")
-        report = await self._call_reverse(gateway, row, claim, amount, data.reason)
-        outcome = {
-            **claim,
-            "at": _now(),
+        log.info("payment %s: reversal %s requested", row["id"], reversal["id"])
+        report = await self._call_reverse(gateway, row, reversal, amount, data.reason)
+        found = {
             "provider_reference": report.provider_reference,
             "provider_transaction_id": report.provider_transaction_id,
             "provider_data": report.provider_data,
         }
-        if report.status == "reversed":
-            outcome["state"] = "reversed"
-            transition = await payments.apply_transition(
+        if report.provider_data:
+            # what the provider keeps about its reversals (MTN: the refund ids) is the
+            # payment's too: its `status` hook reads it from there
+            row = (
+                await payments.apply_transition(
+                    row["id"], row["status"], source="api", provider_data=report.provider_data
+                )
+            ).row
+        if report.status != "reversed":
+            await _settle(reversal["id"], "pending", **found)
+            log.info("payment %s: reversal pending with the operator", row["id"])
+            return Response(payments.resource(row), status_code=202)
+        async with db.transaction():
+            await _settle(reversal["id"], "reversed", **found)
+            row = await db.fetchrow(
+                """UPDATE payments SET amount_reversed_minor = amount_reversed_minor + $2,
+                       updated_at = now(), version = version + 1
+                   WHERE id = $1 RETURNING *""",
                 row["id"],
-                "reversed",
-                source="api",
-                provider_data={CLAIM: outcome},
-                detail={
-                    "reversal": True,
-                    "amount": claim["amount"],
-                    "partial": amount is not None
-                    and money.to_minor(amount, row["currency"]) < row["amount_minor"],
-                    "reason": data.reason,
-                    "provider_transaction_id": report.provider_transaction_id,
-                },
+                minor,
             )
-            log.info("payment %s: reversed", row["id"])
-            return Response(payments.resource(transition.row), status_code=200)
-        outcome["state"] = "pending"
-        row = await _write_claim(row, outcome)
-        log.info("payment %s: reversal pending with the operator", row["id"])
-        return Response(payments.resource(row), status_code=202)
+            detail = {
+                "reversal": str(reversal["id"]),
+                "amount": money.format_amount(minor, row["currency"]),
+                "partial": minor < row["amount_minor"],
+                "reason": data.reason,
+                "provider_transaction_id": report.provider_transaction_id,
+            }
+            if row["amount_reversed_minor"] >= row["amount_minor"]:
+                row = (
+                    await payments.apply_transition(
+                        row["id"], "reversed", source="api", detail=detail
+                    )
+                ).row
+            else:
+                await payments.emit_event(row, "payment.partially_reversed")
+        log.info("payment %s: reversal %s done", row["id"], reversal["id"])
+        return Response(payments.resource(row), status_code=200)
 
     @staticmethod
     async def _call_reverse(
-        gateway: Gateway, row: Any, claim: dict[str, Any], amount: Decimal | None, reason: str
+        gateway: Gateway, row: Any, reversal: Any, amount: Decimal | None, reason: str
     ) -> StatusReport:
-        """The provider's answer; every failure releases or keeps the claim, then raises."""
+        """The provider's answer; every failure settles the reversal, then raises."""
 
         async def settle(state: str, error: str) -> None:
-            await _write_claim(row, {**claim, "state": state, "error": error, "at": _now()})
+            await _settle(reversal["id"], state, error=error)
 
         try:
             report = await payments.call_operator(
-                gateway, row, "reverse", payment=payments.to_core(row), amount=amount, reason=reason
+                gateway,
+                row,
+                "reverse",
+                payment=payments.to_core(row),
+                amount=amount,
+                reason=reason,
+                reversal_id=str(reversal["id"]),
             )
         except payments.BreakerOpen:
             await settle("failed", "breaker_open")
@@ -297,7 +366,8 @@ class OperationsController(Controller):
             raise
         except MmoError as exc:
             # a refusal, or a request that certainly did not take effect: may be tried again
-            await settle("failed", exc.code)
+            code = getattr(exc, "provider_code", None)
+            await settle("failed", f"{exc.code}:{code}" if code else exc.code)
             raise
         except TimeoutError:
             await settle("unknown", "timeout")
@@ -332,6 +402,51 @@ class OperationsController(Controller):
                 provider=row["provider"],
             )
         return report
+
+    @get(
+        "/payments/{payment_id:str}/reversals",
+        name="payments:reversals",
+        operation_id="listReversals",
+        summary="The reversals of a payment, oldest first",
+        tags=["payments"],
+    )
+    async def reversals(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:
+        row = await payments.get(payment_id)
+        if row["client_id"] != request.state.client_id:
+            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        rows = await db.fetch(
+            "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
+        )
+        return {"data": [reversal_resource(r, row["currency"]) for r in rows]}
+
+    @post(
+        "/payments/{payment_id:str}/resend-prompt",
+        name="payments:resend-prompt",
+        operation_id="resendPrompt",
+        summary="Send the payer's approval prompt of a pending collection again",
+        tags=["payments"],
+        status_code=202,
+    )
+    async def resend_prompt(
+        self, request: Request, payment_id: FromPath[str]
+    ) -> Response[PaymentResource]:
+        gateway: Gateway = request.app.state.gateway
+        row = await payments.get(payment_id)
+        if row["client_id"] != request.state.client_id:
+            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        if row["type"] != "collection" or row["status"] != "pending":
+            raise Conflict(
+                f"Only a pending collection is prompted again; this one is a {row['status']} "
+                f"{row['type']}",
+                code="payment_not_pending",
+            )
+        provider = gateway.registry.get(row["provider"])
+        _require(provider, "resend_prompt", "resend_prompt")
+        await _call_admin(
+            gateway, provider, "resend_prompt", row=row, payment=payments.to_core(row)
+        )
+        log.info("payment %s: prompt sent again", row["id"])
+        return Response(payments.resource(row), status_code=202)
 
     # -- admin --------------------------------------------------------------------------------
 
@@ -395,9 +510,11 @@ class OperationsController(Controller):
         }
 
 
-async def _call_admin(gateway: Gateway, provider: Provider, hook: str, **kwargs: Any) -> Any:
-    """A provider hook not about a payment, through the provider's (country-less) breaker."""
-    target = {"provider": provider.name, "country": None}
+async def _call_admin(
+    gateway: Gateway, provider: Provider, hook: str, row: Any = None, **kwargs: Any
+) -> Any:
+    """A provider hook through the breaker: the payment's `row`, else the country-less one."""
+    target = row if row is not None else {"provider": provider.name, "country": None}
     try:
         return await payments.call_operator(gateway, target, hook, **kwargs)
     except payments.BreakerOpen:

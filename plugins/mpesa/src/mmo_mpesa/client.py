@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import re
-from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -256,52 +254,3 @@ async def send(context: ProviderContext, path: str, body: Any, operation: str) -
             continue
         break
     return response  # type: ignore[return-value]
-
-
-# -- asynchronous Results -------------------------------------------------------------------
-
-
-class ResultBoard:
-    """Results that arrive by callback, kept briefly for the hook waiting for them.
-
-    One board per provider context (`context.extras`). The host confirms unsigned final
-    callbacks with `status`; for B2C that means a Transaction Status query whose answer
-    comes back as another callback, which lands here.
-    """
-
-    def __init__(self, keep: int = 1000) -> None:
-        self._results: OrderedDict[str, Any] = OrderedDict()
-        self._waiters: dict[str, list[asyncio.Future[Any]]] = {}
-        self._keep = keep
-
-    def put(self, key: str, result: Any) -> None:
-        self._results[key] = result
-        self._results.move_to_end(key)
-        while len(self._results) > self._keep:
-            self._results.popitem(last=False)
-        for waiter in self._waiters.pop(key, []):
-            if not waiter.done():
-                waiter.set_result(result)
-
-    async def wait(self, key: str, timeout: float) -> Any | None:
-        if key in self._results:
-            return self._results[key]
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, []).append(waiter)
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            return None
-        finally:
-            waiters = self._waiters.get(key, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                self._waiters.pop(key, None)
-
-
-def board(context: ProviderContext) -> ResultBoard:
-    found = context.extras.get("mpesa_results")
-    if found is None:
-        found = context.extras["mpesa_results"] = ResultBoard()
-    return found

@@ -42,7 +42,7 @@ from mmo_core.types import (
     WebhookReply,
 )
 
-from mmo_mpesa import client
+from mmo_mpesa import c2b, client
 from mmo_mpesa.client import NAME, decimal, result_status
 from mmo_mpesa.settings import MpesaSettings
 from mmo_mpesa.wire import (
@@ -83,6 +83,7 @@ KINDS = (
 B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
 B2C_MINIMUM = Decimal(10)
 # Words Daraja refuses in registered C2B URLs (any case).
+C2B_SEGMENT = "daraja"
 BANNED_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "exe", "exec", "cmd", "sql", "query")
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
@@ -101,6 +102,8 @@ DECLARATION = ProviderDeclaration(
     ),
     webhook_kinds=KINDS,
     webhook_path="mpesa",
+    # Daraja refuses C2B URLs containing "mpesa": `setup` registers these under the alias
+    webhook_aliases=(C2B_SEGMENT,),
     settings=MpesaSettings,
 )
 
@@ -310,7 +313,15 @@ async def _initiator_query(
     response = await client.send(context, path, body, operation)
     client.raise_for(response, operation)
     ack = _ack(response.content, operation)
-    return await client.board(context).wait(ack.ConversationID, _settings(context).result_wait)
+    # the Result comes by callback, maybe to another process: `context.results` is shared
+    found = await context.results.wait(
+        _result_key(ack.ConversationID), _settings(context).result_wait
+    )
+    return None if found is None else msgspec.json.decode(found, type=Result)
+
+
+def _result_key(conversation_id: str) -> str:
+    return f"mpesa:result:{conversation_id}"
 
 
 async def _transaction_status(context: ProviderContext, payment: Payment) -> StatusReport:
@@ -381,27 +392,24 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     if kind == "stk-callback":
         return _stk_callback(payment_id, callback)
     if kind == "c2b-validation":
-        _callback_json(callback, C2BTransaction)
-        return CallbackOutcome(reply=_reply({"ResultCode": "0", "ResultDesc": "Accepted"}))
+        transaction = _callback_json(callback, C2BTransaction)
+        return CallbackOutcome(reply=_reply(await c2b.validate(context, transaction)))
     if kind == "c2b-confirmation":
         transaction = _callback_json(callback, C2BTransaction)
-        context.log.info(
-            "C2B confirmation %s of %s KES (account %s)",
-            transaction.TransID,
-            transaction.TransAmount,
-            transaction.BillRefNumber,
+        return CallbackOutcome(
+            reply=_reply({"ResultCode": 0, "ResultDesc": "Success"}),
+            inbound=c2b.inbound_payment(transaction, _e164(transaction.MSISDN)),
         )
-        return CallbackOutcome(reply=_reply({"ResultCode": 0, "ResultDesc": "Success"}))
     result = _callback_json(callback, ResultEnvelope).Result
     if payment_id is not None and kind in ("b2c-result", "timeout"):
         if result.OriginatorConversationID not in ("", payment_id):
             raise CallbackVerificationFailed("The Result is for another payment", provider=NAME)
         return CallbackOutcome(reply=_reply(), update=_b2c_update(kind, payment_id, result))
     # Results of Transaction Status, Reversal and Account Balance (and their timeouts)
-    results = client.board(context)
+    encoded = msgspec.json.encode(result)
     for key in (result.ConversationID, result.OriginatorConversationID):
         if key:
-            results.put(key, result)
+            await context.results.put(_result_key(key), encoded)
     return CallbackOutcome(reply=_reply())
 
 
@@ -545,22 +553,23 @@ async def setup(context: ProviderContext) -> SetupReport:
     """Register the C2B confirmation and validation URLs (safe to run again)."""
     settings = _settings(context)
     urls = {
-        "ConfirmationURL": context.callback_url("c2b-confirmation"),
-        "ValidationURL": context.callback_url("c2b-validation"),
+        "ConfirmationURL": context.callback_url("c2b-confirmation", segment=C2B_SEGMENT),
+        "ValidationURL": context.callback_url("c2b-validation", segment=C2B_SEGMENT),
     }
     if settings.c2b_url_prefix:
-        # Daraja refuses URLs containing "mpesa": a proxy alias stands for our route
-        ours = f"{context.public_url}/api/v1/webhooks/{DECLARATION.route_segment}/"
+        # a public alias (proxy) of the gateway's webhook routes
+        ours = f"{context.public_url}/api/v1/webhooks/{C2B_SEGMENT}/"
         urls = {
             k: v.replace(ours, settings.c2b_url_prefix.rstrip("/") + "/") for k, v in urls.items()
         }
     for url in urls.values():
-        path = url.split("?")[0].lower()
-        word = next((w for w in BANNED_URL_WORDS if w in path), None)
+        word = next((w for w in BANNED_URL_WORDS if w in url.lower()), None)
         if word is not None:
+            where = "its token" if word not in url.split("?")[0].lower() else "the URL"
             raise ConfigurationError(
-                f"Daraja refuses C2B URLs containing {word!r}: set MMO_MPESA_C2B_URL_PREFIX to a "
-                "public alias of /api/v1/webhooks/mpesa/ (e.g. https://pay.example/hooks/dj/)",
+                f"Daraja refuses C2B URLs containing {word!r} ({where} has it): change "
+                "MMO_PUBLIC_URL or MMO_MPESA_C2B_URL_PREFIX, or MMO_MPESA_CALLBACK_SECRET "
+                "when the token has it",
                 provider=NAME,
             )
     body = RegisterUrlRequest(

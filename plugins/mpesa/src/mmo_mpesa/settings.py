@@ -49,6 +49,11 @@ class MpesaSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
     c2b_api_version: Literal["v1", "v2"] = "v2"
     # Daraja refuses C2B URLs containing "mpesa": a public alias of /api/v1/webhooks/mpesa/
     c2b_url_prefix: str = ""
+    # C2B validation: ask the orchestrator at this URL (empty: accept every payment)
+    c2b_validation_url: str = ""
+    c2b_validation_secret: str = ""  # signs the question (Mmo-Signature, as events)
+    c2b_validation_timeout: float = 3.0  # Daraja waits about 8 s in all
+    c2b_validation_on_timeout: Literal["accept", "reject"] = "accept"
     # seconds `status`, `reverse` and `balance` wait for Daraja's asynchronous Result
     result_wait: float = 4.0
     # simulator only: seconds between a request and its callback
@@ -72,6 +77,7 @@ class MpesaSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
         "consumer_secret",
         "passkey",
         "initiator_password",
+        "c2b_validation_secret",
     )
 
     def certificate_pem(self) -> str:

@@ -5,9 +5,12 @@ OAuth (`GET /oauth/v1/generate`), STK push and query, B2C v3, Transaction Status
 Reversal, Account Balance, C2B register URL and simulate (v1 and v2). Each product answers
 an invalid token with its own code, a wrong method with `405.001`, each invalid field with
 `400.002.02 Bad Request - Invalid <Field>`, a wrong STK Password with `500.001.1001 Wrong
-credentials`. SecurityCredential is decrypted with the simulator's own TEST key pair
-(`sandbox/simulator-key.pem`), whose certificate is the plugin's sandbox default; a wrong
-initiator or password gives ResultCode 2001 in the asynchronous Result, as on Daraja.
+credentials`, a body not declared `application/json` with Daraja's documented `400.002.02
+Bad Request - Invalid BusinessShortCode`, an unknown path with `404.001.01 Resource not found`
+(checked with public SDKs: tests/test_mpesa_fidelity.py). SecurityCredential is decrypted
+with the simulator's own TEST key pair (`sandbox/simulator-key.pem`), whose certificate is
+the plugin's sandbox default; a wrong initiator or password gives ResultCode 2001 in the
+asynchronous Result, as on Daraja.
 
 Outcomes follow the shared test numbers (last four digits) in Daraja's own ResultCodes.
 """
@@ -33,6 +36,7 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from litestar import Litestar, Request, Response, get, post, route
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from mmo_core.simulation import Simulation, scenario, simulator_routes
 
 from mmo_mpesa.client import NAIROBI, RESULT_CODES, password
@@ -103,6 +107,12 @@ def receipt() -> str:
 
 def conversation_id() -> str:
     return f"AG_{dt.datetime.now(tz=NAIROBI):%Y%m%d}_{secrets.token_hex(10)}"
+
+
+def _json_content(request: Request) -> bool:
+    """Daraja reads only `application/json` bodies (a charset parameter is fine)."""
+    media = request.headers.get("content-type", "").partition(";")[0]
+    return media.strip().lower() == "application/json"
 
 
 def _bad(name: str) -> Invalid:
@@ -228,6 +238,9 @@ def create_simulator(settings: MpesaSettings) -> Litestar:
         failure = sim.injector.error_status()
         if failure is not None:
             return error(f"{failure}.003.1001", "Internal Server Error")
+        if not _json_content(request):
+            # Daraja's documented answer to a wrong Content-Type, whatever the product.
+            return error("400.002.02", "Bad Request - Invalid BusinessShortCode")
         try:
             answer = await handler(await read(request))
         except Invalid as exc:
@@ -755,6 +768,12 @@ def create_simulator(settings: MpesaSettings) -> Litestar:
     async def wrong_method() -> Response[Any]:
         return error("405.001", "Method Not Allowed")
 
+    def not_found(request: Request, exc: Exception) -> Response[Any]:
+        return error("404.001.01", "Resource not found")
+
+    def not_allowed(request: Request, exc: Exception) -> Response[Any]:
+        return error("405.001", "Method Not Allowed")
+
     async def shutdown() -> None:
         for task in list(tasks):
             task.cancel()
@@ -776,6 +795,7 @@ def create_simulator(settings: MpesaSettings) -> Litestar:
             wrong_method,
             *simulator_routes(sim),
         ],
+        exception_handlers={NotFoundException: not_found, MethodNotAllowedException: not_allowed},
         on_shutdown=[shutdown],
         openapi_config=None,
     )
