@@ -20,6 +20,7 @@ from mmo_airtel.settings import AirtelSettings
 from mmo_core.callbacks import build_callback_url
 from mmo_core.errors import (
     CallbackVerificationFailed,
+    ConfigurationError,
     InvalidRequest,
     MmoError,
     NotSupported,
@@ -30,6 +31,7 @@ from mmo_core.errors import (
     RateLimited,
     UnknownToOperator,
 )
+from mmo_core.settings import load_settings
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
 from pytest_httpx import HTTPXMock
@@ -876,3 +878,22 @@ async def test_health(httpx_mock: HTTPXMock) -> None:
     add_token(httpx_mock)
     report = await plugin.health(make())
     assert report.ok and report.latency_ms is not None
+
+
+def test_production_callback_auth_needs_its_private_key() -> None:
+    base = {
+        "MMO_AIRTEL_BASE_URL": "https://openapi.airtel.africa",
+        "MMO_AIRTEL_CLIENT_ID": "id",
+        "MMO_AIRTEL_CLIENT_SECRET": "secret",
+        "MMO_AIRTEL_PIN": "4321",
+        "MMO_AIRTEL_CALLBACK_AUTH": "true",
+    }
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings("airtel", AirtelSettings, base, "production")
+    assert "MMO_AIRTEL_CALLBACK_PRIVATE_KEY" in caught.value.message
+    keyed = {**base, "MMO_AIRTEL_CALLBACK_PRIVATE_KEY": "portal-key"}
+    assert load_settings("airtel", AirtelSettings, keyed, "production").callback_private_key
+    # the sandbox keeps its default key; production without callback auth needs none
+    assert load_settings("airtel", AirtelSettings, base, "sandbox").callback_auth is True
+    unsigned = {k: v for k, v in base.items() if k != "MMO_AIRTEL_CALLBACK_AUTH"}
+    assert load_settings("airtel", AirtelSettings, unsigned, "production").pin == "4321"

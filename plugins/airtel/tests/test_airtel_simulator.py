@@ -144,6 +144,34 @@ async def test_push_envelope_and_http_200_refusals(http: httpx.AsyncClient) -> N
     assert (missing["result_code"], missing["response_code"]) == ("ESB000045", "DP00800001025")
 
 
+async def test_numeric_msisdn_is_read_by_its_digits(
+    http: httpx.AsyncClient, simulator: str
+) -> None:
+    """pyairtel 0.1.1 sends `msisdn` as a JSON number with the country code: Airtel answers
+    that by its length (ESB000033, notes 13.2), not with a field-validation error; a
+    numeric national number goes through like a string one."""
+    prefixed = push_body()
+    prefixed["subscriber"]["msisdn"] = 256752605678
+    refused = (await http.post("/merchant/v1/payments/", json=prefixed)).json()["status"]
+    assert (refused["result_code"], refused["success"]) == ("ESB000033", False)
+    tx_id = uuid.uuid4().hex
+    national = push_body(tx_id=tx_id)
+    national["subscriber"]["msisdn"] = 752605678
+    accepted = (await http.post("/merchant/v1/payments/", json=national)).json()["status"]
+    assert accepted["response_code"] == "DP00800001006"
+    ledger = (await http.get("/_simulator/ledger")).json()["entries"]
+    assert next(e for e in ledger if e["id"] == tx_id)["status"] == "TS"
+    public = (await http.get("/v1/rsa/encryption-keys")).json()["data"]["key"]
+    payout = {
+        "payee": {"msisdn": 256752604392},
+        "reference": "Payout42",
+        "pin": pin_for(public),
+        "transaction": {"amount": 1500, "id": uuid.uuid4().hex},
+    }
+    short = (await http.post("/standard/v1/disbursements/", json=payout)).json()["status"]
+    assert (short["result_code"], short["response_code"]) == ("ESB000033", "DP00900001012")
+
+
 @pytest.mark.parametrize(
     ("last4", "code"),
     [

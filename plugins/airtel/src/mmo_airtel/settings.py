@@ -63,6 +63,17 @@ class AirtelSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
         "callback_url",
     )
 
+    def missing_in(self, environment: str, explicit: frozenset[str]) -> tuple[str, ...]:
+        """In production, callback authentication needs the portal's private key: the
+        sandbox default would let anyone who read this code forge callbacks."""
+        if (
+            environment == "production"
+            and self.callback_auth
+            and "callback_private_key" not in explicit
+        ):
+            return ("callback_private_key",)
+        return ()
+
     def wallet_types(self) -> tuple[str, ...]:
         """`balance_types` as a tuple of upper-case wallet types, in the given order."""
         types = (t.strip().upper() for t in self.balance_types.replace(";", ",").split(","))

@@ -41,8 +41,8 @@ from mmo_airtel.wire import (
     MARKETS,
     MSISDN_LENGTHS,
     WALLET_TYPES,
-    DisbursementRequest,
-    PushRequest,
+    DisbursementTransaction,
+    PushTransaction,
 )
 
 TOKEN_LIFETIME = 180
@@ -59,6 +59,36 @@ DISBURSEMENT_DECLINES: dict[str, tuple[str, str]] = {
     "cancelled": ("DP00900001013", "Transaction refused"),
     "unreachable": ("DP00900001005", "Transaction failed: payee unreachable"),
 }
+
+
+class _Subscriber(msgspec.Struct):
+    msisdn: str | int
+    country: str | None = None
+    currency: str | None = None
+
+
+class _PushRequest(msgspec.Struct):
+    """What the simulator reads of a push. `msisdn` may come as a JSON number (pyairtel
+    0.1.1 sends `int("255...")`): Airtel reads its digits and answers a number with the
+    country code by its length (ESB000033, notes section 13.2), not a field error."""
+
+    reference: str
+    subscriber: _Subscriber
+    transaction: PushTransaction
+
+
+class _Payee(msgspec.Struct):
+    msisdn: str | int
+    currency: str | None = None
+    name: str | None = None
+    wallet_type: str | None = None
+
+
+class _DisbursementRequest(msgspec.Struct):
+    payee: _Payee
+    reference: str
+    pin: str
+    transaction: DisbursementTransaction
 
 
 def _compact(value: Any) -> bytes:
@@ -306,10 +336,10 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
         if signed and (refused := check_signature(request, raw, "DP00800001026")):
             return refused
         try:
-            body = msgspec.json.decode(raw, type=PushRequest)
+            body = msgspec.json.decode(raw, type=_PushRequest)
         except msgspec.MsgspecError as exc:
             return _refuse(f"Field validation failed: {exc}", "ESB000008")
-        msisdn = body.subscriber.msisdn
+        msisdn = str(body.subscriber.msisdn)
         if not msisdn_ok(country, msisdn):
             return _refuse("Invalid MSISDN Length", "ESB000033", "DP00800001005")
         amount = _amount(body.transaction.amount)
@@ -461,12 +491,12 @@ def create_simulator(settings: AirtelSettings) -> Litestar:
         if version == "v3" and (refused := check_signature(request, raw, "DP00900001016")):
             return refused
         try:
-            body = msgspec.json.decode(raw, type=DisbursementRequest)
+            body = msgspec.json.decode(raw, type=_DisbursementRequest)
         except msgspec.MsgspecError:
             return _router("ROUTER003", "Missing header/body params")
         if decrypt_pin(body.pin, version) is None:
             return _router("ROUTER116", "Incorrect encrypted pin: re-check the encryption")
-        msisdn = body.payee.msisdn
+        msisdn = str(body.payee.msisdn)
         if scenario(msisdn) == "wrong_pin" or decrypt_pin(body.pin, version) != settings.pin:
             return _router("ROUTER115", "Incorrect PIN")
         if version != "v1" and body.transaction.type not in ("B2C", "B2B"):
