@@ -158,7 +158,29 @@ def response(status: int, body) -> httpx.Response:
             InvalidRequest,
             "unsupported_grant_type",
         ),
+        (
+            417,
+            {
+                "message": "00068 :: Le code PIN du marchand est incorrect",
+                "data": {"inittxnstatus": "00068", "status": "FAILED"},
+            },
+            OperatorDeclined,
+            "00068",
+        ),
+        (
+            403,
+            {"message": "Invalid X-AUTH-TOKEN", "data": None},
+            ProviderAuthenticationError,
+            "403",
+        ),
+        (404, {"message": "PayToken introuvable", "data": None}, InvalidRequest, "404"),
         (502, "<html>bad gateway</html>", ProviderUnavailable, "502"),
+        (
+            504,
+            {"fault": {"code": 101504, "message": "Timeout", "description": "x"}},
+            ProviderUnavailable,
+            "101504",
+        ),
         (406, ["not", "an", "object"], InvalidRequest, "406"),
         (400, {"other": 1}, InvalidRequest, "400"),
     ],
@@ -612,14 +634,187 @@ async def test_cameroon_status_mapping(httpx_mock, data, ours, code):
     await ctx.http.aclose()
 
 
-async def test_cameroon_status_without_paytoken_and_push(httpx_mock):
+async def test_cameroon_status_without_paytoken():
     ctx = context()
     with pytest.raises(InvalidRequest):
         await plugin.status(ctx, payment("+237690010000", "XAF"))
+    await ctx.http.aclose()
+
+
+# -- resend_prompt (Cameroon mp/push) --------------------------------------------------------
+
+PUSHED = {
+    "message": "Push sent to customer",
+    "data": {"payToken": "MP9", "status": "PENDING", "inittxnstatus": "200", "txnid": "MP1.2"},
+}
+
+
+def cm_payment(**changes) -> Payment:
+    values = {
+        "status": "pending",
+        "provider_reference": "MP9",
+        "provider_data": {"family": "cameroon", "kind": "mp", "pay_token": "MP9"},
+    } | changes
+    return payment("+237690010000", "XAF", **values)
+
+
+async def test_resend_prompt_pushes_the_pay_token_with_both_credentials(httpx_mock):
     cm_token(httpx_mock)
-    httpx_mock.add_response(url=f"{MP}/push/MP9", text="Push sent to customer")
-    p = payment("+237690010000", "XAF", provider_reference="MP9")
-    assert await plugin.resend_prompt(ctx, p) == "Push sent to customer"
+    httpx_mock.add_response(url=f"{MP}/push/MP9", method="GET", json=PUSHED)
+    ctx = context()
+    assert await plugin.resend_prompt(ctx, cm_payment()) is None
+    request = httpx_mock.get_requests(url=f"{MP}/push/MP9")[0]
+    assert request.headers["authorization"] == "Bearer cm-tok"
+    assert request.headers["x-auth-token"] == OrangeSettings().cameroon_auth_token
+    assert request.content == b""
+    await ctx.http.aclose()
+
+
+async def test_resend_prompt_takes_the_reference_when_no_pay_token_is_stored(httpx_mock):
+    cm_token(httpx_mock)
+    # a plain-text answer (older gateways) is accepted as well: only the status counts
+    httpx_mock.add_response(url=f"{MP}/push/MP7", method="GET", text="Push sent to customer")
+    ctx = context()
+    p = payment("+237690010000", "XAF", provider_reference="MP7", status="pending")
+    await plugin.resend_prompt(ctx, p)
+    assert len(httpx_mock.get_requests(url=f"{MP}/push/MP7")) == 1
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code", "provider_code"),
+    [
+        (
+            417,
+            {
+                "message": "60100 :: Transaction deja effectuee",
+                "data": {"payToken": "MP9", "status": "SUCCESSFULL"},
+            },
+            InvalidRequest,
+            "not_pending",
+            "60100",
+        ),
+        (
+            417,
+            {
+                "message": "60101 :: Transaction expiree",
+                "data": {"payToken": "MP9", "status": "EXPIRED"},
+            },
+            InvalidRequest,
+            "not_pending",
+            "60101",
+        ),
+        (
+            404,
+            {"message": "PayToken introuvable", "data": None},
+            InvalidRequest,
+            "not_found",
+            "404",
+        ),
+        (
+            400,
+            {"message": "Aucun paiement initie pour ce payToken", "data": None},
+            InvalidRequest,
+            "invalid_request",
+            "400",
+        ),
+        (
+            403,
+            {"message": "Invalid X-AUTH-TOKEN", "data": None},
+            ProviderAuthenticationError,
+            "provider_authentication_failed",
+            "403",
+        ),
+        (
+            503,
+            {"fault": {"code": 101503, "message": "Runtime Error", "description": "x"}},
+            ProviderUnavailable,
+            None,
+            "101503",
+        ),
+    ],
+)
+async def test_resend_prompt_refusals(httpx_mock, status, body, error, code, provider_code):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(url=f"{MP}/push/MP9", method="GET", status_code=status, json=body)
+    ctx = context()
+    with pytest.raises(error) as caught:
+        await plugin.resend_prompt(ctx, cm_payment())
+    if code is not None:
+        assert caught.value.code == code
+    assert caught.value.provider_code == provider_code
+    assert caught.value.provider_message
+    await ctx.http.aclose()
+
+
+async def test_resend_prompt_refreshes_an_expired_token_once(httpx_mock):
+    token_ok(httpx_mock, url=CM_TOKEN, value="old", expires_in=3600)
+    httpx_mock.add_response(
+        url=f"{MP}/push/MP9",
+        method="GET",
+        status_code=401,
+        json={"fault": {"code": 900901, "message": "Invalid Credentials", "description": "x"}},
+    )
+    token_ok(httpx_mock, url=CM_TOKEN, value="new", expires_in=3600)
+    httpx_mock.add_response(url=f"{MP}/push/MP9", method="GET", json=PUSHED)
+    ctx = context()
+    await plugin.resend_prompt(ctx, cm_payment())
+    pushes = httpx_mock.get_requests(url=f"{MP}/push/MP9")
+    assert [r.headers["authorization"] for r in pushes] == ["Bearer old", "Bearer new"]
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("p", "error", "words"),
+    [
+        (
+            payment(status="pending", provider_data={"family": "webpay", "pay_token": "pt"}),
+            NotSupported,
+            "WebPay",
+        ),
+        (
+            payment(
+                "+221771234567",
+                status="pending",
+                provider_data={"family": "sonatel", "transaction_id": "MP1"},
+            ),
+            NotSupported,
+            "Sonatel",
+        ),
+        (
+            payment(
+                "+237690010000",
+                "XAF",
+                type="disbursement",
+                status="pending",
+                provider_data={"family": "cameroon", "kind": "cashin", "pay_token": "CI1"},
+            ),
+            NotSupported,
+            "merchant payments",
+        ),
+        (cm_payment(status="succeeded"), InvalidRequest, "succeeded"),
+        (cm_payment(status="expired"), InvalidRequest, "expired"),
+        (
+            payment("+237690010000", "XAF", status="pending"),
+            InvalidRequest,
+            "no Orange payToken",
+        ),
+    ],
+)
+async def test_resend_prompt_refused_before_any_call(p, error, words):
+    # no httpx_mock responses: any request would fail the test
+    ctx = context()
+    with pytest.raises(error) as caught:
+        await plugin.resend_prompt(ctx, p)
+    assert words in caught.value.message
+    assert caught.value.provider == "orange"
+    await ctx.http.aclose()
+
+
+async def test_resend_prompt_by_country_when_provider_data_has_no_family():
+    ctx = context()
+    with pytest.raises(NotSupported):
+        await plugin.resend_prompt(ctx, payment(status="pending"))  # CI: WebPay
     await ctx.http.aclose()
 
 

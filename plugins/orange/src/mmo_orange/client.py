@@ -166,6 +166,14 @@ def raise_for(response: httpx.Response, operation: str) -> None:
         "provider_message": text,
     }
     problem = _is_problem(as_dict(response.content) or {})
+    if status == 417 and operation == "resend_prompt":
+        # Cameroon `mp/push` on a payToken that is no longer pending (paid, failed, expired):
+        # the request is refused, the payment itself is not
+        raise InvalidRequest(
+            f"Orange refused to prompt the payer again: {text or code}",
+            code="not_pending",
+            **kwargs,
+        )
     if status == 417:  # Cameroon business errors: the payment is refused for good
         raise OperatorDeclined(text or "Declined by Orange Money", **kwargs)
     if problem and status in (400, 409, 422) and code in SONATEL_DECLINED:

@@ -88,8 +88,9 @@ DECLARATION = ProviderDeclaration(
     countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
     currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
     markets=MARKETS,
-    # balance: the Senegal (Sonatel) API only; `balance` raises NotSupported without it
-    operations=("collection", "disbursement", "balance"),
+    # balance: the Senegal (Sonatel) API only; `balance` raises NotSupported without it.
+    # resend_prompt: Orange Cameroon merchant payments only (`mp/push`); NotSupported elsewhere
+    operations=("collection", "disbursement", "balance", "resend_prompt"),
     # WebPay's documented amounts are integers; decimals are unverified, so whole units only
     limits=tuple(
         AmountLimit(
@@ -218,7 +219,7 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
     settings = _settings(context)
-    families = sorted({settings.default_family, *settings.family_map().values()})
+    families = settings.enabled_families()
     started = time.perf_counter()
     try:
         for family in families:
@@ -322,7 +323,10 @@ def _webpay_path(cc: str, endpoint: str) -> str:
 
 async def _webpay_initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     settings = _settings(context)
-    cc = (settings.webpay_country or payment.country).lower()
+    # empty: Orange's sandbox offer ("dev") in the sandbox, the payment's country in production
+    cc = (
+        settings.webpay_country or ("dev" if context.environment == "sandbox" else payment.country)
+    ).lower()
     currency = "OUV" if cc == "dev" else payment.currency
     body = WebPayment(
         merchant_key=settings.merchant_key,
@@ -518,14 +522,51 @@ def _cameroon_update(note: MpNotification, payment_id: str | None) -> PaymentUpd
     )
 
 
-async def resend_prompt(context: ProviderContext, payment: Payment) -> str:
-    """Orange Cameroon `mp/push/{payToken}`: send the USSD prompt to the payer again."""
+@hookimpl
+async def resend_prompt(context: ProviderContext, payment: Payment) -> None:
+    """Send the payer's approval prompt again: Orange Cameroon `GET mp/push/{payToken}`.
+
+    Only Orange Cameroon merchant payments have such an endpoint [O7, O15]. Orange refuses a
+    push for a payToken that is no longer pending (paid, failed, expired): that refusal is an
+    `InvalidRequest` (code `not_pending`), Orange's own code and text kept.
+    """
+    family = _family(context, payment)
+    if family == "webpay":
+        raise NotSupported(
+            "Orange WebPay has no prompt to resend: the payer approves on Orange's payment "
+            "page; send them the payment's redirect URL (next_action) again",
+            provider=NAME,
+        )
+    if family == "sonatel":
+        raise NotSupported(
+            "Orange Senegal (Sonatel) has no endpoint to resend a payment prompt: the payer "
+            "confirms the pending payment on #144#",
+            provider=NAME,
+        )
+    if payment.type != "collection" or payment.provider_data.get("kind", "mp") != "mp":
+        raise NotSupported(
+            "Orange Cameroon resends the USSD prompt of merchant payments (collections) only",
+            provider=NAME,
+        )
+    if payment.status in ("succeeded", "failed", "expired", "reversed"):
+        raise InvalidRequest(
+            f"This payment is {payment.status}: there is no prompt to resend",
+            code="not_pending",
+            provider=NAME,
+        )
     pay_token = payment.provider_data.get("pay_token") or payment.provider_reference
+    if not pay_token:
+        raise InvalidRequest(
+            "This payment has no Orange payToken to prompt for", code="not_found", provider=NAME
+        )
     response = await client.send(
-        context, "cameroon", "GET", _cameroon_path(context, "mp", f"push/{pay_token}"), "push"
+        context,
+        "cameroon",
+        "GET",
+        _cameroon_path(context, "mp", f"push/{pay_token}"),
+        "resend_prompt",
     )
-    raise_for(response, "push")
-    return response.text
+    raise_for(response, "resend_prompt")
 
 
 # -- Orange Senegal "Orange Money API" (Sonatel) --------------------------------------------

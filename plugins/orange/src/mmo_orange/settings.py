@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import msgspec
 from mmo_core.errors import ConfigurationError
 from mmo_core.settings import ProviderSettings
 
@@ -31,9 +32,11 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
     client_id: str = "sandbox-orange-client"
     client_secret: str = "sandbox-orange-secret"
     merchant_key: str = "a86b2087"
-    # the `{cc}` path segment: "dev" is Orange's sandbox (currency OUV); empty means the
-    # payment's country in lower case (ci, ml, cm...) with its own currency (production)
-    webpay_country: str = "dev"
+    # the `{cc}` path segment: "dev" is Orange's sandbox (currency OUV), "ci", "ml"... one
+    # country's offer with its currency. Empty (the default): "dev" in the sandbox, the
+    # payment's own country in production (an empty variable counts as unset, so the
+    # production behaviour must be the default)
+    webpay_country: str = ""
     return_url: str = "https://merchant.example/orange/return"
     cancel_url: str = "https://merchant.example/orange/cancel"
     webpay_lang: str = "fr"
@@ -78,13 +81,27 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
     sim_webpay_validity: float = 600.0
     sim_token_lifetime: int = 7_776_000
 
-    required_in_production: ClassVar[tuple[str, ...]] = (
-        "client_id",
-        "client_secret",
-        "merchant_key",
-        "return_url",
-        "cancel_url",
-    )
+    # What production needs depends on the families in use: see `missing_in`.
+    required_in_production: ClassVar[tuple[str, ...]] = ()
+    # The settings each family needs in production: its credentials and identities.
+    family_settings: ClassVar[dict[str, tuple[str, ...]]] = {
+        "webpay": ("client_id", "client_secret", "merchant_key", "return_url", "cancel_url"),
+        "cameroon": (
+            "cameroon_consumer_key",
+            "cameroon_consumer_secret",
+            "cameroon_auth_token",
+            "cameroon_channel_msisdn",
+            "cameroon_pin",
+        ),
+        "sonatel": (
+            "sonatel_client_id",
+            "sonatel_client_secret",
+            "sonatel_merchant_code",
+            "sonatel_retailer_msisdn",
+            "sonatel_pin",
+            "sonatel_api_key",
+        ),
+    }
     secret_fields: ClassVar[tuple[str, ...]] = (
         "callback_secret",
         "client_secret",
@@ -113,13 +130,64 @@ class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True)
             result[country.strip().upper()] = family
         return result
 
+    def enabled_families(self) -> tuple[str, ...]:
+        """The families some Orange country is served by: the mapped ones, and the default
+        family unless every country is mapped elsewhere."""
+        from mmo_orange.plugin import DECLARATION  # the countries the plugin serves
+
+        mapped = self.family_map()
+        default = self.default_family.strip().lower()
+        if default not in FAMILIES:
+            raise ConfigurationError(
+                f"Unknown Orange API family {self.default_family!r} in MMO_ORANGE_DEFAULT_FAMILY",
+                provider="orange",
+            )
+        served = {mapped.get(country, default) for country in DECLARATION.countries}
+        return tuple(family for family in FAMILIES if family in served)
+
     def uses(self, family: str) -> bool:
-        """Does any country (or the default) go to `family`?"""
-        return family == self.default_family or family in self.family_map().values()
+        """Does any country go to `family`?"""
+        return family in self.enabled_families()
+
+    def missing_in(self, environment: str, explicit: frozenset[str]) -> tuple[str, ...]:
+        """In production, every setting of every family in use, set by its variable.
+
+        A setting left unset, or set to its sandbox default (a copied `.env.example`), is
+        missing; so is `base_url` (the host needs it), and the own base URL of each family
+        when two or more families would otherwise share `base_url` (they live on different
+        hosts). Nothing is asked of a family no country uses. The sandbox needs nothing.
+        """
+        if environment != "production":
+            return ()
+        families = self.enabled_families()
+        if "webpay" in families and self.webpay_country.strip().lower() == "dev":
+            raise ConfigurationError(
+                "MMO_ORANGE_WEBPAY_COUNTRY=dev is Orange's sandbox (currency OUV): in "
+                "production leave it empty (each payment's country) or name a country offer",
+                provider="orange",
+                details=["MMO_ORANGE_WEBPAY_COUNTRY"],
+            )
+        defaults = {
+            f.name: f.default
+            for f in msgspec.structs.fields(type(self))
+            if f.default is not msgspec.NODEFAULT
+        }
+
+        def unset(name: str) -> bool:
+            value = getattr(self, name)
+            return name not in explicit or (value != "" and value == defaults.get(name))
+
+        needed = ["base_url"] if unset("base_url") else []
+        for family in families:
+            needed += [name for name in self.family_settings[family] if unset(name)]
+        sharing = [f for f in families if not getattr(self, f"{f}_base_url")]
+        if len(sharing) > 1:
+            needed += [f"{family}_base_url" for family in sharing]
+        return tuple(needed)
 
     def family_for(self, country: str) -> str:
         """The API family serving `country` (ISO 3166 alpha-2)."""
-        family = self.family_map().get(country.upper(), self.default_family)
+        family = self.family_map().get(country.upper(), self.default_family.strip().lower())
         if family not in FAMILIES:
             raise ConfigurationError(
                 f"Unknown Orange API family {family!r} in MMO_ORANGE_DEFAULT_FAMILY",

@@ -79,6 +79,14 @@ CAMEROON_FINAL = {
     "wrong_pin": ("FAILED", "60011", "Le code PIN saisi est incorrect"),
 }
 INSUFFICIENT = ("60019", "Le solde du compte du payeur est insuffisant")
+# `mp/push` on a payToken that is no longer pending: (code, text) by its status; the sources
+# give no refusal for this case, so code and wording are this simulator's (derived)
+PUSH_REFUSED = {
+    "SUCCESSFULL": ("60100", "Transaction deja effectuee"),
+    "EXPIRED": ("60101", "Transaction expiree"),
+    "CANCELLED": ("60102", "Transaction annulee"),
+    "FAILED": ("60102", "Transaction deja traitee"),
+}
 
 SENEGAL_MSISDN = re.compile(r"^7[78]\d{7}$")
 # Sonatel outcomes settled after the delay: (status, description). 2000 is documented [O9];
@@ -189,6 +197,9 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
     orders: set[tuple[str, str]] = set()
     mp: dict[str, MpTxn] = {}
     mode = {"autopay": settings.sim_autopay}
+    # seconds before a payment settles and notifies: `callback_delay`, changeable at run time
+    # (POST /_simulator/orange/delay) so a test can keep a payment pending a while
+    timing = {"delay": settings.callback_delay}
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_der = private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -271,14 +282,14 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         declined = case in ("insufficient_funds", "wrong_pin")
         txn.final = "FAILED" if declined else "SUCCESS"
         txn.txnid = "MP" + time.strftime("%y%m%d.%H%M.") + secrets.token_hex(3).upper()
-        txn.final_at = _settle_at(settings.callback_delay + lead)
+        txn.final_at = _settle_at(timing["delay"] + lead)
         sim.ledger.record(
             txn.pay_token, status=txn.final, txnid=txn.txnid, payer_last4=txn.payer, reason=case
         )
         if case == "no_callback":
             return
         note = {"status": txn.final, "notif_token": txn.notif_token, "txnid": txn.txnid}
-        delay = lead + settings.callback_delay * (10 if case == "late_callback" else 1)
+        delay = lead + timing["delay"] * (10 if case == "late_callback" else 1)
         sim.callbacks.schedule(
             txn.body.notif_url,
             msgspec.json.encode(note),
@@ -353,7 +364,7 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         page = _public_root(request) + f"/payment/pay_token/{txn.pay_token}"
         if mode["autopay"]:
             payer = request.headers.get("x-mmo-simulator-payer") or "0100"
-            _confirm(txn, payer, lead=settings.callback_delay)
+            _confirm(txn, payer, lead=timing["delay"])
         await sim.injector.maybe_hang()
         return Response(
             {
@@ -567,12 +578,12 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         )
         final = CAMEROON_FINAL.get(case, ("SUCCESSFULL", "200", "Successful Payment"))
         txn.final = final
-        txn.final_at = _settle_at(settings.callback_delay)
+        txn.final_at = _settle_at(timing["delay"])
         sim.ledger.record(txn.pay_token, status=final[0], txnid=txn.txnid, reason=case)
         if case != "no_callback":
             message = f"{final[1]} :: {final[2]}" if final[1] not in (None, "200") else final[2]
             note = {"payToken": txn.pay_token, "status": final[0], "message": message}
-            delay = settings.callback_delay * (10 if case == "late_callback" else 1)
+            delay = timing["delay"] * (10 if case == "late_callback" else 1)
             sim.callbacks.schedule(
                 body.notifUrl,
                 msgspec.json.encode(note),
@@ -595,6 +606,8 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
 
     def _declined(txn: MpTxn, code: str, text: str, status: int) -> Response[Any]:
         txn.used = True
+        # final at once: a later paymentstatus (or push) sees FAILED, not PENDING
+        txn.final, txn.final_at = ("FAILED", code, text), time.time()
         sim.ledger.record(txn.pay_token, status="FAILED", code=code)
         return Response(
             {
@@ -614,14 +627,39 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
     async def mp_push(
         request: Request, version: FromPath[str], pay_token: FromPath[str]
     ) -> Response[Any]:
-        refused = _cameroon_auth(request)
+        """Send the USSD prompt of a pending merchant payment again [O7, O15].
+
+        Answers the `{message, data}` envelope of `mp/pay` with "Push sent to customer"
+        [O7 stub]. A payToken no longer pending (paid, failed, cancelled, expired) is refused
+        with a 417 business error `NNNNN :: text` (code and wording derived).
+        """
+        refused = await _cameroon_gate(request)
         if refused is not None:
             return refused
         txn = mp.get(pay_token)
-        if txn is None:
+        if txn is None or txn.kind != "mp":
             return Response({"message": "PayToken introuvable", "data": None}, status_code=404)
+        if txn.body is None:
+            return Response(
+                {"message": "Aucun paiement initie pour ce payToken", "data": None},
+                status_code=400,
+            )
+        data = _mp_data(txn)
+        if data["status"] != "PENDING":
+            code, text = PUSH_REFUSED.get(data["status"], PUSH_REFUSED["FAILED"])
+            sim.ledger.record(txn.pay_token, push_refused=data["status"])
+            return Response({"message": f"{code} :: {text}", "data": data}, status_code=417)
         txn.pushes += 1
-        return Response("Push sent to customer", media_type="text/plain")
+        sim.ledger.record(txn.pay_token, pushes=txn.pushes)
+        await sim.injector.maybe_hang()
+        body = txn.body
+        data |= {
+            "txnmode": body.orderId,
+            "notifUrl": body.notifUrl,
+            "description": body.description,
+            "channelUserMsisdn": body.channelUserMsisdn,
+        }
+        return Response({"message": "Push sent to customer", "data": data})
 
     @get(_both("paymentstatus/{pay_token:str}"))
     async def mp_status(
@@ -791,8 +829,8 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             ("SUCCESS", None) if kind == "onestep" else SONATEL_FINAL.get(case, ("SUCCESS", None))
         )
         txn.final = final
-        lead = settings.callback_delay  # the gateway stores the transactionId first
-        txn.final_at = _settle_at(settings.callback_delay + lead)
+        lead = timing["delay"]  # the gateway stores the transactionId first
+        txn.final_at = _settle_at(timing["delay"] + lead)
         if kind == "cashin" and final[0] == "SUCCESS":
             retailer["balance"] -= body.amount.value
         sim.ledger.record(
@@ -818,7 +856,7 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
                 "type": "CASHIN" if kind == "cashin" else "MERCHANT_PAYMENT",
                 "metadata": body.metadata or {},
             }
-            delay = lead + settings.callback_delay * (10 if case == "late_callback" else 1)
+            delay = lead + timing["delay"] * (10 if case == "late_callback" else 1)
             sim.callbacks.schedule(
                 registered.callbackUrl,
                 msgspec.json.encode(note),
@@ -888,6 +926,15 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
         mode["autopay"] = wanted.get("autopay", mode["autopay"])
         return dict(mode)
 
+    @post("/_simulator/orange/delay", status_code=200, include_in_schema=False)
+    async def set_delay(request: Request) -> dict[str, float]:
+        wanted = msgspec.json.decode(await request.body(), type=dict[str, float])
+        seconds = wanted.get("seconds", settings.callback_delay)
+        if seconds < 0:
+            seconds = settings.callback_delay
+        timing["delay"] = seconds
+        return {"seconds": timing["delay"]}
+
     @post("/_simulator/orange/expire-tokens", status_code=200, include_in_schema=False)
     async def expire_tokens() -> dict[str, Any]:
         for value in tokens:
@@ -916,6 +963,7 @@ def create_simulator(settings: OrangeSettings) -> Litestar:
             sonatel_balance,
             sonatel_merchant_callback,
             webpay_mode,
+            set_delay,
             expire_tokens,
             *simulator_routes(sim),
         ],
