@@ -1,8 +1,10 @@
 """MTN MoMo refunds, requests to withdraw and deposits through the real host.
 
-The host has no refund API yet: `reverse` is called on the host's own provider context
-(its HTTP client points at the simulator mounted under /_sim/mtn_momo, its callback URLs at
-the host), and the refund's real callback then moves the payment to `reversed`.
+Refunds go through the host's reversal route (`POST /api/v1/payments/{id}/reversal`,
+which hands `reverse` its `reversal_id`), and, in the older test, through `reverse` called
+on the host's own provider context without a reversal id (its HTTP client points at the
+simulator mounted under /_sim/mtn_momo, its callback URLs at the host), whose refund's real
+callback then moves the payment to `reversed`.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ async def test_refund_reverses_a_collection_through_its_callback(api, host) -> N
     assert done["status"] == "succeeded"
     ctx = host.gateway.context("mtn_momo")
     payment = payments.to_core(await payments.get(created["id"]))
-    report = await plugin.reverse(ctx, payment, None, "Returned goods")
+    report = await plugin.reverse(ctx, payment, None, "Returned goods", None)
     assert report.status == "reversed"
     # the refund's callback (PUT to /api/v1/webhooks/mtn-momo/refund), confirmed by `status`
     reversed_ = await wait_for_status(api, created["id"], {"reversed"})
@@ -56,7 +58,7 @@ async def test_refund_reverses_a_collection_through_its_callback(api, host) -> N
     assert entry["kind"] == "refund" and entry["refund_of"] == created["id"]
     assert entry["status"] == "SUCCESSFUL" and entry["amount"] == "150"
     # a second refund call is the same refund (409), not a second one
-    again = await plugin.reverse(ctx, payment, None, "Returned goods")
+    again = await plugin.reverse(ctx, payment, None, "Returned goods", None)
     assert again.status == "reversed"
     refunds = [e for e in (await _ledger(host)).values() if e.get("refund_of") == created["id"]]
     assert len(refunds) == 1
@@ -107,3 +109,38 @@ async def test_deposit_chosen_by_setting(api, host, monkeypatch) -> None:
     ledger = await _ledger(host)
     assert ledger[created["id"]]["kind"] == "deposit"
     assert ledger[declined["id"]]["kind"] == "deposit"
+
+
+async def test_two_partial_refunds_through_the_reversal_route(api, host) -> None:
+    """`POST /api/v1/payments/{id}/reversal` twice: each reversal's id is its refund's
+    X-Reference-Id; the second one refunds the rest and the payment ends `reversed`."""
+    created = await _create(api, "+46701234567")
+    done = await wait_for_status(api, created["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded"
+    url = f"/api/v1/payments/{created['id']}/reversal"
+    key = str(uuid.uuid4())
+    first = await api.post(
+        url, headers={"Idempotency-Key": key}, json={"reason": "part", "amount": "50"}
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "succeeded"  # 100 of 150 left
+    # the same request again (same Idempotency-Key): replayed, no second refund
+    replay = await api.post(
+        url, headers={"Idempotency-Key": key}, json={"reason": "part", "amount": "50"}
+    )
+    assert replay.status_code == 200
+    rest = await api.post(
+        url, headers={"Idempotency-Key": str(uuid.uuid4())}, json={"reason": "rest"}
+    )
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["status"] == "reversed"
+    listed = (await api.get(f"/api/v1/payments/{created['id']}/reversals")).json()
+    items = listed["data"] if isinstance(listed, dict) else listed
+    ids = {str(r["id"]) for r in items}
+    refunds = {
+        e["id"]: e for e in (await _ledger(host)).values() if e.get("refund_of") == created["id"]
+    }
+    # one refund per reversal, its X-Reference-Id the reversal's id
+    assert set(refunds) == ids and len(ids) == 2
+    assert sorted(e["amount"] for e in refunds.values()) == ["100", "50"]
+    assert all(e["status"] == "SUCCESSFUL" for e in refunds.values())

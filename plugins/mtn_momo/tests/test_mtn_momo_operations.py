@@ -119,7 +119,7 @@ async def test_reverse_posts_a_refund_and_reads_it_back(httpx_mock: HTTPXMock) -
     rid = client.refund_reference(p.id)
     httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=202)
     httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body())
-    report = await plugin.reverse(ctx, p, None, "Customer's return & refund")
+    report = await plugin.reverse(ctx, p, None, "Customer's return & refund", None)
     assert report.status == "reversed"
     assert report.provider_reference == p.id
     assert report.provider_transaction_id == "600198217"  # the collection's, unchanged
@@ -129,6 +129,7 @@ async def test_reverse_posts_a_refund_and_reads_it_back(httpx_mock: HTTPXMock) -
         "refund_status": "SUCCESSFUL",
         "refund_transaction_id": "700000001",
         "refund_amount": "1500",
+        "refund_references": [rid],
     }
     (sent,) = posts(httpx_mock, REFUND_V1)
     assert sent.headers["x-reference-id"] == rid
@@ -156,7 +157,7 @@ async def test_partial_refund_v2_pending(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body("PENDING", "12.5")
     )
-    report = await plugin.reverse(ctx, p, Decimal("12.50"), "")
+    report = await plugin.reverse(ctx, p, Decimal("12.50"), "", None)
     assert report.status == "pending"
     assert report.provider_data["refund_status"] == "PENDING"
     body = json.loads(posts(httpx_mock, REFUND_V2)[0].content)
@@ -175,7 +176,7 @@ async def test_refund_answer_lost_is_resent_and_409_is_the_same_refund(
     httpx_mock.add_exception(httpx.ReadTimeout("lost"), method="POST", url=REFUND_V1)
     httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=409, json=DUPLICATE)
     httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body())
-    report = await plugin.reverse(ctx, p, None, "refund")
+    report = await plugin.reverse(ctx, p, None, "refund", None)
     assert report.status == "reversed"
     sent = posts(httpx_mock, REFUND_V1)
     assert len(sent) == 2
@@ -191,7 +192,7 @@ async def test_second_refund_of_another_amount_is_refused(httpx_mock: HTTPXMock)
     httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=409, json=DUPLICATE)
     httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body(amount="100"))
     with pytest.raises(InvalidRequest) as caught:
-        await plugin.reverse(ctx, p, Decimal(200), "again")
+        await plugin.reverse(ctx, p, Decimal(200), "again", None)
     assert caught.value.code == "duplicate"
     assert caught.value.provider_code == "RESOURCE_ALREADY_EXIST"
 
@@ -208,9 +209,9 @@ async def test_refund_not_readable_yet_is_pending(httpx_mock: HTTPXMock) -> None
         status_code=404,
         json={"code": "RESOURCE_NOT_FOUND", "message": "Requested resource was not found."},
     )
-    report = await plugin.reverse(ctx, p, None, "refund")
+    report = await plugin.reverse(ctx, p, None, "refund", None)
     assert report.status == "pending"
-    assert report.provider_data == {"refund_reference": rid}
+    assert report.provider_data == {"refund_reference": rid, "refund_references": [rid]}
 
 
 @pytest.mark.parametrize(
@@ -234,7 +235,7 @@ async def test_failed_refund_is_declined_with_momo_reason(
         body["reason"] = reason
     httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=body)
     with pytest.raises(OperatorDeclined) as caught:
-        await plugin.reverse(ctx, p, None, "refund")
+        await plugin.reverse(ctx, p, None, "refund", None)
     assert caught.value.provider_code == code
 
 
@@ -258,7 +259,7 @@ async def test_refund_refused_at_once_is_not_resent(
         method="POST", url=REFUND_V1, status_code=status, json={"code": code, "message": "no"}
     )
     with pytest.raises(error) as caught:
-        await plugin.reverse(ctx, payment(), None, "refund")
+        await plugin.reverse(ctx, payment(), None, "refund", None)
     assert caught.value.provider_code == code
     assert len(posts(httpx_mock, REFUND_V1)) == 1
 
@@ -266,13 +267,13 @@ async def test_refund_refused_at_once_is_not_resent(
 async def test_reverse_refusals_before_momo() -> None:
     ctx = context()
     with pytest.raises(NotSupported):
-        await plugin.reverse(ctx, payment("disbursement"), None, "x")
+        await plugin.reverse(ctx, payment("disbursement"), None, "x", None)
     for amount in (Decimal(0), Decimal("1500.01")):
         with pytest.raises(InvalidRequest) as caught:
-            await plugin.reverse(ctx, payment(), amount, "x")
+            await plugin.reverse(ctx, payment(), amount, "x", None)
         assert caught.value.code == "invalid_amount"
     with pytest.raises(ProviderAuthenticationError):
-        await plugin.reverse(context(disbursement_api_key=""), payment(), None, "x")
+        await plugin.reverse(context(disbursement_api_key=""), payment(), None, "x", None)
 
 
 # -- status sees the refund ------------------------------------------------------------------------
@@ -365,13 +366,11 @@ async def test_successful_refund_callback_reverses_the_payment() -> None:
     assert update.status == "reversed" and update.payment_id == pid
     assert update.amount is None  # a partial refund's amount is not the payment's
     assert update.provider_data["refund_transaction_id"] == "700000001"
-    assert update.provider_data["refund_reference"] == client.refund_reference(pid)
+    # the callback does not say which refund it is: it never overwrites refund_reference
+    assert "refund_reference" not in update.provider_data
     bare = {"status": "SUCCESSFUL"}  # no amount, no financialTransactionId
     outcome = await plugin.parse_callback(context(), inbound(bare, pid))
-    assert outcome.update.provider_data == {
-        "refund_reference": client.refund_reference(pid),
-        "refund_status": "SUCCESSFUL",
-    }
+    assert outcome.update.provider_data == {"refund_status": "SUCCESSFUL"}
 
 
 @pytest.mark.parametrize("status", ["FAILED", "PENDING"])
@@ -508,3 +507,107 @@ def test_validate_refuses_unknown_modes_and_versions() -> None:
         plugin.validate(context(collection_mode="deposit"), p)
     with pytest.raises(InvalidRequest):
         plugin.validate(context(create_version="v3_0"), p)
+
+
+# -- refunds with the host's reversal id -----------------------------------------------------------
+
+
+def test_refund_reference_of_a_reversal_id() -> None:
+    pid, rid = str(uuid.uuid4()), str(uuid.uuid4())
+    # a UUID v4 reversal id is the refund's X-Reference-Id itself
+    assert client.refund_reference(pid, rid) == rid
+    assert client.refund_reference(pid, rid.upper()) == rid
+    # another id (not a v4 UUID) gives a v4 derived from it, stable across retries
+    for other in ("0190f0f2-7a3b-7c4d-8e5f-6a7b8c9d0e1f", "rev-1"):
+        derived = client.refund_reference(pid, other)
+        assert uuid.UUID(derived).version == 4
+        assert derived == client.refund_reference(pid, other)
+        assert derived not in (other, client.refund_reference(pid))
+    # no reversal id: the id derived from the payment alone
+    assert client.refund_reference(pid, None) == client.refund_reference(pid, "")
+
+
+async def test_two_partial_refunds_use_their_reversal_ids(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=202, is_reusable=True)
+    httpx_mock.add_response(
+        method="GET", url=f"{REFUND_V1}/{first}", json=refund_body(amount="500")
+    )
+    httpx_mock.add_response(
+        method="GET", url=f"{REFUND_V1}/{second}", json=refund_body(amount="700")
+    )
+    one = await plugin.reverse(ctx, p, Decimal(500), "part 1", first)
+    assert one.status == "reversed" and one.amount == Decimal(500)
+    assert one.provider_data["refund_reference"] == first
+    assert one.provider_data["refund_references"] == [first]
+    # the host keeps provider_data: the second refund adds its id to the list
+    paid = msgspec.structs.replace(p, provider_data=one.provider_data)
+    two = await plugin.reverse(ctx, paid, Decimal(700), "part 2", second)
+    assert two.status == "reversed" and two.amount == Decimal(700)
+    assert two.provider_data["refund_references"] == [first, second]
+    sent = posts(httpx_mock, REFUND_V1)
+    assert [r.headers["x-reference-id"] for r in sent] == [first, second]
+    assert [json.loads(r.content)["amount"] for r in sent] == ["500", "700"]
+
+
+async def test_retried_reversal_is_read_as_already_received(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    rid = str(uuid.uuid4())
+    httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=409, json=DUPLICATE)
+    httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body(amount="500"))
+    report = await plugin.reverse(ctx, p, Decimal(500), "retry", rid)
+    assert report.status == "reversed"
+    assert report.provider_data["refund_reference"] == rid
+    (sent,) = posts(httpx_mock, REFUND_V1)  # one POST, no new id invented
+    assert sent.headers["x-reference-id"] == rid
+
+
+async def test_reused_reversal_id_with_another_amount_is_refused(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    rid = str(uuid.uuid4())
+    httpx_mock.add_response(method="POST", url=REFUND_V1, status_code=409, json=DUPLICATE)
+    httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=refund_body(amount="500"))
+    with pytest.raises(InvalidRequest) as caught:
+        await plugin.reverse(ctx, p, Decimal(600), "other amount", rid)
+    assert caught.value.code == "duplicate"
+
+
+@pytest.mark.parametrize(
+    ("second_status", "status", "total"),
+    [("SUCCESSFUL", "reversed", "1500"), ("FAILED", "succeeded", "500")],
+)
+async def test_status_reads_every_recorded_refund(
+    httpx_mock: HTTPXMock, second_status: str, status: str, total: str
+) -> None:
+    """`reversed` only once the successful refunds add up to the payment (the host reads
+    `reversed` as the whole payment); a partial refund leaves it `succeeded`."""
+    ctx = context()
+    token_ok(httpx_mock, "collection")
+    token_ok(httpx_mock)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    p = payment(provider_data={"refund_reference": second, "refund_references": [first, second]})
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{BASE}/collection/v1_0/requesttopay/{p.id}",
+        json={"status": "SUCCESSFUL", "amount": "1500", "financialTransactionId": "600198217"},
+    )
+    httpx_mock.add_response(
+        method="GET", url=f"{REFUND_V1}/{first}", json=refund_body(amount="500")
+    )
+    httpx_mock.add_response(
+        method="GET", url=f"{REFUND_V1}/{second}", json=refund_body(second_status, amount="1000")
+    )
+    report = await plugin.status(ctx, p)
+    assert report.status == status
+    assert report.provider_data["refund_total"] == total
+    last = second if second_status == "SUCCESSFUL" else first
+    assert report.provider_data["refund_reference"] == last  # the last that succeeded
+    # the derived id is not read when refunds are recorded
+    assert not any(client.refund_reference(p.id) in str(r.url) for r in httpx_mock.get_requests())

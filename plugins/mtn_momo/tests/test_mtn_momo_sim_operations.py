@@ -334,15 +334,15 @@ async def test_plugin_reverse_against_the_simulator(sim_url, recorder) -> None:
         p = new_payment()
         paid = succeeded(p, await plugin.initiate(ctx, p))
         assert (await plugin.status(ctx, paid)).status == "succeeded"
-        report = await plugin.reverse(ctx, paid, None, "Customer's return")
+        report = await plugin.reverse(ctx, paid, None, "Customer's return", None)
         assert report.status == "reversed"
         rid = client.refund_reference(p.id)
         assert report.provider_data["refund_reference"] == rid
         # sent again (a lost answer, a retry): MoMo's 409, the same refund, no second one
-        again = await plugin.reverse(ctx, paid, None, "retry")
+        again = await plugin.reverse(ctx, paid, None, "retry", None)
         assert again.status == "reversed"
         with pytest.raises(InvalidRequest):
-            await plugin.reverse(ctx, paid, Decimal(10), "another amount")
+            await plugin.reverse(ctx, paid, Decimal(10), "another amount", None)
         # status now sees the refund
         status = await plugin.status(ctx, paid)
         assert status.status == "reversed"
@@ -360,7 +360,7 @@ async def test_plugin_reverse_against_the_simulator(sim_url, recorder) -> None:
         q = new_payment(msisdn="+46733123451")
         declined = succeeded(q, await plugin.initiate(ctx, q))
         with pytest.raises(OperatorDeclined) as caught:
-            await plugin.reverse(ctx, declined, None, "x")
+            await plugin.reverse(ctx, declined, None, "x", None)
         assert caught.value.provider_code == "NOT_ALLOWED"
     finally:
         await ctx.http.aclose()
@@ -379,7 +379,7 @@ async def test_plugin_refund_lost_in_transit_gives_one_refund(sim_url, recorder)
                 "/_simulator/faults", json={"timeout_rate": 1.0, "timeout_seconds": 1.0}
             )
             try:
-                report = await plugin.reverse(ctx, paid, Decimal(50), "partial")
+                report = await plugin.reverse(ctx, paid, Decimal(50), "partial", None)
             finally:
                 await http.post("/_simulator/faults", json={})
             assert report.status == "reversed" and report.amount == Decimal(50)
@@ -413,3 +413,103 @@ async def test_plugin_withdraw_and_deposit_against_the_simulator(sim_url, record
         assert entries[d.id]["kind"] == "deposit" and entries[d.id]["reason"] == "PAYER_NOT_FOUND"
     finally:
         await ctx.http.aclose()
+
+
+async def test_plugin_partial_refunds_by_reversal_id(sim_url, recorder) -> None:
+    """Two partial refunds of one payment (one X-Reference-Id per reversal id), a retried
+    one read as already received, and a third that would refund more than was paid."""
+    _, public = recorder
+    ctx = make_context(plugin.DECLARATION, settings(), base_url=sim_url, public_url=public)
+    try:
+        p = new_payment()  # 150 EUR
+        paid = succeeded(p, await plugin.initiate(ctx, p))
+        first, second, third = (str(uuid.uuid4()) for _ in range(3))
+        one = await plugin.reverse(ctx, paid, Decimal(50), "part 1", first)
+        assert one.status == "reversed" and one.provider_data["refund_reference"] == first
+        paid = msgspec.structs.replace(
+            paid, provider_data={**paid.provider_data, **one.provider_data}
+        )
+        two = await plugin.reverse(ctx, paid, Decimal("70.5"), "part 2", second)
+        assert two.status == "reversed"
+        assert two.provider_data["refund_references"] == [first, second]
+        paid = msgspec.structs.replace(
+            paid, provider_data={**paid.provider_data, **two.provider_data}
+        )
+        # the host retries the second reversal (same id): MoMo's 409, not a third refund
+        again = await plugin.reverse(ctx, paid, Decimal("70.5"), "part 2", second)
+        assert again.status == "reversed" and again.provider_data["refund_reference"] == second
+        # 29.5 is left: 30 more is refused by the simulator (NOT_ALLOWED)
+        with pytest.raises(OperatorDeclined) as caught:
+            await plugin.reverse(ctx, paid, Decimal(30), "too much", third)
+        assert caught.value.provider_code == "NOT_ALLOWED"
+        # 120.5 of 150 refunded: the payment is still succeeded (reversed = all of it)
+        status = await plugin.status(ctx, paid)
+        assert status.status == "succeeded"
+        assert status.provider_data["refund_total"] == "120.5"
+        # the rest, 29.5: now the whole payment is refunded
+        paid = msgspec.structs.replace(
+            paid, provider_data={**paid.provider_data, **again.provider_data}
+        )
+        rest = await plugin.reverse(ctx, paid, Decimal("29.5"), "rest", str(uuid.uuid4()))
+        assert rest.status == "reversed"
+        paid = msgspec.structs.replace(
+            paid, provider_data={**paid.provider_data, **rest.provider_data}
+        )
+        status = await plugin.status(ctx, paid)
+        assert status.status == "reversed" and status.provider_data["refund_total"] == "150"
+        async with httpx.AsyncClient(base_url=sim_url) as http:
+            entries = (await ledger(http))["entries"]
+        refunds = {e["id"]: e for e in entries if e.get("refund_of") == p.id}
+        assert set(refunds) == {first, second, third, rest.provider_data["refund_reference"]}
+        assert refunds[first]["status"] == refunds[second]["status"] == "SUCCESSFUL"
+        assert refunds[third]["status"] == "FAILED" and refunds[third]["reason"] == "NOT_ALLOWED"
+        assert [refunds[first]["amount"], refunds[second]["amount"]] == ["50", "70.5"]
+    finally:
+        await ctx.http.aclose()
+
+
+# -- endpoints the SDKs use (fidelity) -------------------------------------------------------------
+
+
+async def test_balance_in_a_currency(http) -> None:
+    whole = (await read(http, "/collection/v1_0/account/balance")).json()
+    got = await read(http, "/collection/v1_0/account/balance/EUR")
+    assert got.status_code == 200 and got.json()["currency"] == "EUR"
+    assert got.json()["availableBalance"] == whole["availableBalance"]
+    other = await read(http, "/disbursement/v1_0/account/balance/UGX")
+    assert other.status_code == 500
+    assert other.json() == {"code": "INVALID_CURRENCY", "message": "Currency not supported."}
+    # the same key and token checks as every product call
+    refused = await http.get("/remittance/v1_0/account/balance/EUR")
+    assert refused.status_code == 401 and refused.json()["statusCode"] == 401
+
+
+async def test_delivery_notification(http) -> None:
+    ref = await collected(http)
+    path = f"/collection/v1_0/requesttopay/{ref}/deliverynotification"
+    hdrs = await headers(http, "collection")
+    sent = await http.post(path, headers=hdrs, json={"notificationMessage": "Your order shipped"})
+    assert sent.status_code == 200 and sent.content == b""
+    entry = next(e for e in (await ledger(http))["entries"] if e["id"] == ref)
+    assert entry["notification"] == "Your order shipped"
+    # the message may come as a header instead of the body
+    by_header = await http.post(path, headers={**hdrs, "notificationMessage": "By header"})
+    assert by_header.status_code == 200
+    too_long = await http.post(path, headers=hdrs, json={"notificationMessage": "x" * 161})
+    assert too_long.status_code == 400 and too_long.json()["code"] == "REQUEST_REJECTED"
+    assert (await http.post(path, headers=hdrs, content=b"{")).status_code == 400
+    assert (await http.post(path, headers=hdrs, json={})).status_code == 400
+    unknown = f"/collection/v1_0/requesttopay/{uuid.uuid4()}/deliverynotification"
+    missing = await http.post(unknown, headers=hdrs, json={"notificationMessage": "x"})
+    assert missing.status_code == 404 and missing.json()["code"] == "RESOURCE_NOT_FOUND"
+    refused = await http.post(path, json={"notificationMessage": "x"})
+    assert refused.status_code == 401
+    # a request to withdraw takes one too
+    wref = str(uuid.uuid4())
+    await create(http, "/collection/v1_0/requesttowithdraw", payer_body("46701234567"), wref)
+    withdraw = await http.post(
+        f"/collection/v1_0/requesttowithdraw/{wref}/deliverynotification",
+        headers=hdrs,
+        json={"notificationMessage": "Withdrawn"},
+    )
+    assert withdraw.status_code == 200

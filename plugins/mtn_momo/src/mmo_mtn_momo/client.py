@@ -83,14 +83,27 @@ def create_path(settings: MtnMomoSettings, product: str, mode: str) -> str:
     return f"/{product}/{version}/{mode}"
 
 
-def refund_reference(payment_id: str) -> str:
-    """The X-Reference-Id of a payment's refund: a UUID v4 derived from our payment id.
+def refund_reference(payment_id: str, reversal_id: str | None = None) -> str:
+    """The X-Reference-Id of a refund of a payment.
 
-    Deterministic (16 bytes of SHA-256 over the id and the word "refund", with the v4
-    version and variant bits set), so a refund whose answer was lost is resent with the
-    same id and MoMo's 409 stops a second refund.
+    With the host's `reversal_id` (unique per reversal, the same on its retries): that id
+    when it is a UUID v4, as MoMo requires, else a UUID v4 derived from it. Without one:
+    a UUID v4 derived from our payment id alone, so the payment has one refund. Either way
+    the id is deterministic (16 bytes of SHA-256, with the v4 version and variant bits
+    set), so a refund whose answer was lost is resent with the same id and MoMo's 409
+    stops a second refund.
     """
-    raw = bytearray(hashlib.sha256(f"{payment_id}:refund".encode()).digest()[:16])
+    if reversal_id:
+        try:
+            parsed = uuid.UUID(reversal_id)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.version == 4:
+            return str(parsed)
+        seed = f"{payment_id}:refund:{reversal_id}"
+    else:
+        seed = f"{payment_id}:refund"
+    raw = bytearray(hashlib.sha256(seed.encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return str(uuid.UUID(bytes=bytes(raw)))

@@ -266,16 +266,22 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         )
     state, failure = client.outcome(tx)
     if state == "succeeded" and _may_be_refunded(context, payment):
-        refund = await client.get_transaction(
-            context, "disbursement", "refund", client.refund_reference(payment.id)
-        )
-        if refund is not None and client.outcome(refund)[0] == "succeeded":
+        done = []
+        for refund_id in _refund_ids(payment):
+            refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+            if refund is not None and client.outcome(refund)[0] == "succeeded":
+                done.append((refund_id, refund))
+        if done:
+            refund_id, last = done[-1]
+            total = sum((Decimal(r.amount) for _, r in done if r.amount), Decimal(0))
+            data = {**_refund_data(last, refund_id), "refund_total": client.amount_text(total)}
+            # `reversed` is the whole payment: partial refunds leave it succeeded
             return StatusReport(
-                status="reversed",
+                status="reversed" if total >= payment.amount else "succeeded",
                 provider_reference=reference,
                 provider_transaction_id=tx.financial_transaction_id,
                 amount=Decimal(tx.amount) if tx.amount else None,
-                provider_data=_refund_data(refund, payment.id),
+                provider_data=data,
             )
     return StatusReport(
         status=state,
@@ -335,11 +341,13 @@ def _refund_callback(
             "refund of payment %s is %s (%s)", payment_id, state, failure.code if failure else "-"
         )
         return CallbackOutcome(reply=WebhookReply())
+    # the callback names no refund: keep what it says, not which refund it was
+    data = {k: v for k, v in _refund_data(tx, "").items() if k != "refund_reference"}
     update = PaymentUpdate(
         status="reversed",
         payment_id=payment_id,
         provider_reference=payment_id,
-        provider_data=_refund_data(tx, payment_id),
+        provider_data=data,
     )
     return CallbackOutcome(reply=WebhookReply(), update=update, authenticated=False)
 
@@ -371,16 +379,28 @@ def _may_be_refunded(context: ProviderContext, payment: Payment) -> bool:
     and disbursement credentials to read refunds with."""
     return (
         payment.type == "collection"
-        and (
-            payment.status in ("succeeded", "reversed")
-            or "refund_reference" in payment.provider_data
-        )
+        and (payment.status in ("succeeded", "reversed") or _has_refunds(payment))
         and all(settings_of(context).credentials("disbursement"))
     )
 
 
-def _refund_data(refund: Transaction, payment_id: str) -> dict[str, str]:
-    data = {"refund_reference": client.refund_reference(payment_id), "refund_status": refund.status}
+def _has_refunds(payment: Payment) -> bool:
+    data = payment.provider_data
+    return bool(data.get("refund_references") or data.get("refund_reference"))
+
+
+def _refund_ids(payment: Payment) -> tuple[str, ...]:
+    """The X-Reference-Ids of a payment's refunds that `reverse` recorded, else the one
+    derived from the payment id (a refund made without a reversal id)."""
+    data = payment.provider_data
+    known = [str(r) for r in data.get("refund_references") or ()]
+    if data.get("refund_reference"):
+        known.append(str(data["refund_reference"]))
+    return tuple(dict.fromkeys(known)) or (client.refund_reference(payment.id),)
+
+
+def _refund_data(refund: Transaction, refund_id: str) -> dict[str, str]:
+    data = {"refund_reference": refund_id, "refund_status": refund.status}
     if refund.financial_transaction_id:
         data["refund_transaction_id"] = refund.financial_transaction_id
     if refund.amount:
@@ -390,15 +410,22 @@ def _refund_data(refund: Transaction, payment_id: str) -> dict[str, str]:
 
 @hookimpl
 async def reverse(
-    context: ProviderContext, payment: Payment, amount: Decimal | None, reason: str
+    context: ProviderContext,
+    payment: Payment,
+    amount: Decimal | None,
+    reason: str,
+    reversal_id: str | None,
 ) -> StatusReport:
     """Refund a succeeded collection: `POST /disbursement/{v1_0|v2_0}/refund`.
 
-    The refund's X-Reference-Id is derived from our payment id (`client.refund_reference`),
-    so a refund whose answer was lost is resent with the same id and a 409 is read as
-    "already received": one refund per payment, never two. The refund is then read back
-    (`GET /disbursement/v1_0/refund/{id}`): SUCCESSFUL is `reversed`, PENDING `pending`,
-    FAILED an `OperatorDeclined` with MoMo's reason.
+    The refund's X-Reference-Id is the host's `reversal_id` (unique per reversal, the same
+    on its retries; `client.refund_reference`), so a payment may be refunded in several
+    parts, and a refund whose answer was lost, or a retried reversal, is resent with the
+    same id: MoMo's 409 is read as "already received", never a second refund. Without a
+    reversal id the refund's id is derived from the payment id (one refund per payment).
+    The refund is then read back (`GET /disbursement/v1_0/refund/{id}`): SUCCESSFUL is
+    `reversed`, PENDING `pending`, FAILED an `OperatorDeclined` with MoMo's reason.
+    `provider_data` keeps every refund id in `refund_references`, which `status` reads.
     """
     if payment.type != "collection":
         raise NotSupported(f"{DISPLAY} refunds collections only", provider=NAME)
@@ -414,7 +441,8 @@ async def reverse(
         raise ProviderAuthenticationError(
             f"{DISPLAY} refunds need the disbursement credentials", provider=NAME
         )
-    refund_id = client.refund_reference(payment.id)
+    refund_id = client.refund_reference(payment.id, reversal_id)
+    references = [*_refund_ids(payment), refund_id] if _has_refunds(payment) else [refund_id]
     note = client.clean_text(reason, f"Refund {payment.reference}")
     body = Refund(
         amount=client.amount_text(value),
@@ -437,13 +465,16 @@ async def reverse(
         provider_reference=payment.provider_reference or payment.id,
         provider_transaction_id=payment.provider_transaction_id,
         amount=value,
-        provider_data={"refund_reference": refund_id},
+        provider_data={
+            "refund_reference": refund_id,
+            "refund_references": list(dict.fromkeys(references)),
+        },
     )
     if refund is None:  # taken but not readable yet: a late read, never a failure
         return report
     if refund.amount is not None and Decimal(refund.amount) != value:
         raise InvalidRequest(
-            f"This payment already has a refund of {refund.amount} {payment.currency}",
+            f"This refund was already made for {refund.amount} {payment.currency}",
             code="duplicate",
             provider=NAME,
             provider_code="RESOURCE_ALREADY_EXIST",
@@ -454,7 +485,7 @@ async def reverse(
     return msgspec.structs.replace(
         report,
         status="reversed" if state == "succeeded" else "pending",
-        provider_data=_refund_data(refund, payment.id),
+        provider_data={**report.provider_data, **_refund_data(refund, refund_id)},
     )
 
 

@@ -10,8 +10,9 @@ Paths, headers and answers as MTN's sandbox (shared/providers/mtn_momo.md):
   `POST /disbursement|remittance/v1_0/transfer`, `POST /disbursement/v1_0|v2_0/deposit`,
   `POST /disbursement/v1_0|v2_0/refund` -> 202 empty; `GET …/v1_0/{operation}/{referenceId}`
   -> the transaction, 404 `RESOURCE_NOT_FOUND`.
-- `GET /{product}/v1_0/account/balance`, `GET …/accountholder/{type}/{id}/active` and
-  `…/basicuserinfo`.
+- `GET /{product}/v1_0/account/balance[/{currency}]`, `GET …/accountholder/{type}/{id}/active`
+  and `…/basicuserinfo`; `POST /collection/v1_0/requesttopay/{id}/deliverynotification`
+  (and for requesttowithdraw) -> 200 empty.
 
 Every call needs the product's `Ocp-Apim-Subscription-Key` (else APIM's 401
 `{statusCode, message}`); product calls a bearer token of that product (else 401) and one
@@ -45,6 +46,7 @@ from mmo_mtn_momo.wire import (
     PRODUCTS,
     REASONS,
     ApiUserCreate,
+    DeliveryNotification,
     Party,
     Refund,
     RequestToPay,
@@ -529,14 +531,58 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
     async def refund_status(request: Request, reference: FromPath[str]) -> Response[Any]:
         return await read(request, "disbursement", "refund", reference)
 
+    @post(
+        [
+            "/collection/v1_0/requesttopay/{reference:str}/deliverynotification",
+            "/collection/v1_0/requesttowithdraw/{reference:str}/deliverynotification",
+        ],
+        status_code=200,
+    )
+    async def delivery_notification(request: Request, reference: FromPath[str]) -> Response[Any]:
+        """A message to the payer about a request (works around the 160-character note):
+        the body's `notificationMessage`, or the header of that name; 200, empty."""
+        _, _, refused = await box.product_call(request, "collection")
+        if refused is not None:
+            return refused
+        kind = (
+            "requesttowithdraw"
+            if "/requesttowithdraw/" in request.scope["path"]
+            else "requesttopay"
+        )
+        if ("collection", kind, reference) not in box.resources:
+            return _error(404, "RESOURCE_NOT_FOUND")
+        raw = await request.body()
+        try:
+            body = msgspec.json.decode(raw, type=DeliveryNotification) if raw else None
+        except msgspec.MsgspecError as exc:
+            return _error(400, "REQUEST_REJECTED", str(exc))
+        message = (body.notification_message if body else None) or request.headers.get(
+            "notificationmessage"
+        )
+        if not message or len(message) > TEXT_LIMIT:
+            return _error(400, "REQUEST_REJECTED", "notificationMessage not accepted")
+        sim.ledger.record(reference, notification=message)
+        return Response(b"", status_code=200)
+
     # -- accounts ---------------------------------------------------------------------------
 
     @get([f"/{p}/v1_0/account/balance" for p in PRODUCTS])
     async def account_balance(request: Request) -> Response[Any]:
+        return await balance_of(request, None)
+
+    @get([f"/{p}/v1_0/account/balance/{{currency:str}}" for p in PRODUCTS])
+    async def account_balance_in(request: Request, currency: FromPath[str]) -> Response[Any]:
+        return await balance_of(request, currency)
+
+    async def balance_of(request: Request, currency: str | None) -> Response[Any]:
+        """`…/account/balance[/{currency}]`: the account is in the environment's currency;
+        another currency is not supported (500 INVALID_CURRENCY)."""
         product = _product(request)
         _, env, refused = await box.product_call(request, product)
         if refused is not None:
             return refused
+        if currency is not None and currency.upper() != ENVIRONMENT_CURRENCY[env]:  # type: ignore[index]
+            return _error(500, "INVALID_CURRENCY")
         return Response(
             {
                 "availableBalance": str(box.balances[product]),
@@ -600,6 +646,8 @@ def create_simulator(settings: MtnMomoSettings) -> Litestar:
             refund,
             refund_status,
             account_balance,
+            account_balance_in,
+            delivery_notification,
             holder_active,
             holder_info,
             *simulator_routes(sim),

@@ -147,6 +147,12 @@ class ApiUserCreate(msgspec.Struct, rename="camel"):
     provider_callback_host: str
 
 
+class DeliveryNotification(msgspec.Struct, rename="camel"):
+    """`POST /collection/v1_0/requesttopay/{id}/deliverynotification` body."""
+
+    notification_message: str | None = None
+
+
 class ApiUser(msgspec.Struct, rename="camel"):
     provider_callback_host: str
     target_environment: str = "sandbox"
