@@ -18,20 +18,12 @@ from mmo_host import db
 from mmo_host.worker import Worker
 
 from tests.conftest import wait_for_status
+from tests.providers.test_airtel_host import body
 
 
 async def create(api: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
-    payload = {
-        "type": "collection",
-        "amount": "5000",
-        "currency": "UGX",
-        "msisdn": "+256752605678",
-        "provider": "airtel",
-        "reference": "Order1042",
-    }
-    payload.update(changes)
     response = await api.post(
-        "/api/v1/payments", json=payload, headers={"Idempotency-Key": str(uuid.uuid4())}
+        "/api/v1/payments", json=body(**changes), headers={"Idempotency-Key": str(uuid.uuid4())}
     )
     assert response.status_code == 202, response.text
     return response.json()

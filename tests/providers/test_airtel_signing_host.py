@@ -4,7 +4,6 @@ disbursements end by the simulator's real callbacks after it checked `x-signatur
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for_status
+from tests.providers.test_airtel_flows_host import create
 
 
 @pytest.fixture
@@ -39,23 +39,6 @@ def signing(host: Any) -> Iterator[Any]:
             settings.balance_version,
             settings.balance_types,
         ) = saved
-
-
-async def create(api: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
-    payload = {
-        "type": "collection",
-        "amount": "5000",
-        "currency": "UGX",
-        "msisdn": "+256752605678",
-        "provider": "airtel",
-        "reference": "Order1042",
-    }
-    payload.update(changes)
-    response = await api.post(
-        "/api/v1/payments", json=payload, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 async def ledger(host: Any, payment_id: str) -> dict[str, Any]:

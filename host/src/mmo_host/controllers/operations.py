@@ -78,6 +78,14 @@ class ProviderError(MmoError):
 # -- helpers ------------------------------------------------------------------------------
 
 
+async def _own_payment(request: Request, payment_id: str) -> Any:
+    """The payment, when it belongs to the calling client (404 otherwise, as for none)."""
+    row = await payments.get(payment_id)
+    if row["client_id"] != request.state.client_id:
+        raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+    return row
+
+
 def _require(provider: Provider, hook: str, operation: str) -> None:
     """NotSupported unless the provider both implements `hook` and declares `operation`."""
     d = provider.declaration
@@ -249,9 +257,7 @@ class OperationsController(Controller):
                 http_status=400,
             )
         gateway: Gateway = request.app.state.gateway
-        row = await payments.get(payment_id)
-        if row["client_id"] != request.state.client_id:
-            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        row = await _own_payment(request, payment_id)
         digest = _request_hash(data)
         replayed = _replay(row, await _by_key(row["id"], idempotency_key), digest)
         if replayed is not None:
@@ -411,9 +417,7 @@ class OperationsController(Controller):
         tags=["payments"],
     )
     async def reversals(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:
-        row = await payments.get(payment_id)
-        if row["client_id"] != request.state.client_id:
-            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        row = await _own_payment(request, payment_id)
         rows = await db.fetch(
             "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
         )
@@ -431,9 +435,7 @@ class OperationsController(Controller):
         self, request: Request, payment_id: FromPath[str]
     ) -> Response[PaymentResource]:
         gateway: Gateway = request.app.state.gateway
-        row = await payments.get(payment_id)
-        if row["client_id"] != request.state.client_id:
-            raise payments.PaymentNotFound(f"No payment {payment_id!r}")
+        row = await _own_payment(request, payment_id)
         if row["type"] != "collection" or row["status"] != "pending":
             raise Conflict(
                 f"Only a pending collection is prompted again; this one is a {row['status']} "
