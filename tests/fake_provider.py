@@ -35,18 +35,23 @@ from mmo_core.types import (
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
+    Reversal,
     SetupReport,
     StatusReport,
     WebhookReply,
 )
 
 OPERATOR: dict[str, dict[str, Any]] = {}
+# what the operator says of each reversal, by reversal id: "reversed", "pending", "failed",
+# or "unknown_to_operator" (absent: "pending")
+REVERSALS: dict[str, str] = {}
 CALLS: list[str] = []
 DOWN = {"initiate": False, "status": False}
 
 
 def reset() -> None:
     OPERATOR.clear()
+    REVERSALS.clear()
     CALLS.clear()
     DOWN.update(initiate=False, status=False)
 
@@ -145,6 +150,17 @@ async def health() -> HealthReport:
 async def reverse(payment: Payment, amount: Decimal | None, reason: str) -> StatusReport:
     CALLS.append("reverse")
     return StatusReport(status="reversed", provider_reference=payment.provider_reference)
+
+
+@hookimpl
+async def reversal_status(reversal: Reversal) -> StatusReport:
+    CALLS.append("reversal_status")
+    state = REVERSALS.get(reversal.id, "pending")
+    if state == "unknown_to_operator":
+        raise UnknownToOperator("No such refund", provider="fake", provider_code="404")
+    if state == "failed":
+        return StatusReport(status="failed", failure=Failure("R9", "refund refused"))
+    return StatusReport(status=state, provider_transaction_id=f"RV-{reversal.id[:6]}")  # type: ignore[arg-type]
 
 
 @hookimpl

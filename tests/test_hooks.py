@@ -81,6 +81,17 @@ async def check_reverse(provider, context):
     assert report.status == "reversed"
 
 
+async def check_reversal_status(provider, context):
+    from mmo_core.types import Reversal
+
+    reversal = Reversal(id="rv-1", amount=Decimal(10), currency="TZS", status="pending")
+    fake_provider.REVERSALS["rv-1"] = "reversed"
+    report = await provider.call(
+        "reversal_status", context=context, payment=payment(), reversal=reversal
+    )
+    assert report.status == "reversed" and report.provider_transaction_id == "RV-rv-1"
+
+
 async def check_resend_prompt(provider, context):
     assert await provider.call("resend_prompt", context=context, payment=payment()) is None
     with pytest.raises(Exception, match="cannot be sent again"):

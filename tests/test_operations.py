@@ -421,6 +421,87 @@ async def test_airtel_full_refund_only(api):
         error(await reverse(api, payment["id"]), 409, "already_reversed")
 
 
+# -- reversals the operator answers later: the worker follows them up ----------------------
+
+
+async def _drain(host) -> None:
+    from mmo_host.worker import Worker
+
+    await Worker(host.gateway, worker_id="reversal-worker").drain()
+
+
+async def _open_reversal_job(payment_id: str) -> list[Any]:
+    return [
+        j
+        for j in await db.fetch(
+            "SELECT * FROM jobs WHERE payment_id = $1 AND kind = 'reversal' AND done_at IS NULL",
+            uuid.UUID(payment_id),
+        )
+    ]
+
+
+async def test_worker_ends_a_pending_partial_reversal(api, host, operator_answers):
+    answer, calls = operator_answers
+    answer["value"] = StatusReport(status="pending", provider_reference="REV-2")
+    payment = await succeeded_fake(api)
+    response = await reverse(api, payment["id"], amount="400")
+    assert response.status_code == 202
+    answer.pop("value")
+    (job,) = await _open_reversal_job(payment["id"])
+    reversal_id = calls[-1]["reversal_id"]
+
+    await _drain(host)  # the operator still says pending: asked again later
+    assert (await claim(payment["id"]))["state"] == "pending"
+    assert len(await _open_reversal_job(payment["id"])) == 1
+
+    fake_provider.REVERSALS[reversal_id] = "reversed"
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE id = $1", job["id"])
+    await _drain(host)
+    last = await claim(payment["id"])
+    assert (last["state"], last["provider_transaction_id"]) == ("reversed", f"RV-{reversal_id[:6]}")
+    done = (await api.get(f"/api/v1/payments/{payment['id']}")).json()
+    assert (done["status"], done["amount_reversed"]) == ("succeeded", "400.00")
+    events = await db.fetch(
+        "SELECT type FROM outbox_events WHERE payment_id = $1 ORDER BY created_at",
+        uuid.UUID(payment["id"]),
+    )
+    assert events[-1]["type"] == "payment.partially_reversed"
+    assert await _open_reversal_job(payment["id"]) == []
+    # the rest may now be reversed
+    rest = await reverse(api, payment["id"])
+    assert (rest.status_code, rest.json()["status"]) == (200, "reversed")
+
+
+async def test_worker_settles_an_unknown_reversal(api, host, operator_answers):
+    answer, calls = operator_answers
+    answer["value"] = OutcomeUnknown("read timeout", provider="fake")
+    payment = await succeeded_fake(api)
+    error(await reverse(api, payment["id"]), 504, "outcome_unknown")
+    answer.pop("value")
+    reversal_id = calls[-1]["reversal_id"]
+    # the operator never got it: known not to have taken effect, so it may be sent again
+    fake_provider.REVERSALS[reversal_id] = "unknown_to_operator"
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE kind = 'reversal'")
+    await _drain(host)
+    assert (await claim(payment["id"]))["state"] == "failed"
+    again = await reverse(api, payment["id"])
+    assert (again.status_code, again.json()["status"]) == (200, "reversed")
+
+
+async def test_worker_records_a_refused_pending_reversal(api, host, operator_answers):
+    answer, calls = operator_answers
+    answer["value"] = StatusReport(status="pending")
+    payment = await succeeded_fake(api)
+    assert (await reverse(api, payment["id"])).status_code == 202
+    answer.pop("value")
+    fake_provider.REVERSALS[calls[-1]["reversal_id"]] = "failed"
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE kind = 'reversal'")
+    await _drain(host)
+    last = await claim(payment["id"])
+    assert (last["state"], last["error"]) == ("failed", "declined:R9")
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
+
+
 # -- resend prompt ---------------------------------------------------------------------------
 
 

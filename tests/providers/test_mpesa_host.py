@@ -289,3 +289,41 @@ async def test_c2b_confirmation_with_a_wrong_token_changes_nothing(api, host):
     assert (
         await db.fetch("SELECT id FROM payments WHERE provider_transaction_id = 'FORGED0001'") == []
     )
+
+
+async def test_a_reversal_result_that_comes_late_is_applied_by_the_worker(api, host):
+    """reverse waits `result_wait` for Daraja's Result; when it comes later, the worker's
+    reversal job finds it (context.results) and ends the reversal."""
+    import asyncio
+
+    from mmo_host import db
+    from mmo_host.worker import Worker
+
+    created = await _create(api, "+254712345678", amount="120")
+    done = await wait_for_status(api, created["id"], {"succeeded"})
+    context = host.gateway.context("mpesa")
+    settings = context.settings
+    faults = f"{host.url}/_sim/mpesa/_simulator/faults"
+    context.settings = msgspec.structs.replace(settings, result_wait=0.1)
+    try:
+        assert (await api.post(faults, json={"callback_delay_ms": 800})).status_code < 300
+        response = await api.post(
+            f"/api/v1/payments/{done['id']}/reversal",
+            json={"reason": "Order cancelled", "amount": "20"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 202, response.text
+    finally:
+        context.settings = settings
+        await api.post(faults, json={})
+    (pending,) = (await api.get(f"/api/v1/payments/{done['id']}/reversals")).json()["data"]
+    assert pending["status"] == "pending"
+    await asyncio.sleep(1.2)  # the Result arrives at reversal-result meanwhile
+    await db.fetch("UPDATE jobs SET run_at = now() WHERE kind = 'reversal'")
+    await Worker(host.gateway, worker_id="mpesa-reversals").drain()
+    (reversal,) = (await api.get(f"/api/v1/payments/{done['id']}/reversals")).json()["data"]
+    assert reversal["status"] == "reversed"
+    payment = (await api.get(f"/api/v1/payments/{done['id']}")).json()
+    assert (payment["status"], payment["amount_reversed"]) == ("succeeded", "20.00")
+    entry = next(e for e in await _ledger(api, host) if e["id"] == done["provider_reference"])
+    assert entry["status"] == "reversed"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         InitiateResult,
         Payment,
         ProviderDeclaration,
+        Reversal,
         SetupReport,
         StatusReport,
     )
@@ -42,6 +43,7 @@ REQUIRED_HOOKS: tuple[str, ...] = ("mmo_provider", "initiate", "status", "parse_
 OPTIONAL_HOOKS: tuple[str, ...] = (
     "validate",
     "reverse",
+    "reversal_status",
     "balance",
     "lookup_account",
     "resend_prompt",
@@ -158,6 +160,18 @@ async def reverse(
     :param reversal_id: a UUID the host gives each reversal of a payment, the same on every
         retry of that reversal: the operator's idempotency key where it takes one, so a
         payment can be refunded in several parts and a retried refund is never doubled.
+    """
+
+
+@hookspec
+async def reversal_status(
+    context: ProviderContext, payment: Payment, reversal: Reversal
+) -> StatusReport:
+    """Ask the operator where a reversal stands that `reverse` left pending or unknown.
+
+    Optional (with ``reverse``). The host's worker calls it until the reversal is final:
+    return ``reversed``, ``failed`` (with the operator's failure) or ``pending``; raise
+    ``UnknownToOperator`` when the operator has no record of it (it never arrived).
     """
 
 

@@ -243,6 +243,22 @@ class PaymentUpdate(msgspec.Struct, frozen=True, kw_only=True):
     provider_data: dict[str, Any] = {}
 
 
+class Reversal(msgspec.Struct, frozen=True, kw_only=True):
+    """One reversal of a payment as the host keeps it, for `reversal_status`.
+
+    `id` is the `reversal_id` the `reverse` hook was given; the other fields are what its
+    answer said (`provider_data` included).
+    """
+
+    id: str
+    amount: Decimal
+    currency: str
+    status: str
+    provider_reference: str | None = None
+    provider_transaction_id: str | None = None
+    provider_data: dict[str, Any] = {}
+
+
 class InboundPayment(msgspec.Struct, frozen=True, kw_only=True):
     """A payment the gateway did not start, reported by the operator when it is done.
 
@@ -337,6 +353,7 @@ __all__ = [
     "PaymentUpdate",
     "ProviderDeclaration",
     "ReportedStatus",
+    "Reversal",
     "SetupReport",
     "StatusReport",
     "WebhookReply",

@@ -1,4 +1,5 @@
-"""The background worker: polls, resolves, sends queued payments, delivers events.
+"""The background worker: polls, resolves, sends queued payments, follows reversals up,
+delivers events.
 
 `mmo worker` runs it alone; `mmo serve` runs one inside the host by default. Any number
 of workers may run against one database: jobs are claimed with `SKIP LOCKED` and a lease.
@@ -19,7 +20,7 @@ import httpx
 from mmo_core.errors import MmoError, ProviderUnavailable, UnknownToOperator
 from mmo_core.types import FINAL_STATUSES, StatusReport
 
-from mmo_host import callbacks, db, events, jobs, payments
+from mmo_host import callbacks, db, events, jobs, payments, reversals
 from mmo_host.gateway import Gateway
 
 log = logging.getLogger("mmo.worker")
@@ -173,6 +174,62 @@ class Worker:
             return
         await payments.never_received(self.gateway, row, "poll", exc)
         await jobs.finish(job, self.id, "unknown to the operator")  # open if rescheduled
+
+    async def _job_reversal(self, job: Any) -> None:
+        """A reversal the operator left pending (or whose outcome is unknown): ask it."""
+        row = await self._payment(job)
+        reversal = await reversals.open_of(row["id"]) if row is not None else None
+        if reversal is None or reversal["status"] == "in_progress":
+            # nothing open; or the route is still calling the operator (it asks again)
+            await jobs.finish(job, self.id, "no open reversal")
+            return
+        provider = self.gateway.registry.get(row["provider"])
+        if not provider.implements("reversal_status"):
+            await jobs.finish(job, self.id, "the provider cannot be asked: settle by hand")
+            return
+        age = (dt.datetime.now(dt.UTC) - reversal["created_at"]).total_seconds()
+        try:
+            report: StatusReport = await payments.call_operator(
+                self.gateway,
+                row,
+                "reversal_status",
+                payment=payments.to_core(row),
+                reversal=reversals.to_core(reversal, row["currency"]),
+            )
+        except payments.BreakerOpen:
+            await jobs.retry(job, self.id, self.gateway.config.breaker_cooldown, "breaker open")
+            return
+        except UnknownToOperator as exc:
+            if reversal["status"] == "unknown" and age >= jobs.POLICY.resolve_after:
+                # it never reached the operator: known not to have taken effect
+                await reversals.settle(reversal["id"], "failed", error=f"{exc.code}:never received")
+                await jobs.finish(job, self.id, "unknown to the operator")
+            else:
+                await self._reversal_later(job, row, age, str(exc))
+            return
+        except (MmoError, TimeoutError) as exc:
+            await self._reversal_later(job, row, age, f"{type(exc).__name__}: {exc}")
+            return
+        if report.status == "reversed":
+            await reversals.complete(row["id"], reversal["id"], report, "poll")
+            await jobs.finish(job, self.id)
+        elif report.status in ("failed", "expired"):
+            failure = report.failure
+            error = f"declined:{failure.code}" if failure else report.status
+            await reversals.settle(reversal["id"], "failed", error=error, **reversals.found(report))
+            log.info("payment %s: reversal %s refused by the operator", row["id"], reversal["id"])
+            await jobs.finish(job, self.id)
+        else:
+            await self._reversal_later(job, row, age, None)
+
+    async def _reversal_later(self, job: Any, row: Any, age: float, error: str | None) -> None:
+        if age > jobs.POLICY.poll_for:
+            await jobs.finish(job, self.id, "gave up: settle the reversal by hand")
+            log.warning("payment %s: a reversal is still open after polling", row["id"])
+            return
+        await jobs.retry(
+            job, self.id, jobs.POLICY.next_poll(row["provider"], job["attempts"]), error
+        )
 
     async def _job_rematch(self, job: Any) -> None:
         flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))

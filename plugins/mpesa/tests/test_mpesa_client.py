@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import mmo_mpesa.plugin as plugin
+import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -915,3 +916,76 @@ async def test_setup_registers_through_the_alias(httpx_mock):
     again = await plugin.setup(ctx)
     assert "already registered" in again.lines[0]
     await ctx.http.aclose()
+
+
+# -- reversal_status: a reversal whose Result came after `reverse` returned -------------------
+
+
+def _ack_response(httpx_mock, conversation: str) -> None:
+    httpx_mock.add_response(
+        method="POST",
+        json={"ConversationID": conversation, "OriginatorConversationID": "o", "ResponseCode": "0"},
+    )
+
+
+async def test_late_reversal_result_is_found_by_reversal_status(context, httpx_mock):
+    from mmo_core.types import Reversal
+
+    paid = _payment(provider_transaction_id="SGF5A1B2C3")
+    _token(httpx_mock)
+    _ack_response(httpx_mock, "AG_LATE")
+    pending = await plugin.reverse(context, paid, None, "Duplicate")
+    assert pending.status == "pending"
+    assert pending.provider_data == {"ReversalConversationID": "AG_LATE"}
+    reversal = Reversal(
+        id=str(uuid.uuid4()),
+        amount=Decimal(150),
+        currency="KES",
+        status="pending",
+        provider_data=pending.provider_data,
+    )
+    # the Result comes to reversal-result later, in whichever process
+    late = {"Result": {"ResultCode": 0, "ConversationID": "AG_LATE", "TransactionID": "REV9"}}
+    await plugin.parse_callback(
+        context, inbound(context, "reversal-result", late, payment_id=paid.id)
+    )
+    done = await plugin.reversal_status(context, paid, reversal)
+    assert done.status == "reversed" and done.provider_data["ReversalTransactionID"] == "REV9"
+
+    refused = {
+        "Result": {
+            "ResultCode": "R000001",
+            "ResultDesc": "already reversed",
+            "ConversationID": "AG_NO",
+        }
+    }
+    await plugin.parse_callback(
+        context, inbound(context, "reversal-result", refused, payment_id=paid.id)
+    )
+    no = msgspec.structs.replace(reversal, provider_data={"ReversalConversationID": "AG_NO"})
+    report = await plugin.reversal_status(context, paid, no)
+    assert (report.status, report.failure.code) == ("failed", "R000001")
+
+
+@pytest.mark.parametrize(("held", "status"), [("Reversed", "reversed"), ("Completed", "pending")])
+async def test_reversal_status_without_its_result_asks_transaction_status(
+    context, httpx_mock, held, status
+):
+    from mmo_core.types import Reversal
+
+    paid = _payment(provider_transaction_id="SGF5A1B2C3")
+    reversal = Reversal(id=str(uuid.uuid4()), amount=Decimal(150), currency="KES", status="unknown")
+    _token(httpx_mock)
+    _ack_response(httpx_mock, "AG_TS1")
+    result = {
+        "ResultCode": 0,
+        "ConversationID": "AG_TS1",
+        "ResultParameters": {"ResultParameter": [{"Key": "TransactionStatus", "Value": held}]},
+    }
+    await context.results.put("mpesa:result:AG_TS1", json.dumps(result).encode())
+    report = await plugin.reversal_status(context, paid, reversal)
+    assert report.status == status
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["CommandID"] == "TransactionStatusQuery" and sent["TransactionID"] == "SGF5A1B2C3"
+    with pytest.raises(InvalidRequest):
+        await plugin.reversal_status(context, _payment(), reversal)

@@ -611,3 +611,56 @@ async def test_status_reads_every_recorded_refund(
     assert report.provider_data["refund_reference"] == last  # the last that succeeded
     # the derived id is not read when refunds are recorded
     assert not any(client.refund_reference(p.id) in str(r.url) for r in httpx_mock.get_requests())
+
+
+# -- reversal_status: the worker asks about a refund left pending --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (refund_body("SUCCESSFUL", amount="500"), "reversed", None),
+        (refund_body("PENDING", amount="500"), "pending", None),
+        (
+            refund_body("FAILED", amount="500", reason="NOT_ENOUGH_FUNDS"),
+            "failed",
+            "NOT_ENOUGH_FUNDS",
+        ),
+    ],
+)
+async def test_reversal_status_reads_the_refund_by_its_reversal_id(
+    httpx_mock: HTTPXMock, body, status, code
+) -> None:
+    from mmo_core.types import Reversal
+
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    reversal = Reversal(id=str(uuid.uuid4()), amount=Decimal(500), currency="EUR", status="pending")
+    rid = client.refund_reference(p.id, reversal.id)
+    assert rid == reversal.id  # a UUID v4 is used as it is
+    httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=body)
+    report = await plugin.reversal_status(ctx, p, reversal)
+    assert report.status == status
+    assert (report.failure.code if report.failure else None) == code
+    assert report.provider_data["refund_reference"] == rid
+    if status == "reversed":
+        assert report.provider_transaction_id == "700000001"
+
+
+async def test_reversal_status_of_a_refund_momo_never_got(httpx_mock: HTTPXMock) -> None:
+    from mmo_core.errors import UnknownToOperator
+    from mmo_core.types import Reversal
+
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    reversal = Reversal(id=str(uuid.uuid4()), amount=Decimal(5), currency="EUR", status="unknown")
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{REFUND_V1}/{reversal.id}",
+        status_code=404,
+        json={"code": "RESOURCE_NOT_FOUND", "message": "Requested resource was not found."},
+    )
+    with pytest.raises(UnknownToOperator):
+        await plugin.reversal_status(ctx, p, reversal)

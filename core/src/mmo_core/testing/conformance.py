@@ -186,6 +186,8 @@ class ProviderConformance:
         assert ("balance" in operations) == provider.implements("balance")
         assert ("lookup" in operations) == provider.implements("lookup_account")
         assert ("resend_prompt" in operations) == provider.implements("resend_prompt")
+        if provider.implements("reversal_status"):
+            assert provider.implements("reverse"), "reversal_status without reverse"
 
     # -- round trip against the simulator -------------------------------------------------
 

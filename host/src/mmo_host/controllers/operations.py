@@ -40,16 +40,13 @@ from mmo_core.errors import (
 from mmo_core.registry import Provider
 from mmo_core.types import AccountInfo, BalanceReport, StatusReport
 
-from mmo_host import db, payments
+from mmo_host import db, payments, reversals
 from mmo_host.auth import api_key_guard
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
 from mmo_host.schemas import PaymentResource
 
 log = logging.getLogger("mmo.operations")
-
-# reversal states that forbid another reversal of the payment
-OPEN = ("in_progress", "pending", "unknown")
 
 
 class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,52 +107,11 @@ def _request_hash(body: ReversalCreate) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def reversal_resource(row: Any, currency: str) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "payment_id": str(row["payment_id"]),
-        "status": row["status"],
-        "amount": money.format_amount(row["amount_minor"], currency),
-        "currency": currency,
-        "reason": row["reason"],
-        "provider_reference": row["provider_reference"],
-        "provider_transaction_id": row["provider_transaction_id"],
-        "error": row["error"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
-
-
 async def _by_key(payment_id: uuid.UUID, key: str | None) -> Any:
     if key is None:
         return None
     return await db.fetchrow(
         "SELECT * FROM reversals WHERE payment_id = $1 AND idempotency_key = $2", payment_id, key
-    )
-
-
-async def _open_reversal(payment_id: uuid.UUID) -> Any:
-    return await db.fetchrow(
-        "SELECT id FROM reversals WHERE payment_id = $1 AND status = ANY($2::text[])",
-        payment_id,
-        list(OPEN),
-    )
-
-
-async def _settle(reversal_id: uuid.UUID, status: str, **fields: Any) -> Any:
-    return await db.fetchrow(
-        """UPDATE reversals SET status = $2, error = $3,
-               provider_reference = COALESCE($4, provider_reference),
-               provider_transaction_id = COALESCE($5, provider_transaction_id),
-               provider_data = provider_data || COALESCE($6::jsonb, '{}'::jsonb),
-               updated_at = now()
-           WHERE id = $1 RETURNING *""",
-        reversal_id,
-        status,
-        fields.get("error"),
-        fields.get("provider_reference"),
-        fields.get("provider_transaction_id"),
-        db.jsonb(fields.get("provider_data") or None),
     )
 
 
@@ -262,7 +218,7 @@ class OperationsController(Controller):
         replayed = _replay(row, await _by_key(row["id"], idempotency_key), digest)
         if replayed is not None:
             return replayed
-        _check_reversible(row, await _open_reversal(row["id"]))
+        _check_reversible(row, await reversals.open_of(row["id"]))
         provider = gateway.registry.get(row["provider"])
         _require(provider, "reverse", "reversal")
         amount, minor = _check_amount(data, row, provider)
@@ -273,7 +229,7 @@ class OperationsController(Controller):
             replayed = _replay(row, earlier, digest)
             if replayed is not None:
                 return replayed
-            _check_reversible(row, await _open_reversal(row["id"]))
+            _check_reversible(row, await reversals.open_of(row["id"]))
             amount, minor = _check_amount(data, row, provider)
             if earlier is not None:  # it failed before: the same reversal, tried again
                 reversal = await db.fetchrow(
@@ -298,48 +254,19 @@ class OperationsController(Controller):
 
         log.info("payment %s: reversal %s requested", row["id"], reversal["id"])
         report = await self._call_reverse(gateway, row, reversal, amount, data.reason)
-        found = {
-            "provider_reference": report.provider_reference,
-            "provider_transaction_id": report.provider_transaction_id,
-            "provider_data": report.provider_data,
-        }
-        if report.provider_data:
-            # what the provider keeps about its reversals (MTN: the refund ids) is the
-            # payment's too: its `status` hook reads it from there
-            row = (
-                await payments.apply_transition(
-                    row["id"], row["status"], source="api", provider_data=report.provider_data
-                )
-            ).row
         if report.status != "reversed":
-            await _settle(reversal["id"], "pending", **found)
-            log.info("payment %s: reversal pending with the operator", row["id"])
-            return Response(payments.resource(row), status_code=202)
-        async with db.transaction():
-            await _settle(reversal["id"], "reversed", **found)
-            row = await db.fetchrow(
-                """UPDATE payments SET amount_reversed_minor = amount_reversed_minor + $2,
-                       updated_at = now(), version = version + 1
-                   WHERE id = $1 RETURNING *""",
-                row["id"],
-                minor,
-            )
-            detail = {
-                "reversal": str(reversal["id"]),
-                "amount": money.format_amount(minor, row["currency"]),
-                "partial": minor < row["amount_minor"],
-                "reason": data.reason,
-                "provider_transaction_id": report.provider_transaction_id,
-            }
-            if row["amount_reversed_minor"] >= row["amount_minor"]:
+            await reversals.settle(reversal["id"], "pending", **reversals.found(report))
+            if report.provider_data:
+                # the provider's data about it is the payment's too (its `status` reads it)
                 row = (
                     await payments.apply_transition(
-                        row["id"], "reversed", source="api", detail=detail
+                        row["id"], row["status"], source="api", provider_data=report.provider_data
                     )
                 ).row
-            else:
-                await payments.emit_event(row, "payment.partially_reversed")
-        log.info("payment %s: reversal %s done", row["id"], reversal["id"])
+            await reversals.follow_up(row, provider.implements("reversal_status"))
+            log.info("payment %s: reversal pending with the operator", row["id"])
+            return Response(payments.resource(row), status_code=202)
+        row = await reversals.complete(row["id"], reversal["id"], report, "api")
         return Response(payments.resource(row), status_code=200)
 
     @staticmethod
@@ -349,7 +276,10 @@ class OperationsController(Controller):
         """The provider's answer; every failure settles the reversal, then raises."""
 
         async def settle(state: str, error: str) -> None:
-            await _settle(reversal["id"], state, error=error)
+            await reversals.settle(reversal["id"], state, error=error)
+            if state == "unknown":
+                provider = gateway.registry.get(row["provider"])
+                await reversals.follow_up(row, provider.implements("reversal_status"))
 
         try:
             report = await payments.call_operator(
@@ -421,7 +351,7 @@ class OperationsController(Controller):
         rows = await db.fetch(
             "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
         )
-        return {"data": [reversal_resource(r, row["currency"]) for r in rows]}
+        return {"data": [reversals.resource(r, row["currency"]) for r in rows]}
 
     @post(
         "/payments/{payment_id:str}/resend-prompt",

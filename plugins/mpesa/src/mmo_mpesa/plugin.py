@@ -37,6 +37,7 @@ from mmo_core.types import (
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
+    Reversal,
     SetupReport,
     StatusReport,
     WebhookReply,
@@ -310,14 +311,19 @@ async def _initiator_query(
     context: ProviderContext, path: str, body: Any, operation: str
 ) -> Result | None:
     """Send a request answered by a Result callback and wait briefly for that Result."""
+    return (await _initiator_request(context, path, body, operation))[1]
+
+
+async def _initiator_request(
+    context: ProviderContext, path: str, body: Any, operation: str
+) -> tuple[AsyncAck, Result | None]:
     response = await client.send(context, path, body, operation)
     client.raise_for(response, operation)
     ack = _ack(response.content, operation)
     # the Result comes by callback, maybe to another process: `context.results` is shared
-    found = await context.results.wait(
-        _result_key(ack.ConversationID), _settings(context).result_wait
-    )
-    return None if found is None else msgspec.json.decode(found, type=Result)
+    key = _result_key(ack.ConversationID)
+    found = await context.results.wait(key, _settings(context).result_wait)
+    return ack, None if found is None else msgspec.json.decode(found, type=Result)
 
 
 def _result_key(conversation_id: str) -> str:
@@ -486,9 +492,18 @@ async def reverse(
         QueueTimeOutURL=context.callback_url("timeout"),
         Remarks=_remarks(reason or "Reversal"),
     )
-    result = await _initiator_query(context, REVERSAL, body, "reverse")
+    ack, result = await _initiator_request(context, REVERSAL, body, "reverse")
     if result is None:
-        return StatusReport(status="pending", provider_transaction_id=receipt)
+        # the Result comes later: `reversal_status` looks for it by its ConversationID
+        return StatusReport(
+            status="pending",
+            provider_transaction_id=receipt,
+            provider_data={"ReversalConversationID": ack.ConversationID},
+        )
+    return _reversal_report(result, receipt)
+
+
+def _reversal_report(result: Result, receipt: str | None) -> StatusReport:
     _, failure = result_status(result.ResultCode, result.ResultDesc)
     if failure is not None:
         raise OperatorDeclined(
@@ -502,6 +517,35 @@ async def reverse(
         provider_transaction_id=receipt,
         provider_data={"ReversalTransactionID": result.TransactionID},
     )
+
+
+@hookimpl
+async def reversal_status(
+    context: ProviderContext, payment: Payment, reversal: Reversal
+) -> StatusReport:
+    """A reversal whose Result had not come when `reverse` returned.
+
+    Its Result, once it came to `reversal-result`, is on `context.results` (by the
+    ConversationID `reverse` kept). Without it, Transaction Status of the original
+    receipt tells whether M-Pesa holds the payment as reversed; anything else is pending.
+    """
+    receipt = payment.provider_transaction_id
+    conversation = reversal.provider_data.get("ReversalConversationID")
+    if conversation:
+        found = await context.results.wait(_result_key(str(conversation)), 0.0)
+        if found is not None:
+            result = msgspec.json.decode(found, type=Result)
+            try:
+                return _reversal_report(result, receipt)
+            except OperatorDeclined as exc:
+                failure = Failure(code=exc.provider_code or "declined", message=exc.message)
+                return StatusReport(status="failed", failure=failure)
+    if not receipt:
+        raise InvalidRequest("Only a paid collection (with its receipt) is reversed", provider=NAME)
+    report = await _transaction_status(context, payment)
+    if report.status == "reversed":
+        return StatusReport(status="reversed", provider_transaction_id=receipt)
+    return StatusReport(status="pending", provider_transaction_id=receipt)
 
 
 def parse_balances(text: str) -> tuple[Balance, ...]:

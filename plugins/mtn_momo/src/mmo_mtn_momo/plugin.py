@@ -36,6 +36,7 @@ from mmo_core.types import (
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
+    Reversal,
     SetupReport,
     StatusReport,
     WebhookReply,
@@ -486,6 +487,31 @@ async def reverse(
         report,
         status="reversed" if state == "succeeded" else "pending",
         provider_data={**report.provider_data, **_refund_data(refund, refund_id)},
+    )
+
+
+@hookimpl
+async def reversal_status(
+    context: ProviderContext, payment: Payment, reversal: Reversal
+) -> StatusReport:
+    """A refund that `reverse` left pending (or whose answer was lost), read by its
+    X-Reference-Id: `GET /disbursement/v1_0/refund/{id}`; a 404 means MoMo never got it."""
+    refund_id = client.refund_reference(payment.id, reversal.id)
+    refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+    if refund is None:
+        raise UnknownToOperator(
+            f"{DISPLAY} does not know this refund",
+            provider=NAME,
+            provider_code="RESOURCE_NOT_FOUND",
+            provider_message="Requested resource was not found.",
+        )
+    state, failure = client.outcome(refund)
+    return StatusReport(
+        status="reversed" if state == "succeeded" else state,
+        provider_reference=payment.provider_reference or payment.id,
+        provider_transaction_id=refund.financial_transaction_id or None,
+        failure=failure,
+        provider_data=_refund_data(refund, refund_id),
     )
 
 
