@@ -502,6 +502,74 @@ async def test_worker_records_a_refused_pending_reversal(api, host, operator_ans
     assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
 
 
+async def test_an_interrupted_reversal_is_settled_by_the_worker(api, host):
+    """The process calling the operator died: the reversal stays `in_progress` with the
+    job created with it; the worker marks it unknown, then asks the operator."""
+    payment = await succeeded_fake(api)
+    reversal_id = uuid.uuid4()
+    async with db.transaction():
+        await db.fetch(
+            """INSERT INTO reversals (id, payment_id, request_hash, amount_minor, reason, status,
+                   created_at, updated_at)
+               VALUES ($1, $2, 'h', 100000, 'x', 'in_progress', now() - interval '1 hour',
+                       now() - interval '1 hour')""",
+            reversal_id,
+            uuid.UUID(payment["id"]),
+        )
+        from mmo_host import jobs
+
+        await jobs.enqueue_payment_job("reversal", uuid.UUID(payment["id"]), 0)
+    fake_provider.REVERSALS[str(reversal_id)] = "reversed"
+    await _drain(host)
+    last = await claim(payment["id"])
+    assert (last["state"], last["error"]) == ("reversed", "interrupted")
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "reversed"
+
+
+async def test_a_person_settles_an_open_reversal(api, host, operator_answers):
+    answer, calls = operator_answers
+    answer["value"] = StatusReport(status="pending")
+    payment = await succeeded_fake(api)
+    assert (await reverse(api, payment["id"], amount="300")).status_code == 202
+    answer.pop("value")
+    rid = calls[-1]["reversal_id"]
+    url = f"/api/v1/payments/{payment['id']}/reversals/{rid}/settle"
+    error(await api.post(url, json={"status": "done", "note": "x"}), 400, "invalid_request")
+    error(
+        await api.post(
+            f"/api/v1/payments/{payment['id']}/reversals/{uuid.uuid4()}/settle",
+            json={"status": "failed", "note": "x"},
+        ),
+        404,
+        "not_found",
+    )
+    settled = await api.post(
+        url,
+        json={"status": "reversed", "note": "seen on the portal", "provider_transaction_id": "P1"},
+    )
+    assert settled.status_code == 200, settled.text
+    body = settled.json()
+    assert (body["status"], body["provider_transaction_id"]) == ("reversed", "P1")
+    assert body["error"] == "settled by hand: seen on the portal"
+    done = (await api.get(f"/api/v1/payments/{payment['id']}")).json()
+    assert (done["status"], done["amount_reversed"]) == ("succeeded", "300.00")
+    error(await api.post(url, json={"status": "failed", "note": "x"}), 409, "reversal_not_open")
+
+    # a refused one frees the payment for another reversal
+    answer["value"] = OutcomeUnknown("timeout", provider="fake")
+    error(await reverse(api, payment["id"], amount="100"), 504, "outcome_unknown")
+    answer.pop("value")
+    second = calls[-1]["reversal_id"]
+    error(await reverse(api, payment["id"]), 409, "reversal_in_progress")
+    failed = await api.post(
+        f"/api/v1/payments/{payment['id']}/reversals/{second}/settle",
+        json={"status": "failed", "note": "not on the statement"},
+    )
+    assert failed.json()["status"] == "failed"
+    rest = await reverse(api, payment["id"])
+    assert (rest.status_code, rest.json()["status"]) == (200, "reversed")
+
+
 # -- resend prompt ---------------------------------------------------------------------------
 
 

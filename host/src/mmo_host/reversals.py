@@ -64,7 +64,7 @@ async def open_of(payment_id: uuid.UUID) -> Any:
 async def settle(reversal_id: uuid.UUID, status: str, **fields: Any) -> Any:
     """Record a reversal's new state and what the operator said about it."""
     return await db.fetchrow(
-        """UPDATE reversals SET status = $2, error = $3,
+        """UPDATE reversals SET status = $2, error = COALESCE($3, error),
                provider_reference = COALESCE($4, provider_reference),
                provider_transaction_id = COALESCE($5, provider_transaction_id),
                provider_data = provider_data || COALESCE($6::jsonb, '{}'::jsonb),

@@ -179,10 +179,17 @@ class Worker:
         """A reversal the operator left pending (or whose outcome is unknown): ask it."""
         row = await self._payment(job)
         reversal = await reversals.open_of(row["id"]) if row is not None else None
-        if reversal is None or reversal["status"] == "in_progress":
-            # nothing open; or the route is still calling the operator (it asks again)
+        if reversal is None:
             await jobs.finish(job, self.id, "no open reversal")
             return
+        age = (dt.datetime.now(dt.UTC) - reversal["updated_at"]).total_seconds()
+        if reversal["status"] == "in_progress":
+            if age < jobs.POLICY.resolve_after:  # the route is still calling the operator
+                await jobs.retry(job, self.id, jobs.POLICY.resolve_after - age, "in progress")
+                return
+            # the process that called the operator died before recording the answer
+            reversal = await reversals.settle(reversal["id"], "unknown", error="interrupted")
+            log.warning("payment %s: reversal %s was interrupted", row["id"], reversal["id"])
         provider = self.gateway.registry.get(row["provider"])
         if not provider.implements("reversal_status"):
             await jobs.finish(job, self.id, "the provider cannot be asked: settle by hand")

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -40,7 +40,7 @@ from mmo_core.errors import (
 from mmo_core.registry import Provider
 from mmo_core.types import AccountInfo, BalanceReport, StatusReport
 
-from mmo_host import db, payments, reversals
+from mmo_host import db, jobs, payments, reversals
 from mmo_host.auth import api_key_guard
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
@@ -56,6 +56,14 @@ class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     amount: (
         Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^\d+(\.\d+)?$")] | None
     ) = None
+
+
+class ReversalSettle(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/payments/{id}/reversals/{reversal_id}/settle`: what a person found out."""
+
+    status: Literal["reversed", "failed"]
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    provider_transaction_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 class Conflict(MmoError):
@@ -251,6 +259,9 @@ class OperationsController(Controller):
                     minor,
                     data.reason,
                 )
+            # should this process die while calling the operator, the worker finds the
+            # reversal still in progress and settles it (never left blocking the payment)
+            await jobs.enqueue_payment_job("reversal", row["id"], jobs.POLICY.resolve_after)
 
         log.info("payment %s: reversal %s requested", row["id"], reversal["id"])
         report = await self._call_reverse(gateway, row, reversal, amount, data.reason)
@@ -352,6 +363,56 @@ class OperationsController(Controller):
             "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
         )
         return {"data": [reversals.resource(r, row["currency"]) for r in rows]}
+
+    @post(
+        "/payments/{payment_id:str}/reversals/{reversal_id:str}/settle",
+        name="payments:settle-reversal",
+        operation_id="settleReversal",
+        summary="Record by hand the outcome of a reversal the operator never told",
+        tags=["payments"],
+        status_code=200,
+    )
+    async def settle_reversal(
+        self,
+        request: Request,
+        payment_id: FromPath[str],
+        reversal_id: FromPath[str],
+        data: JSONBody[ReversalSettle],
+    ) -> dict[str, Any]:
+        """For a reversal left `pending` or `unknown` that the operator's own records (its
+        portal, a statement) settle: `reversed` counts it into the payment, `failed` frees
+        the payment for another reversal. The person's note is kept on the reversal."""
+        row = await _own_payment(request, payment_id)
+        rid = payments.parse_id(reversal_id)
+        reversal = (
+            await db.fetchrow(
+                "SELECT * FROM reversals WHERE id = $1 AND payment_id = $2", rid, row["id"]
+            )
+            if rid
+            else None
+        )
+        if reversal is None:
+            raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
+        if reversal["status"] not in ("pending", "unknown"):
+            raise Conflict(
+                f"Only a pending or unknown reversal is settled by hand; this one is "
+                f"{reversal['status']}",
+                code="reversal_not_open",
+            )
+        note = f"settled by hand: {data.note}"
+        if data.status == "reversed":
+            report = StatusReport(
+                status="reversed",
+                provider_transaction_id=data.provider_transaction_id,
+                provider_data={"settled_by_hand": data.note},
+            )
+            await reversals.complete(row["id"], reversal["id"], report, "admin")
+            await reversals.settle(reversal["id"], "reversed", error=note)
+        else:
+            await reversals.settle(reversal["id"], "failed", error=note)
+        log.info("payment %s: reversal %s settled by hand (%s)", row["id"], rid, data.status)
+        settled = await db.fetchrow("SELECT * FROM reversals WHERE id = $1", rid)
+        return reversals.resource(settled, row["currency"])
 
     @post(
         "/payments/{payment_id:str}/resend-prompt",
