@@ -570,6 +570,42 @@ async def test_a_person_settles_an_open_reversal(api, host, operator_answers):
     assert (rest.status_code, rest.json()["status"]) == (200, "reversed")
 
 
+async def test_a_person_settles_an_unknown_payment(api, host):
+    """A lost initiate answer and a dropped callback can leave nothing to ask the operator
+    by: the orchestrator records what the operator's portal shows."""
+    payment = await create(api)
+    await payments.apply_transition(uuid.UUID(payment["id"]), "unknown", source="worker")
+    url = f"/api/v1/payments/{payment['id']}/settle"
+    error(await api.post(url, json={"status": "reversed", "note": "x"}), 400, "invalid_request")
+    error(await api.post(url, json={"status": "failed"}), 400, "invalid_request")
+    settled = await api.post(
+        url,
+        json={"status": "succeeded", "note": "on the statement", "provider_transaction_id": "R1"},
+    )
+    assert settled.status_code == 200, settled.text
+    assert (settled.json()["status"], settled.json()["provider_transaction_id"]) == (
+        "succeeded",
+        "R1",
+    )
+    last = (await transitions(payment["id"]))[-1]
+    assert (last["source"], json.loads(last["detail"])) == (
+        "admin",
+        {"settled_by_hand": "on the statement"},
+    )
+    error(await api.post(url, json={"status": "failed", "note": "x"}), 409, "payment_not_open")
+
+    other = await create(api)
+    failed = await api.post(
+        f"/api/v1/payments/{other['id']}/settle", json={"status": "failed", "note": "never paid"}
+    )
+    assert failed.json()["failure"] == {"code": "settled_by_hand", "message": "never paid"}
+    async with httpx.AsyncClient(
+        base_url=host.url, headers={"Authorization": f"Bearer {OTHER_KEY}"}
+    ) as client:
+        response = await client.post(url, json={"status": "failed", "note": "x"})
+        error(response, 404, "not_found")
+
+
 # -- resend prompt ---------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
 )
 from mmo_core.registry import Provider
-from mmo_core.types import AccountInfo, BalanceReport, StatusReport
+from mmo_core.types import AccountInfo, BalanceReport, Failure, StatusReport
 
 from mmo_host import db, jobs, payments, reversals
 from mmo_host.auth import api_key_guard
@@ -62,6 +62,14 @@ class ReversalSettle(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/payments/{id}/reversals/{reversal_id}/settle`: what a person found out."""
 
     status: Literal["reversed", "failed"]
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    provider_transaction_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class PaymentSettle(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/payments/{id}/settle`: what a person found out about a payment."""
+
+    status: Literal["succeeded", "failed"]
     note: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     provider_transaction_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
@@ -363,6 +371,44 @@ class OperationsController(Controller):
             "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
         )
         return {"data": [reversals.resource(r, row["currency"]) for r in rows]}
+
+    @post(
+        "/payments/{payment_id:str}/settle",
+        name="payments:settle",
+        operation_id="settlePayment",
+        summary="Record by hand the outcome of a payment the operator never told",
+        tags=["payments"],
+        status_code=200,
+    )
+    async def settle_payment(
+        self, request: Request, payment_id: FromPath[str], data: JSONBody[PaymentSettle]
+    ) -> Response[PaymentResource]:
+        """For a payment still `unknown` or `pending` whose outcome the operator's own
+        records (portal, statement) show: a lost initiate answer and a dropped callback can
+        leave one with nothing to ask the operator by. The note is kept in its history."""
+        row = await _own_payment(request, payment_id)
+        if row["status"] not in ("unknown", "pending"):
+            raise Conflict(
+                f"Only an unknown or pending payment is settled by hand; this one is "
+                f"{row['status']}",
+                code="payment_not_open",
+            )
+        failure = Failure("settled_by_hand", data.note) if data.status == "failed" else None
+        transition = await payments.apply_transition(
+            row["id"],
+            data.status,
+            source="admin",
+            provider_transaction_id=data.provider_transaction_id,
+            failure=failure,
+            detail={"settled_by_hand": data.note},
+        )
+        if not transition.changed:  # settled meanwhile (a late callback or poll)
+            raise Conflict(
+                f"The payment became {transition.row['status']} meanwhile",
+                code="payment_not_open",
+            )
+        log.info("payment %s: settled by hand as %s", row["id"], data.status)
+        return Response(payments.resource(transition.row), status_code=200)
 
     @post(
         "/payments/{payment_id:str}/reversals/{reversal_id:str}/settle",
