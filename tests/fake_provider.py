@@ -31,6 +31,7 @@ from mmo_core.types import (
     Failure,
     HealthReport,
     InboundCallback,
+    InboundPayment,
     InitiateResult,
     Payment,
     PaymentUpdate,
@@ -130,6 +131,18 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     CALLS.append("parse_callback")
     context.verify_callback(callback)
     body = callback.json(dict)
+    if "receipt" in body:  # a payment the customer made on their own
+        return CallbackOutcome(
+            reply=WebhookReply(body={"ack": True}),
+            inbound=InboundPayment(
+                provider_transaction_id=body["receipt"],
+                amount=Decimal(body["amount"]),
+                currency=body.get("currency", "TZS"),
+                country="TZ",
+                account_reference=body.get("account"),
+                origin="walk-in",
+            ),
+        )
     if "ref" not in body or "status" not in body:
         raise InvalidRequest("Missing ref or status", provider="fake")
     amount = Decimal(body["amount"]) if "amount" in body else None

@@ -196,3 +196,27 @@ async def test_confirmation_can_be_turned_off_per_provider(api, host, monkeypatc
         "SELECT detail FROM payment_transitions WHERE to_status = 'succeeded'"
     )
     assert json.loads(transition["detail"])["confirmation"] == "off"
+
+
+async def test_payments_the_operator_reports_through_any_provider(api, host):
+    """The host's inbound path is provider-neutral: matched, stored, deduplicated, and an
+    amount the currency cannot hold is a malformed callback (400), never a 500."""
+    open_payment = await create_fake_payment(api, amount="1000")
+    matched = await post(
+        fake_url(host), json.dumps({"receipt": "W-1", "amount": "1000", "account": "F-1"})
+    )
+    assert matched.status_code == 200 and matched.json() == {"ack": True}
+    settled = (await api.get(f"/api/v1/payments/{open_payment['id']}")).json()
+    assert (settled["status"], settled["provider_transaction_id"]) == ("succeeded", "W-1")
+
+    walk_in = json.dumps({"receipt": "W-2", "amount": "250.50", "account": "SHOP-9"})
+    assert (await post(fake_url(host), walk_in)).status_code == 200
+    assert (await post(fake_url(host), walk_in)).status_code == 200  # resent
+    (stored,) = (await api.get("/api/v1/payments", params={"reference": "SHOP-9"})).json()["data"]
+    assert (stored["origin"], stored["amount"], stored["msisdn"]) == ("walk-in", "250.50", "")
+
+    bad = await post(fake_url(host), json.dumps({"receipt": "W-3", "amount": "1.001"}))
+    assert bad.status_code == 400 and "Traceback" not in bad.text
+    flags = [row["flag"] for row in await callbacks()]
+    assert flags == ["matched", "inbound", "duplicate", "malformed"]
+    assert await db.fetch("SELECT id FROM payments WHERE provider_transaction_id = 'W-3'") == []

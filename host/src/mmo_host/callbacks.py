@@ -123,6 +123,9 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
             await _mark(callback_id, verified=True, payment_id=row["id"], flag=flag)
         else:
             await _apply(gateway, provider.name, callback_id, outcome)
+    except MmoError as exc:  # what the provider reported cannot be a payment (its amount)
+        await _mark(callback_id, verified=True, flag="malformed", error=exc.message[:1000])
+        return _error_reply(400, exc.code, exc.message)
     except Exception as exc:
         log.exception("callback %s could not be applied", callback_id)
         await _mark(

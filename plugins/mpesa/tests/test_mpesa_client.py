@@ -786,9 +786,10 @@ async def test_c2b_confirmation_with_a_plain_number_and_no_amount(context):
     outcome = await plugin.parse_callback(context, inbound(context, "c2b-confirmation", plain))
     assert outcome.inbound.msisdn == "+254708374149"
     assert outcome.inbound.provider_data["ThirdPartyTransID"] == "ord-42"
-    broken = dict(C2B, TransAmount="")
-    with pytest.raises(InvalidRequest, match="TransAmount"):
-        await plugin.parse_callback(context, inbound(context, "c2b-confirmation", broken))
+    for amount in ("", "abc", "-5.00", "0", "10.001"):
+        broken = dict(C2B, TransAmount=amount)
+        with pytest.raises(InvalidRequest, match="TransAmount"):
+            await plugin.parse_callback(context, inbound(context, "c2b-confirmation", broken))
 
 
 ORCHESTRATOR = "https://shop.example/mpesa/validate"

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import httpx
 import msgspec
+from mmo_core import money
 from mmo_core.context import ProviderContext
 from mmo_core.crypto import SIGNATURE_HEADER, sign_payload
 from mmo_core.errors import InvalidRequest
 from mmo_core.types import InboundPayment
 
-from mmo_mpesa.client import NAME, decimal
+from mmo_mpesa.client import NAME
 from mmo_mpesa.settings import MpesaSettings
 from mmo_mpesa.wire import C2BTransaction
 
@@ -124,13 +125,14 @@ async def validate(context: ProviderContext, transaction: C2BTransaction) -> dic
 
 def inbound_payment(transaction: C2BTransaction, msisdn: str | None) -> InboundPayment:
     """The confirmation as a payment the gateway did not start."""
-    amount = decimal(transaction.TransAmount)
-    if amount is None:
+    try:
+        amount = money.parse_amount(transaction.TransAmount, "KES")
+    except InvalidRequest as exc:
         raise InvalidRequest(
-            "C2B confirmation without a usable TransAmount",
+            f"C2B confirmation without a usable TransAmount: {exc.message}",
             code="malformed_callback",
             provider=NAME,
-        )
+        ) from None
     data = {
         "TransactionType": transaction.TransactionType,
         "BusinessShortCode": transaction.BusinessShortCode,
