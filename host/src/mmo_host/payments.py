@@ -353,32 +353,45 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
     return Accepted(provider.name, payment)
 
 
+JSONB_COLUMNS = frozenset({"metadata", "provider_data"})
+
+
+async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> Any:
+    """INSERT one payment as `new` (JSONB columns given as Python values); its row, or None
+    when `on_conflict` (`DO NOTHING`) skipped it."""
+    names = list(columns)
+    values = [db.jsonb(v) if n in JSONB_COLUMNS else v for n, v in columns.items()]
+    placeholders = [
+        f"${i}::jsonb" if n in JSONB_COLUMNS else f"${i}" for i, n in enumerate(names, start=1)
+    ]
+    sql = (
+        f"INSERT INTO payments (status, {', '.join(names)}) "  # noqa: S608 - our column names
+        f"VALUES ('new', {', '.join(placeholders)}) {on_conflict} RETURNING *"
+    )
+    return await db.fetchrow(sql, *values)
+
+
 async def insert_new(client_id: str, key: str, digest: str, accepted: Accepted) -> tuple[Any, bool]:
     """Store the payment as `new` with its history and event; or return the key's payment."""
     p = accepted.payment
     async with db.transaction():
-        row = await db.fetchrow(
-            """
-            INSERT INTO payments (id, client_id, idempotency_key, request_hash, type, status,
-                provider, country, amount_minor, currency, msisdn, reference, description,
-                metadata)
-            VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
-            ON CONFLICT (client_id, idempotency_key) DO NOTHING
-            RETURNING *
-            """,
-            uuid.UUID(p.id),
-            client_id,
-            key,
-            digest,
-            p.type,
-            accepted.provider,
-            p.country,
-            money.to_minor(p.amount, p.currency),
-            p.currency,
-            p.msisdn,
-            p.reference,
-            p.description,
-            db.jsonb(p.metadata),
+        row = await _insert(
+            {
+                "id": uuid.UUID(p.id),
+                "client_id": client_id,
+                "idempotency_key": key,
+                "request_hash": digest,
+                "type": p.type,
+                "provider": accepted.provider,
+                "country": p.country,
+                "amount_minor": money.to_minor(p.amount, p.currency),
+                "currency": p.currency,
+                "msisdn": p.msisdn,
+                "reference": p.reference,
+                "description": p.description,
+                "metadata": p.metadata,
+            },
+            on_conflict="ON CONFLICT (client_id, idempotency_key) DO NOTHING",
         )
         if row is not None:
             await _record(row, None, "api", None, None)
@@ -446,28 +459,24 @@ async def record_inbound(
             return transition.row, "matched"
         payment_id = uuid.uuid4()
         msisdn = inbound.msisdn or ""
-        row = await db.fetchrow(
-            """
-            INSERT INTO payments (id, client_id, idempotency_key, request_hash, type, status,
-                provider, country, amount_minor, currency, msisdn, reference, description,
-                metadata, provider_transaction_id, provider_data, origin)
-            VALUES ($1, $2, $3, $4, 'collection', 'new', $5, $6, $7, $8, $9, $10, NULL,
-                    '{}'::jsonb, $11, $12::jsonb, $13)
-            RETURNING *
-            """,
-            payment_id,
-            inbound_client(gateway),
-            f"inbound:{provider}:{receipt}",
-            hashlib.sha256(f"{provider}:{receipt}".encode()).hexdigest(),
-            provider,
-            inbound.country,
-            amount_minor,
-            inbound.currency,
-            msisdn,
-            (inbound.account_reference or receipt)[:128],
-            receipt,
-            db.jsonb(data),
-            inbound.origin[:16],
+        row = await _insert(
+            {
+                "id": payment_id,
+                "client_id": inbound_client(gateway),
+                "idempotency_key": f"inbound:{provider}:{receipt}",
+                "request_hash": hashlib.sha256(f"{provider}:{receipt}".encode()).hexdigest(),
+                "type": "collection",
+                "provider": provider,
+                "country": inbound.country,
+                "amount_minor": amount_minor,
+                "currency": inbound.currency,
+                "msisdn": msisdn,
+                "reference": (inbound.account_reference or receipt)[:128],
+                "metadata": {},
+                "provider_transaction_id": receipt,
+                "provider_data": data,
+                "origin": inbound.origin[:16],
+            }
         )
         await _record(row, None, "callback", callback_id, detail)
         transition = await apply_transition(
