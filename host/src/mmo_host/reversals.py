@@ -88,10 +88,15 @@ def found(report: StatusReport) -> dict[str, Any]:
 
 
 async def complete(
-    payment_id: uuid.UUID, reversal_id: uuid.UUID, report: StatusReport, source: str
+    payment_id: uuid.UUID,
+    reversal_id: uuid.UUID,
+    report: StatusReport,
+    source: str,
+    note: str | None = None,
 ) -> Any:
     """The operator reversed it: count its amount once, end the payment when nothing is
-    left (`reversed`), else tell the orchestrator (`payment.partially_reversed`)."""
+    left (`reversed`), else tell the orchestrator (`payment.partially_reversed`). `note`
+    goes to the reversal's `error` column (a person's note when settled by hand)."""
     async with db.transaction():
         row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
         reversal = await db.fetchrow(
@@ -99,7 +104,7 @@ async def complete(
         )
         if reversal["status"] == "reversed":  # counted already (a callback ended the payment)
             return row
-        reversal = await settle(reversal_id, "reversed", **found(report))
+        reversal = await settle(reversal_id, "reversed", error=note, **found(report))
         minor = reversal["amount_minor"]
         row = await db.fetchrow(
             """UPDATE payments SET

@@ -452,8 +452,7 @@ class OperationsController(Controller):
                 provider_transaction_id=data.provider_transaction_id,
                 provider_data={"settled_by_hand": data.note},
             )
-            await reversals.complete(row["id"], reversal["id"], report, "admin")
-            await reversals.settle(reversal["id"], "reversed", error=note)
+            await reversals.complete(row["id"], reversal["id"], report, "admin", note=note)
         else:
             await reversals.settle(reversal["id"], "failed", error=note)
         log.info("payment %s: reversal %s settled by hand (%s)", row["id"], rid, data.status)

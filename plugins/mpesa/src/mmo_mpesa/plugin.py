@@ -500,18 +500,22 @@ async def reverse(
             provider_transaction_id=receipt,
             provider_data={"ReversalConversationID": ack.ConversationID},
         )
-    return _reversal_report(result, receipt)
+    report = _reversal_report(result, receipt)
+    if report.failure is not None:
+        raise OperatorDeclined(
+            report.failure.message,
+            provider=NAME,
+            provider_code=report.failure.code,
+            provider_message=report.failure.message,
+        )
+    return report
 
 
 def _reversal_report(result: Result, receipt: str | None) -> StatusReport:
+    """A reversal Result: `reversed`, or `failed` with Daraja's code and text."""
     _, failure = result_status(result.ResultCode, result.ResultDesc)
     if failure is not None:
-        raise OperatorDeclined(
-            failure.message,
-            provider=NAME,
-            provider_code=failure.code,
-            provider_message=failure.message,
-        )
+        return StatusReport(status="failed", provider_transaction_id=receipt, failure=failure)
     return StatusReport(
         status="reversed",
         provider_transaction_id=receipt,
@@ -534,12 +538,7 @@ async def reversal_status(
     if conversation:
         found = await context.results.wait(_result_key(str(conversation)), 0.0)
         if found is not None:
-            result = msgspec.json.decode(found, type=Result)
-            try:
-                return _reversal_report(result, receipt)
-            except OperatorDeclined as exc:
-                failure = Failure(code=exc.provider_code or "declined", message=exc.message)
-                return StatusReport(status="failed", failure=failure)
+            return _reversal_report(msgspec.json.decode(found, type=Result), receipt)
     if not receipt:
         raise InvalidRequest("Only a paid collection (with its receipt) is reversed", provider=NAME)
     report = await _transaction_status(context, payment)
