@@ -399,3 +399,25 @@ async def test_a_job_rescheduled_while_it_runs_stays_open(api, host):
     [again] = [j for j in await jobs.claim("w-test", 50, 60) if j["kind"] == "poll"]
     await jobs.finish(again, "w-test")
     assert [j for j in await jobs.open_jobs(pid) if j["kind"] == "poll"] == []
+
+
+async def test_gateways_sharing_redis_share_their_providers_results(migrated_db, redis_url):
+    """What one process's webhook puts on `context.results`, another's waiting hook sees
+    (the worker and a web process apart); without Redis each keeps its own."""
+    saved = jobs.POLICY
+    config = HostConfig.from_env(host_environ(migrated_db, REDIS_URL=redis_url))
+    web, worker = Gateway(config, build_registry(config)), Gateway(config, build_registry(config))
+    alone_config = HostConfig.from_env(host_environ(migrated_db))
+    alone = Gateway(alone_config, build_registry(alone_config))
+    for gateway in (web, worker, alone):
+        await gateway.open()
+    try:
+        key = f"mpesa:result:{uuid.uuid4()}"
+        await web.context("mpesa").results.put(key, b"result")
+        assert await worker.context("mpesa").results.wait(key, 1.0) == b"result"
+        assert await worker.context("airtel").results.wait(key, 0.05) is None  # per provider
+        assert await alone.context("mpesa").results.wait(key, 0.05) is None
+    finally:
+        for gateway in (web, worker, alone):
+            await gateway.close()
+        jobs.configure(saved)
