@@ -38,6 +38,7 @@ from mmo_core.types import (
 )
 
 from mmo_host import db, jobs
+from mmo_host.auth import client_id_for
 from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
 from mmo_host.schemas import PaymentCreate
@@ -438,7 +439,7 @@ async def record_inbound(
                 """SELECT * FROM payments
                    WHERE provider = $1 AND type = 'collection' AND status = ANY($2::text[])
                      AND reference = $3 AND amount_minor = $4 AND currency = $5
-                   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                   ORDER BY created_at LIMIT 1 FOR UPDATE""",
                 provider,
                 list(OPEN_STATUSES),
                 inbound.account_reference,
@@ -494,8 +495,6 @@ async def record_inbound(
 
 def inbound_client(gateway: Gateway) -> str:
     """The API client that owns payments the gateway did not start: the first key's."""
-    from mmo_host.auth import client_id_for
-
     return client_id_for(gateway.config.api_keys[0])
 
 
