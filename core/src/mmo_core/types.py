@@ -172,6 +172,10 @@ class Payment(msgspec.Struct, frozen=True, kw_only=True):
     provider_transaction_id: str | None = None
     provider_data: dict[str, Any] = {}
     created_at: dt.datetime | None = None
+    # what the host has reversed of it so far, and each reversal it made (oldest first):
+    # the host, not the provider, tells a partial refund from a full one
+    amount_reversed: Decimal = Decimal(0)
+    reversals: tuple[Reversal, ...] = ()
 
 
 class InitiateResult(msgspec.Struct, frozen=True, kw_only=True):

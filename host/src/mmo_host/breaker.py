@@ -116,10 +116,12 @@ class RedisBreakers:
             await self.redis.set(self._k(key, "cooling"), "1", px=ms)
             await self.redis.delete(self._k(key, "probe"))
             return
+        # the window starts with the first failure: SET NX gives the counter its expiry,
+        # INCR keeps it (Redis 6.2 has no PEXPIRE NX)
         pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._k(key, "failures"), 0, px=int(self.config.window * 1000), nx=True)
         pipe.incr(self._k(key, "failures"))
-        pipe.pexpire(self._k(key, "failures"), int(self.config.window * 1000), nx=True)
-        count, _ = await pipe.execute()
+        _, count = await pipe.execute()
         if int(count) >= self.config.threshold:
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(self._k(key, "open"), str(time.time() + self.config.cooldown))

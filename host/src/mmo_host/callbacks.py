@@ -235,7 +235,7 @@ async def _apply(
 
 
 async def _confirm(gateway: Gateway, provider: str, row: Any, update: PaymentUpdate):
-    payment = payments.to_core(row)
+    payment = await payments.core_payment(row)
     if payment.provider_reference is None and update.provider_reference:
         # the initiate answer was lost (timeout): the callback tells the operator's reference
         payment = msgspec.structs.replace(payment, provider_reference=update.provider_reference)

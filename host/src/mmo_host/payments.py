@@ -35,6 +35,7 @@ from mmo_core.types import (
     InitiateResult,
     NextAction,
     Payment,
+    Reversal,
 )
 
 from mmo_host import db, jobs
@@ -111,8 +112,33 @@ def resource(row: Any) -> dict[str, Any]:
     }
 
 
+async def core_payment(row: Any) -> Payment:
+    """The payment as handed to a provider's hooks, with the reversals the host made of it
+    (read only for a collection that has any: `amount_reversed` or a reversal row)."""
+    found: tuple[Reversal, ...] = ()
+    if row["type"] == "collection" and row["status"] in ("succeeded", "reversed"):
+        rows = await db.fetch(
+            "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
+        )
+        found = tuple(reversal_to_core(r, row["currency"]) for r in rows)
+    return msgspec.structs.replace(to_core(row), reversals=found)
+
+
+def reversal_to_core(row: Any, currency: str) -> Reversal:
+    """A `reversals` row as handed to the provider's hooks."""
+    return Reversal(
+        id=str(row["id"]),
+        amount=money.from_minor(row["amount_minor"], currency),
+        currency=currency,
+        status=row["status"],
+        provider_reference=row["provider_reference"],
+        provider_transaction_id=row["provider_transaction_id"],
+        provider_data=db.loads(row["provider_data"], {}),
+    )
+
+
 def to_core(row: Any) -> Payment:
-    """The payment as handed to a provider's hooks."""
+    """The payment as handed to a provider's hooks (without its reversals)."""
     return Payment(
         id=str(row["id"]),
         type=row["type"],
@@ -128,6 +154,7 @@ def to_core(row: Any) -> Payment:
         provider_transaction_id=row["provider_transaction_id"],
         provider_data=db.loads(row["provider_data"], {}),
         created_at=row["created_at"],
+        amount_reversed=money.from_minor(row["amount_reversed_minor"], row["currency"]),
     )
 
 

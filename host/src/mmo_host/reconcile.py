@@ -72,7 +72,9 @@ async def _one(gateway: Gateway, row: Any, report: ReconcileReport) -> None:
     if row["status"] == "new":
         return await _stale_new(row, report)
     try:
-        answer = await payments.call_operator(gateway, row, "status", payment=payments.to_core(row))
+        answer = await payments.call_operator(
+            gateway, row, "status", payment=await payments.core_payment(row)
+        )
     except UnknownToOperator as exc:
         age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
         if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:

@@ -41,15 +41,7 @@ def resource(row: Any, currency: str) -> dict[str, Any]:
 
 def to_core(row: Any, currency: str) -> Reversal:
     """The reversal as handed to the provider's `reversal_status` hook."""
-    return Reversal(
-        id=str(row["id"]),
-        amount=money.from_minor(row["amount_minor"], currency),
-        currency=currency,
-        status=row["status"],
-        provider_reference=row["provider_reference"],
-        provider_transaction_id=row["provider_transaction_id"],
-        provider_data=db.loads(row["provider_data"], {}),
-    )
+    return payments.reversal_to_core(row, currency)
 
 
 async def open_of(payment_id: uuid.UUID) -> Any:

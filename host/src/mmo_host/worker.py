@@ -130,7 +130,7 @@ class Worker:
         age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
         try:
             report: StatusReport = await payments.call_operator(
-                self.gateway, row, "status", payment=payments.to_core(row)
+                self.gateway, row, "status", payment=await payments.core_payment(row)
             )
         except payments.BreakerOpen:
             await jobs.retry(job, self.id, self.gateway.config.breaker_cooldown, "breaker open")
@@ -200,7 +200,7 @@ class Worker:
                 self.gateway,
                 row,
                 "reversal_status",
-                payment=payments.to_core(row),
+                payment=await payments.core_payment(row),
                 reversal=reversals.to_core(reversal, row["currency"]),
             )
         except payments.BreakerOpen:

@@ -305,7 +305,7 @@ class OperationsController(Controller):
                 gateway,
                 row,
                 "reverse",
-                payment=payments.to_core(row),
+                payment=await payments.core_payment(row),
                 amount=amount,
                 reason=reason,
                 reversal_id=str(reversal["id"]),
