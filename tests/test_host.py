@@ -123,9 +123,6 @@ async def test_tokens_are_shared_between_processes_through_redis(redis_url):
 
 
 async def test_gateway_uses_redis_when_configured(migrated_db, redis_url):
-    from mmo_host import jobs
-
-    saved = jobs.POLICY
     config = HostConfig.from_env(host_environ(migrated_db, REDIS_URL=redis_url))
     gateway = Gateway(config, build_registry(config))
     await gateway.open()
@@ -136,7 +133,6 @@ async def test_gateway_uses_redis_when_configured(migrated_db, redis_url):
         await gateway.breakers.failure("probe-provider")
         assert (await gateway.breakers.state("probe-provider")).failures == 1
     finally:
-        jobs.configure(saved)
         await gateway.close()
 
 

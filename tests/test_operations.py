@@ -17,7 +17,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
 )
 from mmo_core.types import AccountInfo, Balance, BalanceReport, Failure, StatusReport
-from mmo_host import db, payments
+from mmo_host import db, operator, payments
 
 from tests import fake_provider
 from tests.conftest import OTHER_KEY, wait_for_status
@@ -41,10 +41,21 @@ async def create(api, *, provider="fake", amount="1000", msisdn="+255712345678",
     return response.json()
 
 
+# the session's gateway, for helpers that move a payment as a callback would
+GATEWAY: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _gateway(host):
+    GATEWAY[:] = [host.gateway]
+
+
 async def succeeded_fake(api, amount="1000") -> dict[str, Any]:
     payment = await create(api, amount=amount)
     fake_provider.OPERATOR[payment["provider_reference"]]["status"] = "succeeded"
-    await payments.apply_transition(uuid.UUID(payment["id"]), "succeeded", source="callback")
+    await payments.apply_transition(
+        GATEWAY[0], uuid.UUID(payment["id"]), "succeeded", source="callback"
+    )
     return (await api.get(f"/api/v1/payments/{payment['id']}")).json()
 
 
@@ -80,10 +91,10 @@ def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 @pytest.fixture
 def operator_answers(monkeypatch):
-    """Make `call_operator` answer (or raise) what a test says, counting the calls."""
+    """Make `operator.call` answer (or raise) what a test says, counting the calls."""
     calls: list[dict[str, Any]] = []
     answer: dict[str, Any] = {}
-    real = payments.call_operator
+    real = operator.call
 
     async def scripted(gateway, row, hook, **kwargs):
         if hook in ("initiate", "status"):  # payments are made and confirmed for real
@@ -96,7 +107,7 @@ def operator_answers(monkeypatch):
             raise value
         return value
 
-    monkeypatch.setattr(payments, "call_operator", scripted)
+    monkeypatch.setattr(operator, "call", scripted)
     return answer, calls
 
 
@@ -232,7 +243,9 @@ async def test_not_found_and_not_yours(api, host):
 async def test_only_a_succeeded_payment_is_reversed(api, status):
     payment = await create(api)
     if status != "pending":
-        await payments.apply_transition(uuid.UUID(payment["id"]), status, source="callback")
+        await payments.apply_transition(
+            GATEWAY[0], uuid.UUID(payment["id"]), status, source="callback"
+        )
     message = error(await reverse(api, payment["id"]), 409, "payment_not_succeeded")["message"]
     assert status in message
     assert "reverse" not in fake_provider.CALLS
@@ -308,7 +321,7 @@ async def test_idempotent_replay_of_a_reversal(api):
         (OperatorDeclined("no", provider="fake", provider_code="R1"), 402, "declined", "failed"),
         (InvalidRequest("no receipt", provider="fake"), 422, "invalid_request", "failed"),
         (ProviderUnavailable("down", provider="fake"), 503, "provider_unavailable", "failed"),
-        (payments.BreakerOpen("fake"), 503, "provider_unavailable", "failed"),
+        (operator.BreakerOpen("fake"), 503, "provider_unavailable", "failed"),
         (OutcomeUnknown("read timeout", provider="fake"), 504, "outcome_unknown", "unknown"),
         (TimeoutError(), 504, "outcome_unknown", "unknown"),
         (RuntimeError("bug"), 502, "provider_error", "unknown"),
@@ -574,7 +587,9 @@ async def test_a_person_settles_an_unknown_payment(api, host):
     """A lost initiate answer and a dropped callback can leave nothing to ask the operator
     by: the orchestrator records what the operator's portal shows."""
     payment = await create(api)
-    await payments.apply_transition(uuid.UUID(payment["id"]), "unknown", source="worker")
+    await payments.apply_transition(
+        host.gateway, uuid.UUID(payment["id"]), "unknown", source="worker"
+    )
     url = f"/api/v1/payments/{payment['id']}/settle"
     error(await api.post(url, json={"status": "reversed", "note": "x"}), 400, "invalid_request")
     error(await api.post(url, json={"status": "failed"}), 400, "invalid_request")
@@ -665,7 +680,7 @@ async def test_balance_errors(api, host, operator_answers, monkeypatch):
     answer, _ = operator_answers
     for raised, status, code in [
         (ProviderUnavailable("down", provider="fake"), 503, "provider_unavailable"),
-        (payments.BreakerOpen("fake"), 503, "provider_unavailable"),
+        (operator.BreakerOpen("fake"), 503, "provider_unavailable"),
         (TimeoutError(), 503, "provider_timeout"),
         (OperatorDeclined("no", provider="fake"), 402, "declined"),
         (RuntimeError("bug"), 502, "provider_error"),
@@ -760,7 +775,7 @@ async def test_concurrent_reversals_reverse_once(api, monkeypatch):
     payment = await succeeded_fake(api)
     calls: list[str] = []
     release, started = asyncio.Event(), asyncio.Event()
-    real = payments.call_operator
+    real = operator.call
 
     async def slow(gateway, row, hook, **kwargs):
         if hook == "reverse":
@@ -770,7 +785,7 @@ async def test_concurrent_reversals_reverse_once(api, monkeypatch):
             return StatusReport(status="reversed")
         return await real(gateway, row, hook, **kwargs)
 
-    monkeypatch.setattr(payments, "call_operator", slow)
+    monkeypatch.setattr(operator, "call", slow)
     key = str(uuid.uuid4())
     first = asyncio.ensure_future(reverse(api, payment["id"], key=key))
     await asyncio.wait_for(started.wait(), 10)

@@ -7,6 +7,7 @@ The host's own worker is off in the tests (MMO_RUN_WORKER=false); each test runs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -21,6 +22,7 @@ from mmo_host.app import build_registry
 from mmo_host.config import HostConfig
 from mmo_host.gateway import Gateway
 from mmo_host.reconcile import reconcile
+from mmo_host.schedule import DELIVERY_STEPS, Schedule
 from mmo_host.schemas import PaymentCreate
 from mmo_host.worker import Worker
 
@@ -59,7 +61,7 @@ async def crashed_before_send(host, **changes):
     request = PaymentCreate(**body)
     accepted = payments.check_request(host.gateway, request)
     row, created = await payments.insert_new(
-        "client-x", str(uuid.uuid4()), payments.request_hash(request), accepted
+        host.gateway, "client-x", str(uuid.uuid4()), payments.request_hash(request), accepted
     )
     assert created
     return row
@@ -159,7 +161,9 @@ async def test_breaker_opens_queues_and_recovers(api, host):
 
 
 async def test_a_payment_queued_too_long_fails_clearly(api, host, monkeypatch):
-    monkeypatch.setattr(jobs.POLICY, "queue_for", 0.0)
+    monkeypatch.setattr(
+        host.gateway, "schedule", dataclasses.replace(host.gateway.schedule, queue_for=0.0)
+    )
     fake_provider.DOWN["initiate"] = True
     payment = await create_fake_payment(api)
     assert payment["status"] == "failed"
@@ -231,10 +235,9 @@ async def test_a_failed_delivery_is_retried_later(api, host):
 
 
 def test_the_delivery_schedule_lasts_at_least_three_days():
-    assert sum(events.DELIVERY_SCHEDULE) >= 3 * 86400
-    assert (
-        events.next_delay(1) == 60 and events.next_delay(len(events.DELIVERY_SCHEDULE) + 1) is None
-    )
+    assert sum(DELIVERY_STEPS) >= 3 * 86400
+    delivery = Schedule().delivery
+    assert delivery.base(1) == 60 and delivery.after(len(DELIVERY_STEPS) + 1) is None
 
 
 def test_signatures_expire_after_the_tolerance():
@@ -245,15 +248,16 @@ def test_signatures_expire_after_the_tolerance():
     assert not events.verify(body, "v1=abc", "s")
 
 
-async def test_events_reach_the_redis_stream(api, host, migrated_db, redis_url):
-    saved = jobs.POLICY
+async def test_events_reach_the_redis_stream(api, host, migrated_db, redis_url, monkeypatch):
     config = HostConfig.from_env(
         host_environ(migrated_db, REDIS_URL=redis_url, MMO_EVENT_STREAM="mmo:test-events")
     )
     gateway = Gateway(config, build_registry(config))
     await gateway.open()
     try:
-        assert jobs.POLICY.event_stream
+        assert gateway.schedule.event_stream
+        # the suite's host writes the payment's events as a host with this Redis would
+        monkeypatch.setattr(host.gateway, "schedule", gateway.schedule)
         payment = await create_fake_payment(api)
         await Worker(gateway, worker_id="stream-worker").drain()
         entries = await gateway.store._redis.xrange("mmo:test-events")
@@ -262,7 +266,6 @@ async def test_events_reach_the_redis_stream(api, host, migrated_db, redis_url):
             b["type"] for b in bodies if b["payment"]["id"] == payment["id"]
         ]
     finally:
-        jobs.configure(saved)
         await gateway.close()
 
 
@@ -270,7 +273,9 @@ async def test_reconcile_repairs_and_reports(api, host):
     repaired = await create_fake_payment(api)
     fake_provider.OPERATOR[repaired["provider_reference"]]["status"] = "succeeded"
     contested = await create_fake_payment(api)
-    await payments.apply_transition(uuid.UUID(contested["id"]), "failed", source="callback")
+    await payments.apply_transition(
+        host.gateway, uuid.UUID(contested["id"]), "failed", source="callback"
+    )
     fake_provider.OPERATOR[contested["provider_reference"]]["status"] = "succeeded"
     stale = await crashed_before_send(host)
     report = await reconcile(host.gateway, since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
@@ -404,7 +409,6 @@ async def test_a_job_rescheduled_while_it_runs_stays_open(api, host):
 async def test_gateways_sharing_redis_share_their_providers_results(migrated_db, redis_url):
     """What one process's webhook puts on `context.results`, another's waiting hook sees
     (the worker and a web process apart); without Redis each keeps its own."""
-    saved = jobs.POLICY
     config = HostConfig.from_env(host_environ(migrated_db, REDIS_URL=redis_url))
     web, worker = Gateway(config, build_registry(config)), Gateway(config, build_registry(config))
     alone_config = HostConfig.from_env(host_environ(migrated_db))
@@ -420,4 +424,3 @@ async def test_gateways_sharing_redis_share_their_providers_results(migrated_db,
     finally:
         for gateway in (web, worker, alone):
             await gateway.close()
-        jobs.configure(saved)

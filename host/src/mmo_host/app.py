@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -58,9 +58,14 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.state["gateway"] = self.gateway
 
     def _configure_routes(self, app_config: AppConfig) -> None:
-        WebhookController.request_max_body_size = self.gateway.config.max_webhook_bytes
+        # this app's webhook body limit, on a router of its own (no shared class changed)
+        webhooks = Router(
+            path="/",
+            route_handlers=[WebhookController],
+            request_max_body_size=self.gateway.config.max_webhook_bytes,
+        )
         app_config.route_handlers.extend(
-            [PaymentController, WebhookController, HealthController, AdminController]
+            [PaymentController, webhooks, HealthController, AdminController]
         )
         app_config.route_handlers.append(OperationsController)
 

@@ -19,17 +19,15 @@ before anything else happens. Every outcome is written back on the row (`verifie
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from mmo_core.errors import CallbackVerificationFailed, MmoError
-from mmo_core.types import CallbackOutcome, InboundCallback, PaymentUpdate, WebhookReply
+from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, jobs, payments
+from mmo_host import db, jobs, payments, reports
 from mmo_host.gateway import Gateway
 
 log = logging.getLogger("mmo.callbacks")
@@ -135,10 +133,6 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
     return reply
 
 
-# Seconds before each new attempt to match an unmatched callback (then a person looks).
-REMATCH_DELAYS: tuple[float, ...] = (1, 3, 10, 30, 60, 300)
-
-
 async def rematch(gateway: Gateway, callback_id: uuid.UUID) -> str | None:
     """Parse a stored, unmatched callback again and apply it; return its flag afterwards."""
     row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", callback_id)
@@ -175,7 +169,9 @@ async def _apply(
     outcome: CallbackOutcome,
     first_time: bool = True,
 ) -> None:
-    update: PaymentUpdate = outcome.update  # type: ignore[assignment]
+    update = outcome.update
+    if update is None:
+        return
     row = await payments.find_for_provider(
         provider, payment_id=update.payment_id, provider_reference=update.provider_reference
     )
@@ -183,69 +179,27 @@ async def _apply(
         await _mark(callback_id, verified=True, flag="unmatched")
         if first_time:
             # It may have overtaken the initiate answer that names the payment: look again.
-            await jobs.enqueue_rematch(callback_id, REMATCH_DELAYS[0])
+            await jobs.enqueue_rematch(callback_id, _rematch_delay(gateway, 1))
         log.warning("callback %s from %s matches no payment (yet)", callback_id, provider)
         return
-    if not payments.amount_matches(row, update.amount) or (
-        update.msisdn is not None and update.msisdn != row["msisdn"]
-    ):
-        await _mark(
-            callback_id,
-            verified=True,
-            payment_id=row["id"],
-            flag="mismatch",
-            error="amount or phone number differ from the payment's",
-        )
-        log.warning("callback %s disagrees with payment %s; not applied", callback_id, row["id"])
-        return
-    status = update.status
-    detail: dict[str, Any] = {"authenticated": outcome.authenticated}
-    failure = update.failure
-    confirm = gateway.context(provider).settings.confirm_callbacks
-    detail["confirmation"] = "required" if confirm else "off"
-    if not outcome.authenticated and payments.is_final(status) and confirm:
-        report = await _confirm(gateway, provider, row, update)
-        detail["confirmed_by_status"] = report.status if report else None
-        if report is None or report.status != status:
-            await _mark(
-                callback_id,
-                verified=True,
-                payment_id=row["id"],
-                flag="unconfirmed",
-                error=f"status API says {report.status if report else 'nothing'}",
-            )
-            return
-        # the status API's failure is the operator's fuller account (its own code)
-        failure = report.failure or failure
-    transition = await payments.apply_transition(
-        row["id"],
-        status,
+    applied = await reports.apply(
+        gateway,
+        row,
+        update,
         source="callback",
-        provider_reference=update.provider_reference,
-        provider_transaction_id=update.provider_transaction_id,
-        provider_data=update.provider_data or None,
-        failure=failure,
+        authenticated=outcome.authenticated,
         callback_id=callback_id,
-        detail=detail,
+        detail={"authenticated": outcome.authenticated},
     )
-    flag = None
-    if not transition.changed:
-        flag = "duplicate" if transition.previous == status else "conflict"
-    await _mark(callback_id, verified=True, payment_id=row["id"], flag=flag)
+    fields: dict[str, Any] = {"verified": True, "payment_id": row["id"], "flag": applied.flag}
+    if applied.flag == "mismatch":
+        fields["error"] = "amount or phone number differ from the payment's"
+    elif applied.flag == "unconfirmed":
+        said = applied.confirmed_by.status if applied.confirmed_by else "nothing"
+        fields["error"] = f"status API says {said}"
+    await _mark(callback_id, **fields)
 
 
-async def _confirm(gateway: Gateway, provider: str, row: Any, update: PaymentUpdate):
-    payment = await payments.core_payment(row)
-    if payment.provider_reference is None and update.provider_reference:
-        # the initiate answer was lost (timeout): the callback tells the operator's reference
-        payment = msgspec.structs.replace(payment, provider_reference=update.provider_reference)
-    try:
-        return await asyncio.wait_for(
-            gateway.registry.get(provider).call(
-                "status", context=gateway.context(provider), payment=payment
-            ),
-            timeout=gateway.config.operator_timeout,
-        )
-    except (MmoError, TimeoutError) as exc:
-        log.warning("could not confirm payment %s: %s", row["id"], type(exc).__name__)
-        return None
+def _rematch_delay(gateway: Gateway, tries: int) -> float:
+    delay = gateway.schedule.rematch.after(tries)
+    return 0.0 if delay is None else delay

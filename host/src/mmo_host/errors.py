@@ -7,6 +7,7 @@ answered with a generic 500 body.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -41,7 +42,11 @@ def mmo_error_handler(_: Request, exc: MmoError) -> Response:
     status = exc.http_status if 400 <= exc.http_status < 600 else 500
     if status >= 500:
         log.warning("%s: %s", exc.code, exc)
-    return Response(_body(exc.code, exc.message, provider=exc.provider), status_code=status)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after else None
+    return Response(
+        _body(exc.code, exc.message, provider=exc.provider), status_code=status, headers=headers
+    )
 
 
 def validation_handler(_: Request, exc: ValidationException) -> Response:

@@ -16,23 +16,9 @@ from typing import Any
 
 from mmo_core.crypto import SIGNATURE_HEADER, sign_payload, verify_payload
 
-__all__ = ["SIGNATURE_HEADER", "event_body", "next_delay", "sign", "verify"]
+__all__ = ["SIGNATURE_HEADER", "event_body", "sign", "verify"]
 
-# Seconds to wait before each retry: about 3 days in all, like Stripe's live schedule.
-DELIVERY_SCHEDULE: tuple[float, ...] = (
-    60,
-    300,
-    1800,
-    3600,
-    3 * 3600,
-    6 * 3600,
-    12 * 3600,
-    12 * 3600,
-    12 * 3600,
-    12 * 3600,
-    12 * 3600,
-    12 * 3600,
-)
+# When a delivery is tried again: schedule.DELIVERY_STEPS (about 3 days, like Stripe).
 
 
 def event_body(event: Any) -> bytes:
@@ -51,10 +37,3 @@ def event_body(event: Any) -> bytes:
 # The signing scheme lives in the core, shared with plugins that ask the orchestrator.
 sign = sign_payload
 verify = verify_payload
-
-
-def next_delay(attempts: int) -> float | None:
-    """Seconds before the next try after `attempts` failed ones; None when giving up."""
-    if attempts - 1 < len(DELIVERY_SCHEDULE):
-        return DELIVERY_SCHEDULE[attempts - 1]
-    return None

@@ -18,9 +18,9 @@ from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings, load_settings
 from mmo_core.tokens import TokenCache
 
-from mmo_host import jobs
 from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
+from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.gateway")
 
@@ -47,6 +47,10 @@ class Gateway:
                 self.configuration_errors[name] = exc.message
                 registry.unregister(name)
                 log.error("provider %s disabled: %s", name, exc.message)
+        # every follow-up's delays (schedule.py), from the settings and the providers
+        self.schedule = Schedule.from_config(
+            config, {n: p.declaration.poll_after for n, p in registry.providers.items()}
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -64,7 +68,6 @@ class Gateway:
             self.breakers = RedisBreakers(self.store._redis, breaker_config)
         else:
             self.breakers = MemoryBreakers(breaker_config)
-        jobs.configure(self.policy())
         for name, provider in self.registry.providers.items():
             settings = self.settings[name]
             base_url = settings.base_url or (
@@ -106,27 +109,6 @@ class Gateway:
         if self.store is not None:
             await self.store._redis.aclose(close_connection_pool=True)
             self.store = None
-
-    def policy(self) -> jobs.Policy:
-        config = self.config
-        return jobs.Policy(
-            poll_after={
-                name: config.poll_after
-                if config.poll_after is not None
-                else p.declaration.poll_after
-                for name, p in self.registry.providers.items()
-            },
-            resolve_after=(
-                config.resolve_after
-                if config.resolve_after is not None
-                else config.operator_timeout + 30
-            ),
-            unknown_after=min(10.0, config.poll_after if config.poll_after is not None else 10.0),
-            queue_for=config.queue_for,
-            max_poll_delay=config.poll_max_delay,
-            event_targets=config.event_urls,
-            event_stream=bool(config.redis_url),
-        )
 
     # -- providers -------------------------------------------------------------------------
 

@@ -19,53 +19,13 @@ Kinds:
 from __future__ import annotations
 
 import datetime as dt
-import random
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from mmo_host import db
+from mmo_host.schedule import Schedule
 
 PAYMENT_KINDS = ("poll", "resolve", "send")
-
-
-@dataclass
-class Policy:
-    """Delays of the follow-up jobs; set by the gateway at start-up."""
-
-    poll_after: dict[str, float] = field(default_factory=dict)
-    default_poll_after: float = 30.0
-    unknown_after: float = 10.0
-    resolve_after: float = 60.0
-    max_poll_delay: float = 600.0
-    poll_for: float = 3 * 86400.0
-    queue_for: float = 900.0
-    event_targets: tuple[str, ...] = ()
-    event_stream: bool = False
-
-    def first_poll(self, provider: str) -> float:
-        return self.poll_after.get(provider, self.default_poll_after)
-
-    def next_poll(self, provider: str, attempts: int) -> float:
-        base = self.first_poll(provider) * (2 ** max(attempts - 1, 0))
-        return jittered(min(base, self.max_poll_delay))
-
-
-POLICY = Policy()
-
-
-def configure(policy: Policy) -> None:
-    global POLICY
-    POLICY = policy
-
-
-def jittered(seconds: float, spread: float = 0.1) -> float:
-    return max(0.0, seconds * random.uniform(1 - spread, 1 + spread))
-
-
-def backoff(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter (AWS's), at most `cap` seconds."""
-    return random.uniform(0, min(cap, base * (2 ** max(attempts, 0))))
 
 
 def _at(delay: float) -> dt.datetime:
@@ -104,8 +64,8 @@ async def close_payment_jobs(payment_id: uuid.UUID, kinds: tuple[str, ...]) -> N
     )
 
 
-async def enqueue_event(event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
-    for target in POLICY.event_targets:
+async def enqueue_event(schedule: Schedule, event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    for target in schedule.event_targets:
         await db.fetch(
             """INSERT INTO jobs (kind, payment_id, event_id, target)
                VALUES ('deliver', $1, $2, $3)
@@ -114,7 +74,7 @@ async def enqueue_event(event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
             event_id,
             target,
         )
-    if POLICY.event_stream:
+    if schedule.event_stream:
         await db.fetch(
             """INSERT INTO jobs (kind, payment_id, event_id, target)
                VALUES ('stream', $1, $2, 'redis')
@@ -132,18 +92,18 @@ async def enqueue_rematch(callback_id: uuid.UUID, delay: float) -> None:
     )
 
 
-async def after_transition(row: Any, previous: str | None) -> None:
+async def after_transition(schedule: Schedule, row: Any, previous: str | None) -> None:
     """The follow-up jobs of a status change (called inside its transaction)."""
     status = row["status"]
     pid = row["id"]
     if status == "new" and previous is None:
-        await enqueue_payment_job("resolve", pid, POLICY.resolve_after)
+        await enqueue_payment_job("resolve", pid, schedule.resolve_after)
     elif status == "pending":
         await close_payment_jobs(pid, ("resolve", "send"))
-        await enqueue_payment_job("poll", pid, POLICY.first_poll(row["provider"]))
+        await enqueue_payment_job("poll", pid, schedule.first_poll(row["provider"]))
     elif status == "unknown":
         await close_payment_jobs(pid, ("resolve", "send"))
-        await enqueue_payment_job("poll", pid, POLICY.unknown_after)
+        await enqueue_payment_job("poll", pid, schedule.unknown_first)
     else:
         await close_payment_jobs(pid, PAYMENT_KINDS)
 

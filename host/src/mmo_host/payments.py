@@ -7,7 +7,6 @@ the outbox event. Terminal states never change, except succeeded -> reversed.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -19,15 +18,7 @@ from typing import Any
 
 import msgspec
 from mmo_core import money, phones
-from mmo_core.errors import (
-    InvalidRequest,
-    MmoError,
-    NotSupported,
-    OperatorDeclined,
-    OutcomeUnknown,
-    ProviderAuthenticationError,
-    ProviderUnavailable,
-)
+from mmo_core.errors import InvalidRequest, MmoError
 from mmo_core.types import (
     FINAL_STATUSES,
     Failure,
@@ -38,9 +29,8 @@ from mmo_core.types import (
     Reversal,
 )
 
-from mmo_host import db, jobs
+from mmo_host import db, jobs, operator
 from mmo_host.auth import client_id_for
-from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
 from mmo_host.schemas import PaymentCreate
 
@@ -238,6 +228,7 @@ async def list_payments(
 
 
 async def apply_transition(
+    gateway: Gateway,
     payment_id: uuid.UUID,
     to_status: str,
     *,
@@ -255,7 +246,8 @@ async def apply_transition(
 
     A change that is not allowed (a duplicate, or a late callback contradicting a final
     state) leaves the status, failure and history alone and returns `changed=False`;
-    identifiers learnt from the operator are still recorded.
+    identifiers learnt from the operator are still recorded. The reversed amount is not
+    this function's: `reversals.complete` counts it before moving a payment to `reversed`.
     """
     async with db.transaction():
         row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
@@ -274,8 +266,6 @@ async def apply_transition(
                 failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
                                   ELSE failure_message END,
                 next_action = COALESCE($8::jsonb, next_action),
-                amount_reversed_minor = CASE WHEN $10 THEN amount_minor
-                                        ELSE amount_reversed_minor END,
                 updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
                 version = version + CASE WHEN $9 THEN 1 ELSE 0 END
             WHERE id = $1
@@ -290,17 +280,9 @@ async def apply_transition(
             failure.message if failure else None,
             db.jsonb(msgspec.to_builtins(next_action)) if next_action else None,
             allowed,
-            allowed and to_status == "reversed",
         )
         if allowed:
-            await _record(row, current, source, callback_id, detail)
-            if to_status == "reversed":
-                # an open reversal the operator has now carried out (callback or status)
-                await db.fetch(
-                    """UPDATE reversals SET status = 'reversed', updated_at = now()
-                       WHERE payment_id = $1 AND status IN ('pending', 'unknown')""",
-                    payment_id,
-                )
+            await _record(gateway, row, current, source, callback_id, detail)
         if record_response:
             await db.fetch(
                 "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
@@ -310,7 +292,9 @@ async def apply_transition(
         return Transition(row, allowed, current)
 
 
-async def _record(row: Any, previous: str | None, source: str, callback_id, detail) -> None:
+async def _record(
+    gateway: Gateway, row: Any, previous: str | None, source: str, callback_id, detail
+) -> None:
     await db.fetch(
         """INSERT INTO payment_transitions
                (payment_id, from_status, to_status, source, callback_id, detail)
@@ -323,11 +307,11 @@ async def _record(row: Any, previous: str | None, source: str, callback_id, deta
         db.jsonb(detail),
     )
     event_type = "payment.created" if previous is None else f"payment.{row['status']}"
-    await emit_event(row, event_type)
-    await jobs.after_transition(row, previous)
+    await emit_event(gateway, row, event_type)
+    await jobs.after_transition(gateway.schedule, row, previous)
 
 
-async def emit_event(row: Any, event_type: str) -> None:
+async def emit_event(gateway: Gateway, row: Any, event_type: str) -> None:
     """Write an event about the payment `row` to the outbox, with its delivery jobs."""
     event_id = uuid.uuid4()
     await db.fetch(
@@ -337,7 +321,7 @@ async def emit_event(row: Any, event_type: str) -> None:
         event_type,
         db.jsonb(resource(row)),
     )
-    await jobs.enqueue_event(event_id, row["id"])
+    await jobs.enqueue_event(gateway.schedule, event_id, row["id"])
 
 
 # -- creation ------------------------------------------------------------------------------
@@ -399,7 +383,9 @@ async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> Any:
     return await db.fetchrow(sql, *values)
 
 
-async def insert_new(client_id: str, key: str, digest: str, accepted: Accepted) -> tuple[Any, bool]:
+async def insert_new(
+    gateway: Gateway, client_id: str, key: str, digest: str, accepted: Accepted
+) -> tuple[Any, bool]:
     """Store the payment as `new` with its history and event; or return the key's payment."""
     p = accepted.payment
     async with db.transaction():
@@ -422,7 +408,7 @@ async def insert_new(client_id: str, key: str, digest: str, accepted: Accepted) 
             on_conflict="ON CONFLICT (client_id, idempotency_key) DO NOTHING",
         )
         if row is not None:
-            await _record(row, None, "api", None, None)
+            await _record(gateway, row, None, "api", None, None)
             return row, True
     existing = await db.fetchrow(
         "SELECT * FROM payments WHERE client_id = $1 AND idempotency_key = $2", client_id, key
@@ -475,6 +461,7 @@ async def record_inbound(
             )
         if match is not None:
             transition = await apply_transition(
+                gateway,
                 match["id"],
                 "succeeded",
                 source="callback",
@@ -506,9 +493,14 @@ async def record_inbound(
                 "origin": inbound.origin[:16],
             }
         )
-        await _record(row, None, "callback", callback_id, detail)
+        await _record(gateway, row, None, "callback", callback_id, detail)
         transition = await apply_transition(
-            payment_id, "succeeded", source="callback", callback_id=callback_id, detail=detail
+            gateway,
+            payment_id,
+            "succeeded",
+            source="callback",
+            callback_id=callback_id,
+            detail=detail,
         )
     log.info(
         "payment %s: stored a %s payment reported by %s (%s)",
@@ -541,79 +533,37 @@ def replay(existing: Any, digest: str) -> dict[str, Any]:
     return db.loads(existing["first_response"])
 
 
-class BreakerOpen(Exception):
-    """The provider's breaker is open: the call was not made."""
-
-
-async def call_operator(gateway: Gateway, row: Any, hook: str, **kwargs: Any) -> Any:
-    """Call one of the payment's provider hooks through its circuit breaker.
-
-    Failures that say the operator is unwell (unavailable, timed out, no answer, a bug)
-    count against the breaker; a refusal or an answer counts as the operator being up.
-    """
-    provider = gateway.registry.get(row["provider"])
-    key = breaker_key(provider, row["country"])
-    if not await gateway.breakers.allow(key):
-        raise BreakerOpen(key)
-    try:
-        result = await asyncio.wait_for(
-            provider.call(hook, context=gateway.context(provider.name), **kwargs),
-            timeout=gateway.config.operator_timeout + 5,
-        )
-    except (ProviderUnavailable, OutcomeUnknown, TimeoutError):
-        await gateway.breakers.failure(key)
-        raise
-    except MmoError:
-        await gateway.breakers.success(key)
-        raise
-    except Exception:
-        await gateway.breakers.failure(key)
-        raise
-    await gateway.breakers.success(key)
-    return result
-
-
 async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
     """Send a `new` payment to its operator once and record the answer.
 
     Called by the API outside any transaction, and by the worker for queued payments.
-    When the breaker is open or the operator certainly did not take the request, the
-    payment stays `new` and a `send` job retries it with backoff, until `queue_for`
-    seconds after its creation; then it fails with `provider_unavailable`.
+    The answer (operator.ask) decides: taken -> `pending`/`succeeded`; refused -> `failed`;
+    not sent (breaker open, operator unavailable) -> stays `new` and a `send` job tries
+    again on the schedule until `queue_for` after its creation, then `failed` with
+    `provider_unavailable`; anything else -> `unknown`, found out by polling.
     """
-    payment = to_core(row)
-    try:
-        ack: InitiateResult = await call_operator(gateway, row, "initiate", payment=payment)
-    except BreakerOpen:
-        return await _queue(gateway, row, attempt, "the provider's circuit breaker is open")
-    except OperatorDeclined as exc:
-        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
-        return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
-    except (InvalidRequest, NotSupported, ProviderAuthenticationError) as exc:
-        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
-        return await _settle(row, "failed", failure=failure, detail={"error": exc.code})
-    except ProviderUnavailable as exc:
-        return await _queue(gateway, row, attempt, exc.message, retry_after=exc.retry_after)
-    except OutcomeUnknown as exc:
-        log.warning("payment %s: outcome unknown: %s", row["id"], exc.message)
-        return await _settle(row, "unknown", detail={"error": exc.code})
-    except MmoError as exc:
-        log.warning("payment %s: %s", row["id"], exc.message)
-        return await _settle(row, "unknown", detail={"error": exc.code})
-    except TimeoutError:
-        log.warning("payment %s: initiate did not return in time", row["id"])
-        return await _settle(row, "unknown", detail={"error": "timeout"})
-    except Exception:
-        log.exception("payment %s: provider %s raised on initiate", row["id"], row["provider"])
-        return await _settle(row, "unknown", detail={"error": "provider_error"})
-    return await _settle(
-        row,
-        ack.status,
-        provider_reference=ack.provider_reference,
-        provider_transaction_id=ack.provider_transaction_id,
-        provider_data=ack.provider_data,
-        next_action=ack.next_action,
+    answer = await operator.ask(
+        gateway, row, "initiate", expect=InitiateResult, payment=to_core(row)
     )
+    if answer.ok:
+        ack: InitiateResult = answer.value
+        return await _settle(
+            gateway,
+            row,
+            ack.status,
+            provider_reference=ack.provider_reference,
+            provider_transaction_id=ack.provider_transaction_id,
+            provider_data=ack.provider_data,
+            next_action=ack.next_action,
+        )
+    if answer.kind == "declined" and answer.error is not None:
+        exc = answer.error
+        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
+        return await _settle(gateway, row, "failed", failure=failure, detail={"error": exc.code})
+    if answer.kind == "not_sent":
+        return await _queue(gateway, row, attempt, answer)
+    log.warning("payment %s: initiate outcome unknown (%s)", row["id"], answer.reason)
+    return await _settle(gateway, row, "unknown", detail={"error": answer.reason})
 
 
 async def never_received(gateway: Gateway, row: Any, source: str, error: MmoError) -> Any:
@@ -626,9 +576,10 @@ async def never_received(gateway: Gateway, row: Any, source: str, error: MmoErro
         row = await send_to_operator(gateway, row)
         if row["status"] == "unknown":  # still no answer: keep finding out
             async with db.transaction():
-                await jobs.enqueue_payment_job("poll", row["id"], jobs.POLICY.unknown_after)
+                await jobs.enqueue_payment_job("poll", row["id"], gateway.schedule.unknown_first)
         return row
     transition = await apply_transition(
+        gateway,
         row["id"],
         "failed",
         source=source,
@@ -638,17 +589,18 @@ async def never_received(gateway: Gateway, row: Any, source: str, error: MmoErro
     return transition.row
 
 
-async def _queue(
-    gateway: Gateway, row: Any, attempt: int, reason: str, retry_after: float | None = None
-) -> Any:
+async def _queue(gateway: Gateway, row: Any, attempt: int, answer: operator.Answer) -> Any:
     """Keep the payment `new` and send it later; past `queue_for`, fail it."""
     age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
-    if age >= jobs.POLICY.queue_for:
-        failure = Failure("provider_unavailable", f"Not sent: {reason}")
-        return await _settle(row, "failed", failure=failure, detail={"error": "queue_timeout"})
-    delay = max(
-        retry_after or 0.0, jobs.backoff(attempt, base=1.0, cap=gateway.config.breaker_cooldown)
+    reason = answer.error.message if answer.error is not None else answer.reason
+    delay = gateway.schedule.send.after(
+        attempt, age=age, retry_after=answer.retry_after if answer.error is not None else None
     )
+    if delay is None:
+        failure = Failure("provider_unavailable", f"Not sent: {reason}")
+        return await _settle(
+            gateway, row, "failed", failure=failure, detail={"error": "queue_timeout"}
+        )
     async with db.transaction():
         await jobs.enqueue_payment_job("send", row["id"], delay)
         await db.fetch(
@@ -661,9 +613,9 @@ async def _queue(
     return await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])
 
 
-async def _settle(row: Any, status: str, **fields: Any) -> Any:
+async def _settle(gateway: Gateway, row: Any, status: str, **fields: Any) -> Any:
     transition = await apply_transition(
-        row["id"], status, source="api", record_response=True, **fields
+        gateway, row["id"], status, source="api", record_response=True, **fields
     )
     return transition.row
 

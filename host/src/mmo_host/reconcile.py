@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmo_core.errors import MmoError, UnknownToOperator
-from mmo_core.types import FINAL_STATUSES
+from mmo_core.types import FINAL_STATUSES, StatusReport
 
-from mmo_host import db, jobs, payments
+from mmo_host import db, jobs, operator, payments, reports
 from mmo_host.gateway import Gateway
 
 
@@ -37,8 +36,8 @@ class ReconcileReport:
         }
 
 
-async def candidates(since: dt.datetime | None) -> list[Any]:
-    window = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=jobs.POLICY.resolve_after)
+async def candidates(gateway: Gateway, since: dt.datetime | None) -> list[Any]:
+    window = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=gateway.schedule.resolve_after)
     rows = await db.fetch(
         """SELECT * FROM payments
            WHERE status IN ('pending', 'unknown') OR (status = 'new' AND created_at < $1)
@@ -50,73 +49,101 @@ async def candidates(since: dt.datetime | None) -> list[Any]:
     return rows
 
 
+def agrees(row: Any, operator_status: str) -> bool:
+    """Whether the operator's status of a payment agrees with a final status of ours.
+
+    A reversal is its own transaction at most operators (a refund, a B2C back), so the
+    status of the original payment still says it succeeded once it is reversed, in full
+    or in part: that agrees. The operator saying `reversed` of a payment we reversed in
+    part agrees too (it reversed what we reversed). `pending` is never a disagreement.
+    """
+    ours = row["status"]
+    if operator_status in (ours, "pending"):
+        return True
+    if ours == "reversed":
+        return operator_status == "succeeded"
+    if ours == "succeeded" and operator_status == "reversed":
+        return row["amount_reversed_minor"] > 0
+    return False
+
+
 async def reconcile(
     gateway: Gateway,
     since: dt.datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReconcileReport:
     report = ReconcileReport()
-    rows = await candidates(since)
+    rows = await candidates(gateway, since)
     for index, row in enumerate(rows, start=1):
         report.checked += 1
-        try:
-            await _one(gateway, row, report)
-        except (MmoError, payments.BreakerOpen, TimeoutError) as exc:
-            report.errors.append({"id": str(row["id"]), "error": f"{type(exc).__name__}: {exc}"})
+        error = await _one(gateway, row, report)
+        if error is not None:
+            report.errors.append({"id": str(row["id"]), "error": error})
         if progress is not None:
             progress(index, len(rows))
     return report
 
 
-async def _one(gateway: Gateway, row: Any, report: ReconcileReport) -> None:
+async def _one(gateway: Gateway, row: Any, report: ReconcileReport) -> str | None:
+    """Reconcile one payment; the error that kept it from being checked, if any."""
     if row["status"] == "new":
-        return await _stale_new(row, report)
-    try:
-        answer = await payments.call_operator(
-            gateway, row, "status", payment=await payments.core_payment(row)
-        )
-    except UnknownToOperator as exc:
-        age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
-        if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:
-            raise
-        after = await payments.never_received(gateway, row, "reconcile", exc)
-        if after["status"] != row["status"]:
-            report.changed.append(
-                {"id": str(row["id"]), "from": row["status"], "to": after["status"]}
-            )
+        await _stale_new(gateway, row, report)
         return None
-    if row["status"] in FINAL_STATUSES:
-        if answer.status != row["status"] and answer.status != "pending":
-            report.disagreements.append(
-                {"id": str(row["id"]), "ours": row["status"], "operator": answer.status}
-            )
-        return None
-    transition = await payments.apply_transition(
-        row["id"],
-        answer.status,
-        source="reconcile",
-        provider_reference=answer.provider_reference,
-        provider_transaction_id=answer.provider_transaction_id,
-        provider_data=answer.provider_data or None,
-        failure=answer.failure,
+    answer = await operator.ask(
+        gateway, row, "status", expect=StatusReport, payment=await payments.core_payment(row)
     )
-    if transition.changed:
-        report.changed.append(
-            {"id": str(row["id"]), "from": row["status"], "to": transition.row["status"]}
-        )
+    if answer.kind == "unknown_to_operator" and answer.error is not None:
+        if row["status"] != "unknown" or _age(row) < gateway.schedule.resolve_after:
+            return answer.describe()
+        after = await payments.never_received(gateway, row, "reconcile", answer.error)
+        _changed(report, row, after)
+        return None
+    if not answer.ok:
+        return answer.describe()
+    said: StatusReport = answer.value
+    if row["status"] in FINAL_STATUSES:
+        if not agrees(row, said.status):
+            report.disagreements.append(
+                {"id": str(row["id"]), "ours": row["status"], "operator": said.status}
+            )
+        return None
+    applied = await reports.apply(gateway, row, said, source="reconcile", authenticated=True)
+    if applied.flag == "mismatch":
+        return "the operator's amount or phone differ from the payment's"
+    if applied.changed:
+        _changed(report, row, applied.row)
     return None
 
 
-async def _stale_new(row: Any, report: ReconcileReport) -> None:
-    """A `new` payment past its window with no send queued: its outcome was never recorded."""
+def _age(row: Any) -> float:
+    return (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
+
+
+def _changed(report: ReconcileReport, before: Any, after: Any) -> None:
+    if after["status"] != before["status"]:
+        report.changed.append(
+            {"id": str(before["id"]), "from": before["status"], "to": after["status"]}
+        )
+
+
+async def _stale_new(gateway: Gateway, row: Any, report: ReconcileReport) -> None:
+    """A `new` payment past its window with no send queued: its outcome was never recorded.
+
+    Where the provider makes a resend safe it is sent again, as the worker would;
+    otherwise it becomes `unknown`, to be found out through the status API."""
     open_kinds = {j["kind"] for j in await jobs.open_jobs(row["id"])}
     if "send" in open_kinds:
         return
-    transition = await payments.apply_transition(
-        row["id"],
-        "unknown",
-        source="reconcile",
-        detail={"reason": "initiate outcome was never recorded"},
-    )
-    if transition.changed:
-        report.changed.append({"id": str(row["id"]), "from": "new", "to": "unknown"})
+    if gateway.registry.get(row["provider"]).declaration.resend_safe:
+        after = await payments.send_to_operator(gateway, row)
+    else:
+        after = (
+            await payments.apply_transition(
+                gateway,
+                row["id"],
+                "unknown",
+                source="reconcile",
+                detail={"reason": "initiate outcome was never recorded"},
+            )
+        ).row
+    _changed(report, row, after)

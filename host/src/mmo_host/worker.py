@@ -17,11 +17,11 @@ import uuid
 from typing import Any
 
 import httpx
-from mmo_core.errors import MmoError, ProviderUnavailable, UnknownToOperator
 from mmo_core.types import FINAL_STATUSES, StatusReport
 
-from mmo_host import callbacks, db, events, jobs, payments, reversals
+from mmo_host import callbacks, db, events, jobs, operator, payments, reports, reversals
 from mmo_host.gateway import Gateway
+from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.worker")
 
@@ -82,8 +82,13 @@ class Worker:
                 await handler(job)
         except Exception as exc:
             log.exception("job %s (%s) failed", job["id"], job["kind"])
-            await jobs.retry(job, self.id, jobs.backoff(job["attempts"]), type(exc).__name__)
+            delay = self.schedule.job_error.after(job["attempts"]) or 0.0
+            await jobs.retry(job, self.id, delay, type(exc).__name__)
         self.handled += 1
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.gateway.schedule
 
     # -- payments --------------------------------------------------------------------------
 
@@ -114,6 +119,7 @@ class Worker:
         else:
             # Never resend blind: find out through the status API.
             await payments.apply_transition(
+                self.gateway,
                 row["id"],
                 "unknown",
                 source="worker",
@@ -127,52 +133,58 @@ class Worker:
         if row is None or row["status"] in FINAL_STATUSES or row["status"] == "new":
             await jobs.finish(job, self.id, "nothing to poll")
             return
-        age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
-        try:
-            report: StatusReport = await payments.call_operator(
-                self.gateway, row, "status", payment=await payments.core_payment(row)
-            )
-        except payments.BreakerOpen:
-            await jobs.retry(job, self.id, self.gateway.config.breaker_cooldown, "breaker open")
+        age = _age(row["created_at"])
+        answer = await operator.ask(
+            self.gateway,
+            row,
+            "status",
+            expect=StatusReport,
+            payment=await payments.core_payment(row),
+        )
+        if answer.kind == "unknown_to_operator" and answer.error is not None:
+            await self._unknown_to_operator(job, row, answer, age)
             return
-        except UnknownToOperator as exc:
-            await self._unknown_to_operator(job, row, exc, age)
+        if not answer.ok:
+            await self._poll_later(job, row, age, answer.describe(), answer.retry_after)
             return
-        except (MmoError, TimeoutError) as exc:
-            await self._poll_later(job, row, age, f"{type(exc).__name__}: {exc}")
-            return
-        transition = await payments.apply_transition(
-            row["id"],
-            report.status,
+        applied = await reports.apply(
+            self.gateway,
+            row,
+            answer.value,
             source="poll",
-            provider_reference=report.provider_reference,
-            provider_transaction_id=report.provider_transaction_id,
-            provider_data=report.provider_data or None,
-            failure=report.failure,
+            authenticated=True,
             detail={"poll_attempt": job["attempts"]},
         )
-        status = transition.row["status"]
-        if status in FINAL_STATUSES:
+        status = applied.row["status"]
+        if applied.flag == "mismatch":
+            await jobs.finish(job, self.id, "the operator's amount or phone differ: a person")
+            log.error("payment %s: the status API disagrees on amount or phone", row["id"])
+        elif status in FINAL_STATUSES:
             await jobs.finish(job, self.id)
-        elif report.status == "pending" or status in ("pending", "unknown"):
-            await self._poll_later(job, row, age, None)
         else:
-            await jobs.finish(job, self.id)
+            await self._poll_later(job, row, age, None)
 
-    async def _poll_later(self, job: Any, row: Any, age: float, error: str | None) -> None:
-        if age > jobs.POLICY.poll_for:
+    async def _poll_later(
+        self, job: Any, row: Any, age: float, error: str | None, retry_after: float | None = None
+    ) -> None:
+        delay = self.schedule.poll(row["provider"]).after(
+            job["attempts"], age=age, retry_after=retry_after
+        )
+        if delay is None:
             await jobs.finish(job, self.id, f"gave up after {job['attempts']} polls: reconcile")
             log.warning("payment %s still %s after polling: reconcile", row["id"], row["status"])
             return
-        delay = jobs.POLICY.next_poll(row["provider"], job["attempts"])
         await jobs.retry(job, self.id, delay, error)
 
-    async def _unknown_to_operator(self, job: Any, row: Any, exc: MmoError, age: float) -> None:
+    async def _unknown_to_operator(
+        self, job: Any, row: Any, answer: operator.Answer, age: float
+    ) -> None:
         """The operator has no record of the payment: it never arrived."""
-        if row["status"] != "unknown" or age < jobs.POLICY.resolve_after:
-            await self._poll_later(job, row, age, str(exc))
+        if row["status"] != "unknown" or age < self.schedule.resolve_after:
+            await self._poll_later(job, row, age, answer.describe())
             return
-        await payments.never_received(self.gateway, row, "poll", exc)
+        assert answer.error is not None
+        await payments.never_received(self.gateway, row, "poll", answer.error)
         await jobs.finish(job, self.id, "unknown to the operator")  # open if rescheduled
 
     async def _job_reversal(self, job: Any) -> None:
@@ -182,72 +194,56 @@ class Worker:
         if reversal is None:
             await jobs.finish(job, self.id, "no open reversal")
             return
-        age = (dt.datetime.now(dt.UTC) - reversal["updated_at"]).total_seconds()
         if reversal["status"] == "in_progress":
-            if age < jobs.POLICY.resolve_after:  # the route is still calling the operator
-                await jobs.retry(job, self.id, jobs.POLICY.resolve_after - age, "in progress")
+            age = _age(reversal["updated_at"])
+            if age < self.schedule.resolve_after:  # the route is still calling the operator
+                await jobs.retry(job, self.id, self.schedule.resolve_after - age, "in progress")
                 return
             # the process that called the operator died before recording the answer
-            reversal = await reversals.settle(reversal["id"], "unknown", error="interrupted")
+            reversal = await reversals.move(reversal["id"], "unknown", error="interrupted")
             log.warning("payment %s: reversal %s was interrupted", row["id"], reversal["id"])
         provider = self.gateway.registry.get(row["provider"])
         if not provider.implements("reversal_status"):
             await jobs.finish(job, self.id, "the provider cannot be asked: settle by hand")
             return
-        age = (dt.datetime.now(dt.UTC) - reversal["created_at"]).total_seconds()
-        try:
-            report: StatusReport = await payments.call_operator(
-                self.gateway,
-                row,
-                "reversal_status",
-                payment=await payments.core_payment(row),
-                reversal=reversals.to_core(reversal, row["currency"]),
-            )
-        except payments.BreakerOpen:
-            await jobs.retry(job, self.id, self.gateway.config.breaker_cooldown, "breaker open")
+        age = _age(reversal["created_at"])
+        answer = await operator.ask(
+            self.gateway,
+            row,
+            "reversal_status",
+            expect=StatusReport,
+            payment=await payments.core_payment(row),
+            reversal=reversals.to_core(reversal, row["currency"]),
+        )
+        never_arrived = answer.kind == "unknown_to_operator" and (
+            reversal["status"] == "unknown" and age >= self.schedule.resolve_after
+        )
+        if never_arrived or (answer.ok and answer.value.status != "pending"):
+            # known: done, refused, or it never reached the operator (so no effect)
+            after = await reversals.answer(self.gateway, row, reversal, answer, "poll")
+            await jobs.finish(job, self.id, f"reversal {after['status']}")
             return
-        except UnknownToOperator as exc:
-            if reversal["status"] == "unknown" and age >= jobs.POLICY.resolve_after:
-                # it never reached the operator: known not to have taken effect
-                await reversals.settle(reversal["id"], "failed", error=f"{exc.code}:never received")
-                await jobs.finish(job, self.id, "unknown to the operator")
-            else:
-                await self._reversal_later(job, row, age, str(exc))
-            return
-        except (MmoError, TimeoutError) as exc:
-            await self._reversal_later(job, row, age, f"{type(exc).__name__}: {exc}")
-            return
-        if report.status == "reversed":
-            await reversals.complete(row["id"], reversal["id"], report, "poll")
-            await jobs.finish(job, self.id)
-        elif report.status in ("failed", "expired"):
-            failure = report.failure
-            error = f"declined:{failure.code}" if failure else report.status
-            await reversals.settle(reversal["id"], "failed", error=error, **reversals.found(report))
-            log.info("payment %s: reversal %s refused by the operator", row["id"], reversal["id"])
-            await jobs.finish(job, self.id)
-        else:
-            await self._reversal_later(job, row, age, None)
-
-    async def _reversal_later(self, job: Any, row: Any, age: float, error: str | None) -> None:
-        if age > jobs.POLICY.poll_for:
+        error = None if answer.ok else answer.describe()
+        delay = self.schedule.poll(row["provider"]).after(
+            job["attempts"], age=age, retry_after=answer.retry_after
+        )
+        if delay is None:
             await jobs.finish(job, self.id, "gave up: settle the reversal by hand")
             log.warning("payment %s: a reversal is still open after polling", row["id"])
             return
-        await jobs.retry(
-            job, self.id, jobs.POLICY.next_poll(row["provider"], job["attempts"]), error
-        )
+        await jobs.retry(job, self.id, delay, error)
 
     async def _job_rematch(self, job: Any) -> None:
         flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))
         if flag != "unmatched":
             await jobs.finish(job, self.id, f"now {flag or 'applied'}")
             return
-        attempt = job["attempts"]
-        if attempt >= len(callbacks.REMATCH_DELAYS):
+        # the callback's first processing was its first try, each run one more
+        delay = self.schedule.rematch.after(job["attempts"] + 1)
+        if delay is None:
             await jobs.finish(job, self.id, "still unmatched: kept for a person")
             return
-        await jobs.retry(job, self.id, callbacks.REMATCH_DELAYS[attempt], "still unmatched")
+        await jobs.retry(job, self.id, delay, "still unmatched")
 
     async def _job_reconcile(self, job: Any) -> None:
         from mmo_host.reconcile import reconcile
@@ -295,7 +291,7 @@ class Worker:
                 event["id"],
             )
             return
-        delay = events.next_delay(job["attempts"])
+        delay = self.schedule.delivery.after(job["attempts"])
         if delay is None:
             await jobs.finish(job, self.id, f"gave up: {error}")
             log.error(
@@ -305,7 +301,7 @@ class Worker:
                 job["attempts"],
             )
             return
-        await jobs.retry(job, self.id, jobs.jittered(delay), error)
+        await jobs.retry(job, self.id, delay, error)
 
     async def _job_stream(self, job: Any) -> None:
         store = self.gateway.store
@@ -349,4 +345,8 @@ async def resend_event(event_id: uuid.UUID, targets: tuple[str, ...]) -> int:
     return count
 
 
-__all__ = ["ProviderUnavailable", "Worker", "resend_event"]
+def _age(since: dt.datetime) -> float:
+    return (dt.datetime.now(dt.UTC) - since).total_seconds()
+
+
+__all__ = ["Worker", "resend_event"]

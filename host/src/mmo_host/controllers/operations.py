@@ -11,9 +11,10 @@
   `GET /api/v1/admin/providers/{name}/accounts/{msisdn}` call a provider's `balance` and
   `lookup_account` hooks.
 
-Every operator call goes through `payments.call_operator` (the circuit breaker and the
-operator timeout). At most one reversal of a payment is open at a time (a unique index),
-and a reversal whose outcome is unknown is never sent again blindly: a retry with its
+Every operator call goes through `operator.ask` (the circuit breaker, the operator
+timeout, one typed answer); every reversal change through `reversals`. At most one
+reversal of a payment is open at a time (a unique index), and a reversal whose outcome
+is unknown is never sent again blindly: a retry with its
 Idempotency-Key is refused until a person settles it.
 """
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -35,12 +35,11 @@ from mmo_core.errors import (
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
-    ProviderUnavailable,
 )
 from mmo_core.registry import Provider
 from mmo_core.types import AccountInfo, BalanceReport, Failure, StatusReport
 
-from mmo_host import db, jobs, payments, reversals
+from mmo_host import db, operator, payments, reversals
 from mmo_host.auth import api_key_guard
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
@@ -81,13 +80,6 @@ class Conflict(MmoError):
     http_status = 409
 
 
-class ProviderError(MmoError):
-    """The provider's hook failed in an unexpected way (a bug; logged with its trace)."""
-
-    code = "provider_error"
-    http_status = 502
-
-
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -121,14 +113,6 @@ def _amount_text(value: Decimal | None, currency: str) -> str | None:
 def _request_hash(body: ReversalCreate) -> str:
     canonical = msgspec.json.encode(msgspec.to_builtins(body), order="sorted")
     return hashlib.sha256(canonical).hexdigest()
-
-
-async def _by_key(payment_id: uuid.UUID, key: str | None) -> Any:
-    if key is None:
-        return None
-    return await db.fetchrow(
-        "SELECT * FROM reversals WHERE payment_id = $1 AND idempotency_key = $2", payment_id, key
-    )
 
 
 def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> tuple[Decimal | None, int]:
@@ -231,7 +215,7 @@ class OperationsController(Controller):
         gateway: Gateway = request.app.state.gateway
         row = await _own_payment(request, payment_id)
         digest = _request_hash(data)
-        replayed = _replay(row, await _by_key(row["id"], idempotency_key), digest)
+        replayed = _replay(row, await reversals.by_key(row["id"], idempotency_key), digest)
         if replayed is not None:
             return replayed
         _check_reversible(row, await reversals.open_of(row["id"]))
@@ -241,122 +225,34 @@ class OperationsController(Controller):
 
         async with db.transaction():
             row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", row["id"])
-            earlier = await _by_key(row["id"], idempotency_key)
-            replayed = _replay(row, earlier, digest)
+            replayed = _replay(row, await reversals.by_key(row["id"], idempotency_key), digest)
             if replayed is not None:
                 return replayed
             _check_reversible(row, await reversals.open_of(row["id"]))
             amount, minor = _check_amount(data, row, provider)
-            if earlier is not None:  # it failed before: the same reversal, tried again
-                reversal = await db.fetchrow(
-                    """UPDATE reversals SET status = 'in_progress', error = NULL,
-                           amount_minor = $2, updated_at = now()
-                       WHERE id = $1 RETURNING *""",
-                    earlier["id"],
-                    minor,
-                )
-            else:
-                reversal = await db.fetchrow(
-                    """INSERT INTO reversals (id, payment_id, idempotency_key, request_hash,
-                           amount_minor, reason, status)
-                       VALUES ($1, $2, $3, $4, $5, $6, 'in_progress') RETURNING *""",
-                    uuid.uuid4(),
-                    row["id"],
-                    idempotency_key,
-                    digest,
-                    minor,
-                    data.reason,
-                )
-            # should this process die while calling the operator, the worker finds the
-            # reversal still in progress and settles it (never left blocking the payment)
-            await jobs.enqueue_payment_job("reversal", row["id"], jobs.POLICY.resolve_after)
+            reversal = await reversals.begin(
+                gateway, row, key=idempotency_key, digest=digest, minor=minor, reason=data.reason
+            )
 
         log.info("payment %s: reversal %s requested", row["id"], reversal["id"])
-        report = await self._call_reverse(gateway, row, reversal, amount, data.reason)
-        if report.status != "reversed":
-            await reversals.settle(reversal["id"], "pending", **reversals.found(report))
-            if report.provider_data:
-                # the provider's data about it is the payment's too (its `status` reads it)
-                row = (
-                    await payments.apply_transition(
-                        row["id"], row["status"], source="api", provider_data=report.provider_data
-                    )
-                ).row
-            await reversals.follow_up(row, provider.implements("reversal_status"))
+        answer = await operator.ask(
+            gateway,
+            row,
+            "reverse",
+            expect=StatusReport,
+            payment=await payments.core_payment(row),
+            amount=amount,
+            reason=data.reason,
+            reversal_id=str(reversal["id"]),
+        )
+        after = await reversals.answer(gateway, row, reversal, answer, "api")
+        row = await payments.get(str(row["id"]))
+        if after["status"] == "reversed":
+            return Response(payments.resource(row), status_code=200)
+        if after["status"] == "pending":
             log.info("payment %s: reversal pending with the operator", row["id"])
             return Response(payments.resource(row), status_code=202)
-        row = await reversals.complete(row["id"], reversal["id"], report, "api")
-        return Response(payments.resource(row), status_code=200)
-
-    @staticmethod
-    async def _call_reverse(
-        gateway: Gateway, row: Any, reversal: Any, amount: Decimal | None, reason: str
-    ) -> StatusReport:
-        """The provider's answer; every failure settles the reversal, then raises."""
-
-        async def settle(state: str, error: str) -> None:
-            await reversals.settle(reversal["id"], state, error=error)
-            if state == "unknown":
-                provider = gateway.registry.get(row["provider"])
-                await reversals.follow_up(row, provider.implements("reversal_status"))
-
-        try:
-            report = await payments.call_operator(
-                gateway,
-                row,
-                "reverse",
-                payment=await payments.core_payment(row),
-                amount=amount,
-                reason=reason,
-                reversal_id=str(reversal["id"]),
-            )
-        except payments.BreakerOpen:
-            await settle("failed", "breaker_open")
-            raise ProviderUnavailable(
-                "The provider's circuit breaker is open: retry later", provider=row["provider"]
-            ) from None
-        except OutcomeUnknown as exc:
-            await settle("unknown", exc.code)
-            log.warning("payment %s: reversal outcome unknown: %s", row["id"], exc.message)
-            raise
-        except MmoError as exc:
-            # a refusal, or a request that certainly did not take effect: may be tried again
-            code = getattr(exc, "provider_code", None)
-            await settle("failed", f"{exc.code}:{code}" if code else exc.code)
-            raise
-        except TimeoutError:
-            await settle("unknown", "timeout")
-            log.warning("payment %s: reverse did not return in time", row["id"])
-            raise OutcomeUnknown(
-                "The operator did not answer in time; the reversal may have taken effect and "
-                "is not sent again",
-                provider=row["provider"],
-            ) from None
-        except Exception:
-            await settle("unknown", "provider_error")
-            log.exception("payment %s: provider %s raised on reverse", row["id"], row["provider"])
-            raise ProviderError(
-                "The provider failed on the reversal; its outcome is unknown",
-                provider=row["provider"],
-            ) from None
-        if not isinstance(report, StatusReport) or report.status not in ("reversed", "pending"):
-            status = getattr(report, "status", type(report).__name__)
-            if status in ("failed", "expired"):
-                failure = report.failure
-                await settle("failed", failure.code if failure else status)
-                raise OperatorDeclined(
-                    failure.message if failure else "The operator refused the reversal",
-                    provider=row["provider"],
-                    provider_code=failure.code if failure else None,
-                    provider_message=failure.message if failure else None,
-                )
-            await settle("unknown", f"unexpected_status:{status}")
-            log.error("payment %s: reverse answered %r", row["id"], status)
-            raise ProviderError(
-                f"The provider answered the reversal with {status!r}; its outcome is unknown",
-                provider=row["provider"],
-            )
-        return report
+        raise _reversal_error(row["provider"], answer)
 
     @get(
         "/payments/{payment_id:str}/reversals",
@@ -367,9 +263,7 @@ class OperationsController(Controller):
     )
     async def reversals(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:
         row = await _own_payment(request, payment_id)
-        rows = await db.fetch(
-            "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
-        )
+        rows = await reversals.of_payment(row["id"])
         return {"data": [reversals.resource(r, row["currency"]) for r in rows]}
 
     @post(
@@ -395,6 +289,7 @@ class OperationsController(Controller):
             )
         failure = Failure("settled_by_hand", data.note) if data.status == "failed" else None
         transition = await payments.apply_transition(
+            request.app.state.gateway,
             row["id"],
             data.status,
             source="admin",
@@ -430,13 +325,7 @@ class OperationsController(Controller):
         the payment for another reversal. The person's note is kept on the reversal."""
         row = await _own_payment(request, payment_id)
         rid = payments.parse_id(reversal_id)
-        reversal = (
-            await db.fetchrow(
-                "SELECT * FROM reversals WHERE id = $1 AND payment_id = $2", rid, row["id"]
-            )
-            if rid
-            else None
-        )
+        reversal = await reversals.get(row["id"], rid)
         if reversal is None:
             raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
         if reversal["status"] not in ("pending", "unknown"):
@@ -452,11 +341,13 @@ class OperationsController(Controller):
                 provider_transaction_id=data.provider_transaction_id,
                 provider_data={"settled_by_hand": data.note},
             )
-            await reversals.complete(row["id"], reversal["id"], report, "admin", note=note)
+            await reversals.complete(
+                request.app.state.gateway, row["id"], reversal["id"], report, "admin", note=note
+            )
         else:
-            await reversals.settle(reversal["id"], "failed", error=note)
+            await reversals.move(reversal["id"], "failed", error=note)
         log.info("payment %s: reversal %s settled by hand (%s)", row["id"], rid, data.status)
-        settled = await db.fetchrow("SELECT * FROM reversals WHERE id = $1", rid)
+        settled = await reversals.get(row["id"], rid)
         return reversals.resource(settled, row["currency"])
 
     @post(
@@ -499,9 +390,9 @@ class OperationsController(Controller):
         gateway: Gateway = request.app.state.gateway
         provider = gateway.registry.get(name)
         _require(provider, "balance", "balance")
-        report = await _call_admin(gateway, provider, "balance")
-        if not isinstance(report, BalanceReport):
-            raise ProviderError("The provider answered the balance query with nothing usable")
+        report: BalanceReport = await _call_admin(
+            gateway, provider, "balance", expect=BalanceReport
+        )
         return {
             "provider": provider.name,
             "data": [
@@ -535,9 +426,9 @@ class OperationsController(Controller):
                 f"{provider.declaration.display_name} does not serve country {country}",
                 provider=provider.name,
             )
-        info = await _call_admin(gateway, provider, "lookup_account", msisdn=number)
-        if not isinstance(info, AccountInfo):
-            raise ProviderError("The provider answered the lookup with nothing usable")
+        info: AccountInfo = await _call_admin(
+            gateway, provider, "lookup_account", expect=AccountInfo, msisdn=number
+        )
         log.info("provider %s: looked up %s", provider.name, phones.mask(number))
         return {
             "provider": provider.name,
@@ -549,22 +440,45 @@ class OperationsController(Controller):
 
 
 async def _call_admin(
-    gateway: Gateway, provider: Provider, hook: str, row: Any = None, **kwargs: Any
+    gateway: Gateway,
+    provider: Provider,
+    hook: str,
+    row: Any = None,
+    expect: type | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """A provider hook through the breaker: the payment's `row`, else the country-less one."""
-    target = row if row is not None else {"provider": provider.name, "country": None}
-    try:
-        return await payments.call_operator(gateway, target, hook, **kwargs)
-    except payments.BreakerOpen:
-        raise ProviderUnavailable(
-            "The provider's circuit breaker is open: retry later", provider=provider.name
-        ) from None
-    except TimeoutError:
-        raise ProviderUnavailable(
-            "The operator did not answer in time", code="provider_timeout", provider=provider.name
-        ) from None
-    except MmoError:
-        raise
-    except Exception:
-        log.exception("provider %s raised on %s", provider.name, hook)
-        raise ProviderError(f"The provider failed on {hook}", provider=provider.name) from None
+    """A provider hook that moves no money; every answer but `answered` is an error."""
+    target = row if row is not None else operator.Target(provider.name)
+    answer = await operator.ask(gateway, target, hook, expect=expect, **kwargs)
+    if not answer.ok:
+        raise answer.error_for_caller(provider.name)
+    return answer.value
+
+
+def _reversal_error(provider: str, answer: operator.Answer) -> MmoError:
+    """Why a reversal did not happen, for the API caller (the reversal is recorded)."""
+    if answer.ok:  # the operator answered, but not `reversed` or `pending`
+        report: StatusReport = answer.value
+        if report.status in ("failed", "expired"):
+            failure = report.failure
+            return OperatorDeclined(
+                failure.message if failure else "The operator refused the reversal",
+                provider=provider,
+                provider_code=failure.code if failure else None,
+                provider_message=failure.message if failure else None,
+            )
+        return operator.ProviderError(
+            f"The provider answered the reversal with {report.status!r}; its outcome is unknown",
+            provider=provider,
+        )
+    if answer.kind == "unknown" and answer.error is None:
+        if answer.reason == "timeout":
+            return OutcomeUnknown(
+                "The operator did not answer in time; the reversal may have taken effect and "
+                "is not sent again",
+                provider=provider,
+            )
+        return operator.ProviderError(
+            "The provider failed on the reversal; its outcome is unknown", provider=provider
+        )
+    return answer.error_for_caller(provider)

@@ -53,7 +53,9 @@ class PaymentController(Controller):
         client_id = request.state.client_id
         digest = payments.request_hash(body)
         accepted = payments.check_request(gateway, body)
-        row, created = await payments.insert_new(client_id, idempotency_key, digest, accepted)
+        row, created = await payments.insert_new(
+            gateway, client_id, idempotency_key, digest, accepted
+        )
         if not created:
             return Response(payments.replay(row, digest), status_code=202)  # type: ignore[arg-type]
         row = await payments.send_to_operator(gateway, row)
