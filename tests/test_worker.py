@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 
+import msgspec
 from mmo_host import db, events, jobs, payments
 from mmo_host.app import build_registry
 from mmo_host.config import HostConfig
@@ -117,7 +118,8 @@ async def test_crash_before_send_that_never_reached_the_operator_fails(api, host
 
 
 async def status_of_row(row):
-    return payments.resource(await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"]))
+    found = await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])
+    return msgspec.to_builtins(payments.resource(found))
 
 
 async def test_crash_before_send_is_resent_where_the_operator_makes_it_safe(api, host):

@@ -30,6 +30,7 @@ def load_public_key(material: str | bytes) -> rsa.RSAPublicKey:
     """An RSA public key from a PEM certificate, a PEM public key or base64 DER."""
     data = material.encode() if isinstance(material, str) else material
     data = data.strip()
+    key: object  # a certificate may hold any kind of key; only RSA is accepted below
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

@@ -46,7 +46,10 @@ def region_of(e164: str) -> str:
 
 def country_calling_code(e164: str) -> int:
     """The country calling code of an E.164 number (254 for +254...)."""
-    return _parse(e164, None).country_code
+    code = _parse(e164, None).country_code
+    if code is None:  # phonenumbers types it optional; a parsed number always has one
+        raise InvalidRequest(f"No country code in {mask(e164)}", code="invalid_msisdn")
+    return code
 
 
 def national_number(e164: str) -> str:

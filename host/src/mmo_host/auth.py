@@ -20,7 +20,7 @@ def client_id_for(key: str) -> str:
 
 def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     header = connection.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+    scheme, _space, key = header.partition(" ")
     gateway = connection.app.state.gateway
     key = key.strip()
     if scheme.lower() == "bearer" and key:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -67,7 +68,7 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     return Response(_body("internal_error", "An internal error occurred"), status_code=500)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Response]] = {
     MmoError: mmo_error_handler,
     ValidationException: validation_handler,
     HTTPException: http_error_handler,

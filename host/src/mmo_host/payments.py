@@ -32,7 +32,7 @@ from mmo_core.types import (
 from mmo_host import db, jobs, operator
 from mmo_host.auth import client_id_for
 from mmo_host.gateway import Gateway
-from mmo_host.schemas import PaymentCreate
+from mmo_host.schemas import FailureBody, NextActionBody, PaymentCreate, PaymentResource
 
 log = logging.getLogger("mmo.payments")
 
@@ -73,33 +73,39 @@ class Transition:
 # -- reading -------------------------------------------------------------------------------
 
 
-def resource(row: Any) -> dict[str, Any]:
+def resource(row: Any) -> PaymentResource:
     """The payment resource of the API, from a `payments` row."""
     failure = (
-        {"code": row["failure_code"], "message": row["failure_message"] or ""}
+        FailureBody(row["failure_code"], row["failure_message"] or "")
         if row["failure_code"]
         else None
     )
-    return {
-        "id": str(row["id"]),
-        "type": row["type"],
-        "status": row["status"],
-        "provider": row["provider"],
-        "amount": money.format_amount(row["amount_minor"], row["currency"]),
-        "amount_reversed": money.format_amount(row["amount_reversed_minor"], row["currency"]),
-        "currency": row["currency"],
-        "msisdn": row["msisdn"],
-        "reference": row["reference"],
-        "description": row["description"],
-        "metadata": db.loads(row["metadata"], {}),
-        "provider_reference": row["provider_reference"],
-        "provider_transaction_id": row["provider_transaction_id"],
-        "failure": failure,
-        "next_action": db.loads(row["next_action"]),
-        "origin": row["origin"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
+    next_action = db.loads(row["next_action"])
+    return PaymentResource(
+        id=str(row["id"]),
+        type=row["type"],
+        status=row["status"],
+        provider=row["provider"],
+        amount=money.format_amount(row["amount_minor"], row["currency"]),
+        amount_reversed=money.format_amount(row["amount_reversed_minor"], row["currency"]),
+        currency=row["currency"],
+        msisdn=row["msisdn"],
+        reference=row["reference"],
+        description=row["description"],
+        metadata=db.loads(row["metadata"], {}),
+        provider_reference=row["provider_reference"],
+        provider_transaction_id=row["provider_transaction_id"],
+        failure=failure,
+        next_action=msgspec.convert(next_action, NextActionBody) if next_action else None,
+        origin=row["origin"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def resource_json(row: Any) -> str:
+    """The payment resource as a JSONB parameter (the kept first answer, event payloads)."""
+    return msgspec.json.encode(resource(row)).decode()
 
 
 async def core_payment(row: Any) -> Payment:
@@ -287,7 +293,7 @@ async def apply_transition(
             await db.fetch(
                 "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
                 payment_id,
-                db.jsonb(resource(row)),
+                resource_json(row),
             )
         return Transition(row, allowed, current)
 
@@ -319,7 +325,7 @@ async def emit_event(gateway: Gateway, row: Any, event_type: str) -> None:
         event_id,
         row["id"],
         event_type,
-        db.jsonb(resource(row)),
+        resource_json(row),
     )
     await jobs.enqueue_event(gateway.schedule, event_id, row["id"])
 
@@ -517,7 +523,7 @@ def inbound_client(gateway: Gateway) -> str:
     return client_id_for(gateway.config.api_keys[0])
 
 
-def replay(existing: Any, digest: str) -> dict[str, Any]:
+def replay(existing: Any, digest: str) -> PaymentResource:
     """The first response for a reused idempotency key, or the reason there is none."""
     if existing["request_hash"] != digest:
         raise IdempotencyConflict(
@@ -530,7 +536,7 @@ def replay(existing: Any, digest: str) -> dict[str, Any]:
         raise RequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly"
         )
-    return db.loads(existing["first_response"])
+    return msgspec.json.decode(existing["first_response"], type=PaymentResource)
 
 
 async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
@@ -607,7 +613,7 @@ async def _queue(gateway: Gateway, row: Any, attempt: int, answer: operator.Answ
             "UPDATE payments SET first_response = COALESCE(first_response, $2::jsonb) "
             "WHERE id = $1",
             row["id"],
-            db.jsonb(resource(row)),
+            resource_json(row),
         )
     log.info("payment %s queued: %s", row["id"], reason)
     return await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])

@@ -181,16 +181,31 @@ async def begin(
 async def answer(gateway: Gateway, row: Any, reversal: Any, answer: Answer, source: str) -> Any:
     """Record what the operator said of a reversal (to `reverse` or `reversal_status`);
     return the reversal afterwards. Open ones are followed up by the worker."""
-    report = answer.value if answer.ok else None
-    status = report.status if report is not None else None
-    if status == "reversed":
+    if answer.ok:
+        await _reported(gateway, row, reversal, answer.value, source)
+    elif answer.kind in ("declined", "not_sent"):
+        # a refusal, or a request that certainly did not take effect: may be tried again
+        code = answer.error.provider_code if answer.error is not None else None
+        error = f"{answer.reason}:{code}" if code else answer.reason
+        await move(reversal["id"], "failed", error=error)
+    elif answer.kind == "unknown_to_operator":
+        await move(reversal["id"], "failed", error=f"{answer.reason}:never received")
+    else:
+        await move(reversal["id"], "unknown", error=answer.reason)
+        await follow_up(gateway, row)
+    return await db.fetchrow("SELECT * FROM reversals WHERE id = $1", reversal["id"])
+
+
+async def _reported(
+    gateway: Gateway, row: Any, reversal: Any, report: StatusReport, source: str
+) -> None:
+    if report.status == "reversed":
         await complete(gateway, row["id"], reversal["id"], report, source)
-    elif status in ("failed", "expired"):
+    elif report.status in ("failed", "expired"):
         failure = report.failure
-        await move(
-            reversal["id"], "failed", error=f"declined:{failure.code}" if failure else status
-        )
-    elif status == "pending":
+        error = f"declined:{failure.code}" if failure else report.status
+        await move(reversal["id"], "failed", error=error)
+    elif report.status == "pending":
         await move(reversal["id"], "pending", report=report)
         if report.provider_data:  # what the provider keeps of it is the payment's too
             await db.fetch(
@@ -199,21 +214,9 @@ async def answer(gateway: Gateway, row: Any, reversal: Any, answer: Answer, sour
                 db.jsonb(report.provider_data),
             )
         await follow_up(gateway, row)
-    elif answer.ok:  # an answer a reversal cannot have (e.g. "succeeded")
-        await move(reversal["id"], "unknown", error=f"unexpected_status:{status}")
+    else:  # an answer a reversal cannot have (e.g. "succeeded")
+        await move(reversal["id"], "unknown", error=f"unexpected_status:{report.status}")
         await follow_up(gateway, row)
-    elif answer.kind in ("declined", "not_sent"):
-        # a refusal, or a request that certainly did not take effect: may be tried again
-        code = answer.error.provider_code if answer.error is not None else None
-        await move(
-            reversal["id"], "failed", error=f"{answer.reason}:{code}" if code else answer.reason
-        )
-    elif answer.kind == "unknown_to_operator":
-        await move(reversal["id"], "failed", error=f"{answer.reason}:never received")
-    else:
-        await move(reversal["id"], "unknown", error=answer.reason)
-        await follow_up(gateway, row)
-    return await db.fetchrow("SELECT * FROM reversals WHERE id = $1", reversal["id"])
 
 
 async def follow_up(gateway: Gateway, row: Any) -> None:

@@ -3,7 +3,7 @@ from typing import ClassVar
 from mmo_core.settings import ProviderSettings
 
 
-class ExampleSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+class ExampleSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     """Filled from `MMO_EXAMPLE_*` variables; the defaults are the simulator's."""
 
     client_id: str = "sandbox-client"

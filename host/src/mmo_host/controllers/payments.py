@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
@@ -57,9 +57,9 @@ class PaymentController(Controller):
             gateway, client_id, idempotency_key, digest, accepted
         )
         if not created:
-            return Response(payments.replay(row, digest), status_code=202)  # type: ignore[arg-type]
+            return Response(payments.replay(row, digest), status_code=202)
         row = await payments.send_to_operator(gateway, row)
-        return Response(payments.resource(row), status_code=202)  # type: ignore[arg-type]
+        return Response(payments.resource(row), status_code=202)
 
     @get(
         "/{payment_id:str}",
@@ -71,7 +71,7 @@ class PaymentController(Controller):
         row = await payments.get(payment_id)
         if row["client_id"] != request.state.client_id:
             raise payments.PaymentNotFound(f"No payment {payment_id!r}")
-        return payments.resource(row)  # type: ignore[return-value]
+        return payments.resource(row)
 
     @get("/", name="payments:list", operation_id="listPayments", summary="List payments")
     async def list(
@@ -92,5 +92,4 @@ class PaymentController(Controller):
             cursor=cursor,
             limit=limit,
         )
-        data: list[Any] = [payments.resource(row) for row in rows]
-        return {"data": data, "next_cursor": next_cursor}  # type: ignore[return-value]
+        return PaymentPage(data=[payments.resource(row) for row in rows], next_cursor=next_cursor)

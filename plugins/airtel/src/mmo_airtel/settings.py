@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 from mmo_core.settings import ProviderSettings
 
 
-class AirtelSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+class AirtelSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     """Credentials and options of one Airtel Open API application.
 
     - `client_id` / `client_secret`: the application's keys (developers.airtel.africa).

@@ -20,7 +20,7 @@ def bundled(name: str) -> str:
     return resources.files("mmo_mpesa").joinpath("sandbox", name).read_text()
 
 
-class MpesaSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+class MpesaSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     """Daraja credentials and shortcodes; see plugins/mpesa/README.md for each variable."""
 
     consumer_key: str = "mmo-sandbox-consumer-key"

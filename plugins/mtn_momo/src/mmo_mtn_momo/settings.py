@@ -10,7 +10,7 @@ from typing import ClassVar
 from mmo_core.settings import ProviderSettings
 
 
-class MtnMomoSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+class MtnMomoSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     # `X-Target-Environment`: "sandbox" (EUR) or a country's value such as "mtnuganda"
     target_environment: str = "sandbox"
 

@@ -14,7 +14,7 @@ from mmo_core.settings import ProviderSettings
 FAMILIES = ("webpay", "cameroon", "sonatel")
 
 
-class OrangeSettings(ProviderSettings, kw_only=True, forbid_unknown_fields=True):
+class OrangeSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     """Orange Money settings, per API family.
 
     `families` chooses the API family per country, as `CC:family` pairs separated by commas
