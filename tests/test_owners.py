@@ -143,5 +143,4 @@ async def test_a_queued_payment_is_not_sent_before_the_operators_retry_after(api
     ],
 )
 def test_which_final_statuses_agree(ours, reversed_minor, theirs, agree):
-    row = {"status": ours, "amount_reversed_minor": reversed_minor}
-    assert agrees(row, theirs) is agree
+    assert agrees(ours, reversed_minor, theirs) is agree

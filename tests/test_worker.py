@@ -118,8 +118,7 @@ async def test_crash_before_send_that_never_reached_the_operator_fails(api, host
 
 
 async def status_of_row(row):
-    found = await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])
-    return msgspec.to_builtins(payments.resource(found))
+    return msgspec.to_builtins(payments.resource(await payments.get(str(row["id"]))))
 
 
 async def test_crash_before_send_is_resent_where_the_operator_makes_it_safe(api, host):

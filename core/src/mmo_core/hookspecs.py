@@ -1,3 +1,5 @@
+# mypy: disable-error-code="empty-body"
+# (hook specs are declarations: their bodies are their docstrings)
 """The provider contract, as pluggy hook specifications (project name ``mmo``).
 
 Plugins import ``hookimpl`` from here and nothing else of pluggy. An implementation may

@@ -193,6 +193,10 @@ class ProviderRegistry:
             raise ConfigurationError(f"Plugin {plugin_name!r} has no mmo_provider hook")
         declaration = impls[0].function()
         validate_declaration(declaration)
+        if not isinstance(declaration, ProviderDeclaration):  # validate_declaration says why
+            raise ConfigurationError(
+                f"Plugin {plugin_name!r}: mmo_provider must return a declaration"
+            )
         return declaration
 
     # -- calling ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
 from mmo_host import db, jobs, payments, reports
 from mmo_host.gateway import Gateway
+from mmo_host.records import CallbackRecord
 
 log = logging.getLogger("mmo.callbacks")
 
@@ -118,7 +119,7 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
             row, flag = await payments.record_inbound(
                 gateway, provider.name, outcome.inbound, callback_id
             )
-            await _mark(callback_id, verified=True, payment_id=row["id"], flag=flag)
+            await _mark(callback_id, verified=True, payment_id=row.id, flag=flag)
         else:
             await _apply(gateway, provider.name, callback_id, outcome)
     except MmoError as exc:  # what the provider reported cannot be a payment (its amount)
@@ -135,27 +136,29 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
 
 async def rematch(gateway: Gateway, callback_id: uuid.UUID) -> str | None:
     """Parse a stored, unmatched callback again and apply it; return its flag afterwards."""
-    row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", callback_id)
-    if row is None or row["flag"] != "unmatched":
-        return None if row is None else row["flag"]
-    provider = gateway.registry.get(row["provider"])
+    row = await db.fetchrow_as(CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id)
+    if row is None or row.flag != "unmatched":
+        return None if row is None else row.flag
+    provider = gateway.registry.get(row.provider)
     inbound = InboundCallback(
         provider=provider.name,
-        kind=row["kind"],
-        method=row["method"],
-        path=row["path"],
-        query=db.loads(row["query"], {}),
-        headers=db.loads(row["headers"], {}),
-        body=bytes(row["body"]),
-        remote_addr=row["remote_addr"],
+        kind=row.kind,
+        method=row.method,
+        path=row.path,
+        query=row.query,
+        headers=row.headers,
+        body=bytes(row.body),
+        remote_addr=row.remote_addr,
     )
     outcome: CallbackOutcome = await provider.call(
         "parse_callback", context=gateway.context(provider.name), callback=inbound
     )
     if outcome.update is not None:
         await _apply(gateway, provider.name, callback_id, outcome, first_time=False)
-    after = await db.fetchrow("SELECT flag FROM callbacks WHERE id = $1", callback_id)
-    return after["flag"]
+    after = await db.fetchone_as(
+        CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id
+    )
+    return after.flag
 
 
 def _reply(reply: WebhookReply) -> Reply:
@@ -191,7 +194,7 @@ async def _apply(
         callback_id=callback_id,
         detail={"authenticated": outcome.authenticated},
     )
-    fields: dict[str, Any] = {"verified": True, "payment_id": row["id"], "flag": applied.flag}
+    fields: dict[str, Any] = {"verified": True, "payment_id": row.id, "flag": applied.flag}
     if applied.flag == "mismatch":
         fields["error"] = "amount or phone number differ from the payment's"
     elif applied.flag == "unconfirmed":

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+from mmo_core.errors import ConfigurationError
 
 from mmo_host.database import get_engine
+from mmo_host.records import Record
+
+R = TypeVar("R", bound=Record)
 
 
 async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -21,6 +25,8 @@ async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     transaction = engine.current_transaction.get()
     if transaction is not None:
         return await transaction.connection.fetch(sql, *args)
+    if engine.pool is None:
+        raise ConfigurationError("The database pool is not open")
     async with engine.pool.acquire() as connection:
         return await connection.fetch(sql, *args)
 
@@ -28,6 +34,25 @@ async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
 async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
     rows = await fetch(sql, *args)
     return rows[0] if rows else None
+
+
+async def fetch_as(record: type[R], sql: str, *args: Any) -> list[R]:
+    """Rows as typed records (mmo_host.records)."""
+    return [record.from_row(row) for row in await fetch(sql, *args)]
+
+
+async def fetchrow_as(record: type[R], sql: str, *args: Any) -> R | None:
+    row = await fetchrow(sql, *args)
+    return None if row is None else record.from_row(row)
+
+
+async def fetchone_as(record: type[R], sql: str, *args: Any) -> R:
+    """The one row a statement must return (an UPDATE or INSERT ... RETURNING of a row
+    that exists): a missing row is a bug, raised as such."""
+    row = await fetchrow(sql, *args)
+    if row is None:
+        raise LookupError(f"expected one {record.__name__}, got none")
+    return record.from_row(row)
 
 
 def transaction():

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 from mmo_core.errors import MmoError
 
 log = logging.getLogger("mmo.http")
@@ -68,7 +68,7 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     return Response(_body("internal_error", "An internal error occurred"), status_code=500)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Response]] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MmoError: mmo_error_handler,
     ValidationException: validation_handler,
     HTTPException: http_error_handler,

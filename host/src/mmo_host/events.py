@@ -12,23 +12,24 @@ rotated without losing events.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from mmo_core.crypto import SIGNATURE_HEADER, sign_payload, verify_payload
+
+from mmo_host.records import EventRecord
 
 __all__ = ["SIGNATURE_HEADER", "event_body", "sign", "verify"]
 
 # When a delivery is tried again: schedule.DELIVERY_STEPS (about 3 days, like Stripe).
 
 
-def event_body(event: Any) -> bytes:
-    payload = event["payload"]
+def event_body(event: EventRecord) -> bytes:
+    payload = event.payload
     if isinstance(payload, str):
         payload = json.loads(payload)
     body = {
-        "id": str(event["id"]),
-        "type": event["type"],
-        "created_at": event["created_at"].isoformat(),
+        "id": str(event.id),
+        "type": event.type,
+        "created_at": event.created_at.isoformat(),
         "payment": payload,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

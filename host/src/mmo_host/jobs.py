@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from mmo_host import db
+from mmo_host.records import JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
 
 PAYMENT_KINDS = ("poll", "resolve", "send")
@@ -92,15 +93,15 @@ async def enqueue_rematch(callback_id: uuid.UUID, delay: float) -> None:
     )
 
 
-async def after_transition(schedule: Schedule, row: Any, previous: str | None) -> None:
+async def after_transition(schedule: Schedule, row: PaymentRecord, previous: str | None) -> None:
     """The follow-up jobs of a status change (called inside its transaction)."""
-    status = row["status"]
-    pid = row["id"]
+    status = row.status
+    pid = row.id
     if status == "new" and previous is None:
         await enqueue_payment_job("resolve", pid, schedule.resolve_after)
     elif status == "pending":
         await close_payment_jobs(pid, ("resolve", "send"))
-        await enqueue_payment_job("poll", pid, schedule.first_poll(row["provider"]))
+        await enqueue_payment_job("poll", pid, schedule.first_poll(row.provider))
     elif status == "unknown":
         await close_payment_jobs(pid, ("resolve", "send"))
         await enqueue_payment_job("poll", pid, schedule.unknown_first)
@@ -112,7 +113,8 @@ async def after_transition(schedule: Schedule, row: Any, previous: str | None) -
 
 
 async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
-    return await db.fetch(
+    return await db.fetch_as(
+        JobRecord,
         """UPDATE jobs SET locked_by = $1, locked_until = now() + make_interval(secs => $2),
                            attempts = attempts + 1, rescheduled = false
            WHERE id IN (
@@ -129,24 +131,24 @@ async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
     )
 
 
-async def finish(job: Any, worker_id: str, note: str | None = None) -> None:
+async def finish(job: JobRecord, worker_id: str, note: str | None = None) -> None:
     """Close a claimed job, unless it was rescheduled while it ran (then give it back)."""
     await db.fetch(
         """UPDATE jobs SET done_at = CASE WHEN rescheduled THEN NULL ELSE now() END,
                            locked_by = NULL, locked_until = NULL, rescheduled = false,
                            last_error = COALESCE($3, last_error)
            WHERE id = $1 AND locked_by = $2""",
-        job["id"],
+        job.id,
         worker_id,
         note,
     )
 
 
-async def retry(job: Any, worker_id: str, delay: float, error: str | None = None) -> None:
+async def retry(job: JobRecord, worker_id: str, delay: float, error: str | None = None) -> None:
     await db.fetch(
         """UPDATE jobs SET run_at = $3, locked_by = NULL, locked_until = NULL, last_error = $4
            WHERE id = $1 AND locked_by = $2""",
-        job["id"],
+        job.id,
         worker_id,
         _at(delay),
         error,
@@ -155,7 +157,11 @@ async def retry(job: Any, worker_id: str, delay: float, error: str | None = None
 
 async def open_jobs(payment_id: uuid.UUID | None = None) -> list[Any]:
     if payment_id is None:
-        return await db.fetch("SELECT * FROM jobs WHERE done_at IS NULL ORDER BY run_at")
-    return await db.fetch(
-        "SELECT * FROM jobs WHERE done_at IS NULL AND payment_id = $1 ORDER BY run_at", payment_id
+        return await db.fetch_as(
+            JobRecord, "SELECT * FROM jobs WHERE done_at IS NULL ORDER BY run_at"
+        )
+    return await db.fetch_as(
+        JobRecord,
+        "SELECT * FROM jobs WHERE done_at IS NULL AND payment_id = $1 ORDER BY run_at",
+        payment_id,
     )

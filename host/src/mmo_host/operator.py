@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +39,7 @@ from mmo_core.errors import (
 
 from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
+from mmo_host.records import PaymentRecord
 
 log = logging.getLogger("mmo.operator")
 
@@ -109,15 +109,12 @@ class Target:
     provider: str
     country: str | None = None
 
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self, name)
 
-
-async def call(gateway: Gateway, target: Mapping[str, Any] | Target, hook: str, **kwargs: Any):
+async def call(gateway: Gateway, target: PaymentRecord | Target, hook: str, **kwargs: Any) -> Any:
     """Call the hook through the breaker and the operator timeout; raises as the hook does,
     `BreakerOpen` when the call was not made, `TimeoutError` when it did not return."""
-    provider = gateway.registry.get(target["provider"])
-    key = breaker_key(provider, target["country"])
+    provider = gateway.registry.get(target.provider)
+    key = breaker_key(provider, target.country)
     if not await gateway.breakers.allow(key):
         raise BreakerOpen(key)
     try:
@@ -140,7 +137,7 @@ async def call(gateway: Gateway, target: Mapping[str, Any] | Target, hook: str, 
 
 async def ask(
     gateway: Gateway,
-    target: Mapping[str, Any] | Target,
+    target: PaymentRecord | Target,
     hook: str,
     *,
     expect: type | tuple[type, ...] | None = None,
@@ -151,7 +148,7 @@ async def ask(
     With `expect`, an answer of another type (None included) is `unknown`: the provider
     did something it should not have, and what the operator did is not known.
     """
-    provider = target["provider"]
+    provider = target.provider
     try:
         value = await call(gateway, target, hook, **kwargs)
     except BreakerOpen:

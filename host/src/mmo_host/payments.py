@@ -32,6 +32,7 @@ from mmo_core.types import (
 from mmo_host import db, jobs, operator
 from mmo_host.auth import client_id_for
 from mmo_host.gateway import Gateway
+from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import FailureBody, NextActionBody, PaymentCreate, PaymentResource
 
 log = logging.getLogger("mmo.payments")
@@ -65,7 +66,7 @@ class PaymentNotFound(MmoError):
 
 @dataclass(frozen=True)
 class Transition:
-    row: Any
+    row: PaymentRecord
     changed: bool
     previous: str | None
 
@@ -73,84 +74,82 @@ class Transition:
 # -- reading -------------------------------------------------------------------------------
 
 
-def resource(row: Any) -> PaymentResource:
+def resource(row: PaymentRecord) -> PaymentResource:
     """The payment resource of the API, from a `payments` row."""
-    failure = (
-        FailureBody(row["failure_code"], row["failure_message"] or "")
-        if row["failure_code"]
-        else None
-    )
-    next_action = db.loads(row["next_action"])
+    failure = FailureBody(row.failure_code, row.failure_message or "") if row.failure_code else None
+    next_action = row.next_action
     return PaymentResource(
-        id=str(row["id"]),
-        type=row["type"],
-        status=row["status"],
-        provider=row["provider"],
-        amount=money.format_amount(row["amount_minor"], row["currency"]),
-        amount_reversed=money.format_amount(row["amount_reversed_minor"], row["currency"]),
-        currency=row["currency"],
-        msisdn=row["msisdn"],
-        reference=row["reference"],
-        description=row["description"],
-        metadata=db.loads(row["metadata"], {}),
-        provider_reference=row["provider_reference"],
-        provider_transaction_id=row["provider_transaction_id"],
+        id=str(row.id),
+        type=row.type,
+        status=row.status,
+        provider=row.provider,
+        amount=money.format_amount(row.amount_minor, row.currency),
+        amount_reversed=money.format_amount(row.amount_reversed_minor, row.currency),
+        currency=row.currency,
+        msisdn=row.msisdn,
+        reference=row.reference,
+        description=row.description,
+        metadata=row.metadata,
+        provider_reference=row.provider_reference,
+        provider_transaction_id=row.provider_transaction_id,
         failure=failure,
         next_action=msgspec.convert(next_action, NextActionBody) if next_action else None,
-        origin=row["origin"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        origin=row.origin,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def resource_json(row: Any) -> str:
+def resource_json(row: PaymentRecord) -> str:
     """The payment resource as a JSONB parameter (the kept first answer, event payloads)."""
     return msgspec.json.encode(resource(row)).decode()
 
 
-async def core_payment(row: Any) -> Payment:
+async def core_payment(row: PaymentRecord) -> Payment:
     """The payment as handed to a provider's hooks, with the reversals the host made of it
     (read only for a collection that has any: `amount_reversed` or a reversal row)."""
     found: tuple[Reversal, ...] = ()
-    if row["type"] == "collection" and row["status"] in ("succeeded", "reversed"):
-        rows = await db.fetch(
-            "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", row["id"]
+    if row.type == "collection" and row.status in ("succeeded", "reversed"):
+        rows = await db.fetch_as(
+            ReversalRecord,
+            "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id",
+            row.id,
         )
-        found = tuple(reversal_to_core(r, row["currency"]) for r in rows)
+        found = tuple(reversal_to_core(r, row.currency) for r in rows)
     return msgspec.structs.replace(to_core(row), reversals=found)
 
 
-def reversal_to_core(row: Any, currency: str) -> Reversal:
+def reversal_to_core(row: ReversalRecord, currency: str) -> Reversal:
     """A `reversals` row as handed to the provider's hooks."""
     return Reversal(
-        id=str(row["id"]),
-        amount=money.from_minor(row["amount_minor"], currency),
+        id=str(row.id),
+        amount=money.from_minor(row.amount_minor, currency),
         currency=currency,
-        status=row["status"],
-        provider_reference=row["provider_reference"],
-        provider_transaction_id=row["provider_transaction_id"],
-        provider_data=db.loads(row["provider_data"], {}),
+        status=row.status,
+        provider_reference=row.provider_reference,
+        provider_transaction_id=row.provider_transaction_id,
+        provider_data=row.provider_data,
     )
 
 
-def to_core(row: Any) -> Payment:
+def to_core(row: PaymentRecord) -> Payment:
     """The payment as handed to a provider's hooks (without its reversals)."""
     return Payment(
-        id=str(row["id"]),
-        type=row["type"],
-        amount=money.from_minor(row["amount_minor"], row["currency"]),
-        currency=row["currency"],
-        msisdn=row["msisdn"],
-        reference=row["reference"],
-        country=row["country"],
-        description=row["description"],
-        metadata=db.loads(row["metadata"], {}),
-        status=row["status"],
-        provider_reference=row["provider_reference"],
-        provider_transaction_id=row["provider_transaction_id"],
-        provider_data=db.loads(row["provider_data"], {}),
-        created_at=row["created_at"],
-        amount_reversed=money.from_minor(row["amount_reversed_minor"], row["currency"]),
+        id=str(row.id),
+        type=row.type,
+        amount=money.from_minor(row.amount_minor, row.currency),
+        currency=row.currency,
+        msisdn=row.msisdn,
+        reference=row.reference,
+        country=row.country,
+        description=row.description,
+        metadata=row.metadata,
+        status=row.status,
+        provider_reference=row.provider_reference,
+        provider_transaction_id=row.provider_transaction_id,
+        provider_data=row.provider_data,
+        created_at=row.created_at,
+        amount_reversed=money.from_minor(row.amount_reversed_minor, row.currency),
     )
 
 
@@ -161,9 +160,13 @@ def parse_id(value: str) -> uuid.UUID | None:
         return None
 
 
-async def get(payment_id: str) -> Any:
+async def get(payment_id: str) -> PaymentRecord:
     pid = parse_id(payment_id)
-    row = await db.fetchrow("SELECT * FROM payments WHERE id = $1", pid) if pid else None
+    row = (
+        await db.fetchrow_as(PaymentRecord, "SELECT * FROM payments WHERE id = $1", pid)
+        if pid
+        else None
+    )
     if row is None:
         raise PaymentNotFound(f"No payment {payment_id!r}")
     return row
@@ -173,13 +176,14 @@ async def find_for_provider(
     provider: str, *, payment_id: str | None, provider_reference: str | None
 ):
     if payment_id and (pid := parse_id(payment_id)) is not None:
-        row = await db.fetchrow(
-            "SELECT * FROM payments WHERE id = $1 AND provider = $2", pid, provider
+        row = await db.fetchrow_as(
+            PaymentRecord, "SELECT * FROM payments WHERE id = $1 AND provider = $2", pid, provider
         )
         if row is not None:
             return row
     if provider_reference:
-        return await db.fetchrow(
+        return await db.fetchrow_as(
+            PaymentRecord,
             "SELECT * FROM payments WHERE provider = $1 AND provider_reference = $2",
             provider,
             provider_reference,
@@ -187,7 +191,7 @@ async def find_for_provider(
     return None
 
 
-def _encode_cursor(row: Any) -> str:
+def _encode_cursor(row: PaymentRecord) -> str:
     raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -225,7 +229,7 @@ async def list_payments(
         f"SELECT * FROM payments WHERE {' AND '.join(clauses)} "  # noqa: S608 - placeholders only
         f"ORDER BY created_at DESC, id DESC LIMIT ${len(args)}"
     )
-    rows = await db.fetch(sql, *args)
+    rows = await db.fetch_as(PaymentRecord, sql, *args)
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -256,12 +260,15 @@ async def apply_transition(
     this function's: `reversals.complete` counts it before moving a payment to `reversed`.
     """
     async with db.transaction():
-        row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
+        row = await db.fetchrow_as(
+            PaymentRecord, "SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id
+        )
         if row is None:
             raise PaymentNotFound(f"No payment {payment_id}")
-        current = row["status"]
+        current = row.status
         allowed = to_status in ALLOWED[current]
-        row = await db.fetchrow(
+        row = await db.fetchone_as(
+            PaymentRecord,
             """
             UPDATE payments SET
                 status = $2,
@@ -299,15 +306,15 @@ async def apply_transition(
 
 
 async def _record(
-    gateway: Gateway, row: Any, previous: str | None, source: str, callback_id, detail
+    gateway: Gateway, row: PaymentRecord, previous: str | None, source: str, callback_id, detail
 ) -> None:
     await db.fetch(
         """INSERT INTO payment_transitions
                (payment_id, from_status, to_status, source, callback_id, detail)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
-        row["id"],
+        row.id,
         previous,
-        row["status"],
+        row.status,
         source,
         callback_id,
         db.jsonb(detail),
@@ -317,17 +324,17 @@ async def _record(
     await jobs.after_transition(gateway.schedule, row, previous)
 
 
-async def emit_event(gateway: Gateway, row: Any, event_type: str) -> None:
+async def emit_event(gateway: Gateway, row: PaymentRecord, event_type: str) -> None:
     """Write an event about the payment `row` to the outbox, with its delivery jobs."""
     event_id = uuid.uuid4()
     await db.fetch(
         "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
         event_id,
-        row["id"],
+        row.id,
         event_type,
         resource_json(row),
     )
-    await jobs.enqueue_event(gateway.schedule, event_id, row["id"])
+    await jobs.enqueue_event(gateway.schedule, event_id, row.id)
 
 
 # -- creation ------------------------------------------------------------------------------
@@ -374,7 +381,7 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
 JSONB_COLUMNS = frozenset({"metadata", "provider_data"})
 
 
-async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> Any:
+async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> PaymentRecord | None:
     """INSERT one payment as `new` (JSONB columns given as Python values); its row, or None
     when `on_conflict` (`DO NOTHING`) skipped it."""
     names = list(columns)
@@ -386,7 +393,7 @@ async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> Any:
         f"INSERT INTO payments (status, {', '.join(names)}) "  # noqa: S608 - our column names
         f"VALUES ('new', {', '.join(placeholders)}) {on_conflict} RETURNING *"
     )
-    return await db.fetchrow(sql, *values)
+    return await db.fetchrow_as(PaymentRecord, sql, *values)
 
 
 async def insert_new(
@@ -416,8 +423,11 @@ async def insert_new(
         if row is not None:
             await _record(gateway, row, None, "api", None, None)
             return row, True
-    existing = await db.fetchrow(
-        "SELECT * FROM payments WHERE client_id = $1 AND idempotency_key = $2", client_id, key
+    existing = await db.fetchrow_as(
+        PaymentRecord,
+        "SELECT * FROM payments WHERE client_id = $1 AND idempotency_key = $2",
+        client_id,
+        key,
     )
     return existing, False
 
@@ -445,7 +455,8 @@ async def record_inbound(
     detail = {"origin": inbound.origin, "receipt": receipt}
     async with db.transaction():
         await db.fetch("SELECT pg_advisory_xact_lock(hashtext($1))", f"{provider}:{receipt}")
-        existing = await db.fetchrow(
+        existing = await db.fetchrow_as(
+            PaymentRecord,
             "SELECT * FROM payments WHERE provider = $1 AND provider_transaction_id = $2",
             provider,
             receipt,
@@ -454,7 +465,8 @@ async def record_inbound(
             return existing, "duplicate"
         match = None
         if inbound.account_reference:
-            match = await db.fetchrow(
+            match = await db.fetchrow_as(
+                PaymentRecord,
                 """SELECT * FROM payments
                    WHERE provider = $1 AND type = 'collection' AND status = ANY($2::text[])
                      AND reference = $3 AND amount_minor = $4 AND currency = $5
@@ -468,7 +480,7 @@ async def record_inbound(
         if match is not None:
             transition = await apply_transition(
                 gateway,
-                match["id"],
+                match.id,
                 "succeeded",
                 source="callback",
                 provider_transaction_id=receipt,
@@ -476,7 +488,7 @@ async def record_inbound(
                 callback_id=callback_id,
                 detail={**detail, "matched_by": "account_reference"},
             )
-            log.info("payment %s: settled by an operator-reported payment", match["id"])
+            log.info("payment %s: settled by an operator-reported payment", match.id)
             return transition.row, "matched"
         payment_id = uuid.uuid4()
         msisdn = inbound.msisdn or ""
@@ -499,6 +511,8 @@ async def record_inbound(
                 "origin": inbound.origin[:16],
             }
         )
+        if row is None:  # no ON CONFLICT clause: an INSERT that returns nothing is a bug
+            raise LookupError(f"payment {payment_id} was not stored")
         await _record(gateway, row, None, "callback", callback_id, detail)
         transition = await apply_transition(
             gateway,
@@ -523,23 +537,23 @@ def inbound_client(gateway: Gateway) -> str:
     return client_id_for(gateway.config.api_keys[0])
 
 
-def replay(existing: Any, digest: str) -> PaymentResource:
+def replay(existing: PaymentRecord, digest: str) -> PaymentResource:
     """The first response for a reused idempotency key, or the reason there is none."""
-    if existing["request_hash"] != digest:
+    if existing.request_hash != digest:
         raise IdempotencyConflict(
             "This Idempotency-Key was already used with a different request body"
         )
-    if existing["first_response"] is None:
-        if existing["status"] != "new":
+    if existing.first_response is None:
+        if existing.status != "new":
             # the first request died before answering; the worker settled the payment since
             return resource(existing)
         raise RequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly"
         )
-    return msgspec.json.decode(existing["first_response"], type=PaymentResource)
+    return msgspec.json.decode(existing.first_response, type=PaymentResource)
 
 
-async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
+async def send_to_operator(gateway: Gateway, row: PaymentRecord, attempt: int = 0) -> PaymentRecord:
     """Send a `new` payment to its operator once and record the answer.
 
     Called by the API outside any transaction, and by the worker for queued payments.
@@ -568,25 +582,27 @@ async def send_to_operator(gateway: Gateway, row: Any, attempt: int = 0) -> Any:
         return await _settle(gateway, row, "failed", failure=failure, detail={"error": exc.code})
     if answer.kind == "not_sent":
         return await _queue(gateway, row, attempt, answer)
-    log.warning("payment %s: initiate outcome unknown (%s)", row["id"], answer.reason)
+    log.warning("payment %s: initiate outcome unknown (%s)", row.id, answer.reason)
     return await _settle(gateway, row, "unknown", detail={"error": answer.reason})
 
 
-async def never_received(gateway: Gateway, row: Any, source: str, error: MmoError) -> Any:
+async def never_received(
+    gateway: Gateway, row: PaymentRecord, source: str, error: MmoError
+) -> PaymentRecord:
     """The operator says it has no record of a payment whose outcome was unknown.
 
     Where the provider makes a resend safe, send it again (with the same id, so the operator
     would refuse a second one); otherwise it failed: it never reached the operator.
     """
-    if gateway.registry.get(row["provider"]).declaration.resend_safe:
+    if gateway.registry.get(row.provider).declaration.resend_safe:
         row = await send_to_operator(gateway, row)
-        if row["status"] == "unknown":  # still no answer: keep finding out
+        if row.status == "unknown":  # still no answer: keep finding out
             async with db.transaction():
-                await jobs.enqueue_payment_job("poll", row["id"], gateway.schedule.unknown_first)
+                await jobs.enqueue_payment_job("poll", row.id, gateway.schedule.unknown_first)
         return row
     transition = await apply_transition(
         gateway,
-        row["id"],
+        row.id,
         "failed",
         source=source,
         failure=Failure("not_received", "The operator never received the payment"),
@@ -595,9 +611,11 @@ async def never_received(gateway: Gateway, row: Any, source: str, error: MmoErro
     return transition.row
 
 
-async def _queue(gateway: Gateway, row: Any, attempt: int, answer: operator.Answer) -> Any:
+async def _queue(
+    gateway: Gateway, row: PaymentRecord, attempt: int, answer: operator.Answer
+) -> PaymentRecord:
     """Keep the payment `new` and send it later; past `queue_for`, fail it."""
-    age = (dt.datetime.now(dt.UTC) - row["created_at"]).total_seconds()
+    age = (dt.datetime.now(dt.UTC) - row.created_at).total_seconds()
     reason = answer.error.message if answer.error is not None else answer.reason
     delay = gateway.schedule.send.after(
         attempt, age=age, retry_after=answer.retry_after if answer.error is not None else None
@@ -608,20 +626,22 @@ async def _queue(gateway: Gateway, row: Any, attempt: int, answer: operator.Answ
             gateway, row, "failed", failure=failure, detail={"error": "queue_timeout"}
         )
     async with db.transaction():
-        await jobs.enqueue_payment_job("send", row["id"], delay)
+        await jobs.enqueue_payment_job("send", row.id, delay)
         await db.fetch(
             "UPDATE payments SET first_response = COALESCE(first_response, $2::jsonb) "
             "WHERE id = $1",
-            row["id"],
+            row.id,
             resource_json(row),
         )
-    log.info("payment %s queued: %s", row["id"], reason)
-    return await db.fetchrow("SELECT * FROM payments WHERE id = $1", row["id"])
+    log.info("payment %s queued: %s", row.id, reason)
+    return await get(str(row.id))
 
 
-async def _settle(gateway: Gateway, row: Any, status: str, **fields: Any) -> Any:
+async def _settle(
+    gateway: Gateway, row: PaymentRecord, status: str, **fields: Any
+) -> PaymentRecord:
     transition = await apply_transition(
-        gateway, row["id"], status, source="api", record_response=True, **fields
+        gateway, row.id, status, source="api", record_response=True, **fields
     )
     return transition.row
 
@@ -630,5 +650,5 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
-def amount_matches(row: Any, amount: Decimal | None) -> bool:
-    return amount is None or money.to_minor(amount, row["currency"]) == row["amount_minor"]
+def amount_matches(row: PaymentRecord, amount: Decimal | None) -> bool:
+    return amount is None or money.to_minor(amount, row.currency) == row.amount_minor

@@ -29,27 +29,28 @@ from mmo_core.types import Failure, PaymentUpdate, StatusReport
 
 from mmo_host import operator, payments, reversals
 from mmo_host.gateway import Gateway
+from mmo_host.records import PaymentRecord
 
 log = logging.getLogger("mmo.reports")
 
 
 @dataclass(frozen=True)
 class Applied:
-    row: Any
+    row: PaymentRecord
     flag: str | None
     changed: bool
     # the status API's answer when the report was confirmed with it
     confirmed_by: StatusReport | None = None
 
 
-def _matches(row: Any, amount: Decimal | None, msisdn: str | None) -> bool:
-    if amount is not None and money.to_minor(amount, row["currency"]) != row["amount_minor"]:
+def _matches(row: PaymentRecord, amount: Decimal | None, msisdn: str | None) -> bool:
+    if amount is not None and money.to_minor(amount, row.currency) != row.amount_minor:
         return False
-    return msisdn is None or msisdn == row["msisdn"]
+    return msisdn is None or msisdn == row.msisdn
 
 
 async def confirm(
-    gateway: Gateway, row: Any, provider_reference: str | None
+    gateway: Gateway, row: PaymentRecord, provider_reference: str | None
 ) -> StatusReport | None:
     """What the operator's status API says of the payment now (None: it did not say)."""
     payment = await payments.core_payment(row)
@@ -58,14 +59,14 @@ async def confirm(
         payment = msgspec.structs.replace(payment, provider_reference=provider_reference)
     answer = await operator.ask(gateway, row, "status", expect=StatusReport, payment=payment)
     if not answer.ok:
-        log.warning("could not confirm payment %s: %s", row["id"], answer.describe())
+        log.warning("could not confirm payment %s: %s", row.id, answer.describe())
         return None
     return answer.value
 
 
 async def apply(
     gateway: Gateway,
-    row: Any,
+    row: PaymentRecord,
     report: PaymentUpdate | StatusReport,
     *,
     source: str,
@@ -76,13 +77,13 @@ async def apply(
     """Apply an operator's report to the payment `row` (see the module's steps)."""
     msisdn = report.msisdn if isinstance(report, PaymentUpdate) else None
     if not _matches(row, report.amount, msisdn):
-        log.warning("payment %s: a %s report disagrees on amount or phone", row["id"], source)
+        log.warning("payment %s: a %s report disagrees on amount or phone", row.id, source)
         return Applied(row, "mismatch", False)
     detail = dict(detail or {})
     failure: Failure | None = report.failure
     confirmed: StatusReport | None = None
     if not authenticated and payments.is_final(report.status):
-        required = gateway.context(row["provider"]).settings.confirm_callbacks
+        required = gateway.context(row.provider).settings.confirm_callbacks
         detail["confirmation"] = "required" if required else "off"
         if required:
             confirmed = await confirm(gateway, row, report.provider_reference)
@@ -104,7 +105,7 @@ async def apply(
     else:
         transition = await payments.apply_transition(
             gateway,
-            row["id"],
+            row.id,
             report.status,
             source=source,
             provider_reference=report.provider_reference,

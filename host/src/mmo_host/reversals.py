@@ -30,6 +30,7 @@ from mmo_core.types import Reversal, StatusReport
 from mmo_host import db, jobs, payments
 from mmo_host.gateway import Gateway
 from mmo_host.operator import Answer
+from mmo_host.records import PaymentRecord, ReversalRecord
 
 log = logging.getLogger("mmo.reversals")
 
@@ -49,52 +50,61 @@ class ReversalRefused(Exception):
     """A change the reversal state machine does not allow (a bug of the caller)."""
 
 
-def resource(row: Any, currency: str) -> dict[str, Any]:
+def resource(row: ReversalRecord, currency: str) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "payment_id": str(row["payment_id"]),
-        "status": row["status"],
-        "amount": money.format_amount(row["amount_minor"], currency),
+        "id": str(row.id),
+        "payment_id": str(row.payment_id),
+        "status": row.status,
+        "amount": money.format_amount(row.amount_minor, currency),
         "currency": currency,
-        "reason": row["reason"],
-        "provider_reference": row["provider_reference"],
-        "provider_transaction_id": row["provider_transaction_id"],
-        "error": row["error"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
+        "reason": row.reason,
+        "provider_reference": row.provider_reference,
+        "provider_transaction_id": row.provider_transaction_id,
+        "error": row.error,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
     }
 
 
-def to_core(row: Any, currency: str) -> Reversal:
+def to_core(row: ReversalRecord, currency: str) -> Reversal:
     """The reversal as handed to the provider's `reversal_status` hook."""
     return payments.reversal_to_core(row, currency)
 
 
-async def get(payment_id: uuid.UUID, reversal_id: uuid.UUID | None) -> Any:
+async def get(payment_id: uuid.UUID, reversal_id: uuid.UUID | None) -> ReversalRecord | None:
     if reversal_id is None:
         return None
-    return await db.fetchrow(
-        "SELECT * FROM reversals WHERE id = $1 AND payment_id = $2", reversal_id, payment_id
+    return await db.fetchrow_as(
+        ReversalRecord,
+        "SELECT * FROM reversals WHERE id = $1 AND payment_id = $2",
+        reversal_id,
+        payment_id,
     )
 
 
-async def of_payment(payment_id: uuid.UUID) -> list[Any]:
-    return await db.fetch(
-        "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id", payment_id
+async def of_payment(payment_id: uuid.UUID) -> list[ReversalRecord]:
+    return await db.fetch_as(
+        ReversalRecord,
+        "SELECT * FROM reversals WHERE payment_id = $1 ORDER BY created_at, id",
+        payment_id,
     )
 
 
-async def by_key(payment_id: uuid.UUID, key: str | None) -> Any:
+async def by_key(payment_id: uuid.UUID, key: str | None) -> ReversalRecord | None:
     if key is None:
         return None
-    return await db.fetchrow(
-        "SELECT * FROM reversals WHERE payment_id = $1 AND idempotency_key = $2", payment_id, key
+    return await db.fetchrow_as(
+        ReversalRecord,
+        "SELECT * FROM reversals WHERE payment_id = $1 AND idempotency_key = $2",
+        payment_id,
+        key,
     )
 
 
-async def open_of(payment_id: uuid.UUID) -> Any:
+async def open_of(payment_id: uuid.UUID) -> ReversalRecord | None:
     """The payment's open reversal (at most one, by a unique index), or None."""
-    return await db.fetchrow(
+    return await db.fetchrow_as(
+        ReversalRecord,
         "SELECT * FROM reversals WHERE payment_id = $1 AND status = ANY($2::text[])",
         payment_id,
         list(OPEN),
@@ -117,8 +127,10 @@ async def move(
     alone, since it counts the money.
     """
     async with db.transaction():
-        row = await db.fetchrow("SELECT * FROM reversals WHERE id = $1 FOR UPDATE", reversal_id)
-        _check(row["status"] if row else None, to, reversal_id)
+        row = await db.fetchone_as(
+            ReversalRecord, "SELECT * FROM reversals WHERE id = $1 FOR UPDATE", reversal_id
+        )
+        _check(row.status if row else None, to, reversal_id)
         return await _write(reversal_id, to, error, report)
 
 
@@ -130,7 +142,8 @@ def _check(current: str | None, to: str, reversal_id: Any) -> None:
 async def _write(
     reversal_id: uuid.UUID, to: str, error: str | None, report: StatusReport | None
 ) -> Any:
-    return await db.fetchrow(
+    return await db.fetchone_as(
+        ReversalRecord,
         """UPDATE reversals SET status = $2, error = COALESCE($3, error),
                provider_reference = COALESCE($4, provider_reference),
                provider_transaction_id = COALESCE($5, provider_transaction_id),
@@ -147,38 +160,42 @@ async def _write(
 
 
 async def begin(
-    gateway: Gateway, row: Any, *, key: str | None, digest: str, minor: int, reason: str
+    gateway: Gateway, row: PaymentRecord, *, key: str | None, digest: str, minor: int, reason: str
 ) -> Any:
     """Open a reversal of `row` (locked by the caller's transaction): a new one, or the
     failed one of the same Idempotency-Key tried again. With it, the job that settles it
     should this process die while calling the operator."""
-    earlier = await by_key(row["id"], key)
+    earlier = await by_key(row.id, key)
     if earlier is not None:
-        _check(earlier["status"], "in_progress", earlier["id"])
-        reversal = await db.fetchrow(
+        _check(earlier.status, "in_progress", earlier.id)
+        reversal = await db.fetchone_as(
+            ReversalRecord,
             """UPDATE reversals SET status = 'in_progress', error = NULL, amount_minor = $2,
                    updated_at = now()
                WHERE id = $1 RETURNING *""",
-            earlier["id"],
+            earlier.id,
             minor,
         )
     else:
-        reversal = await db.fetchrow(
+        reversal = await db.fetchone_as(
+            ReversalRecord,
             """INSERT INTO reversals (id, payment_id, idempotency_key, request_hash,
                    amount_minor, reason, status)
                VALUES ($1, $2, $3, $4, $5, $6, 'in_progress') RETURNING *""",
             uuid.uuid4(),
-            row["id"],
+            row.id,
             key,
             digest,
             minor,
             reason,
         )
-    await jobs.enqueue_payment_job("reversal", row["id"], gateway.schedule.resolve_after)
+    await jobs.enqueue_payment_job("reversal", row.id, gateway.schedule.resolve_after)
     return reversal
 
 
-async def answer(gateway: Gateway, row: Any, reversal: Any, answer: Answer, source: str) -> Any:
+async def answer(
+    gateway: Gateway, row: PaymentRecord, reversal: ReversalRecord, answer: Answer, source: str
+) -> Any:
     """Record what the operator said of a reversal (to `reverse` or `reversal_status`);
     return the reversal afterwards. Open ones are followed up by the worker."""
     if answer.ok:
@@ -187,43 +204,49 @@ async def answer(gateway: Gateway, row: Any, reversal: Any, answer: Answer, sour
         # a refusal, or a request that certainly did not take effect: may be tried again
         code = answer.error.provider_code if answer.error is not None else None
         error = f"{answer.reason}:{code}" if code else answer.reason
-        await move(reversal["id"], "failed", error=error)
+        await move(reversal.id, "failed", error=error)
     elif answer.kind == "unknown_to_operator":
-        await move(reversal["id"], "failed", error=f"{answer.reason}:never received")
+        await move(reversal.id, "failed", error=f"{answer.reason}:never received")
     else:
-        await move(reversal["id"], "unknown", error=answer.reason)
+        await move(reversal.id, "unknown", error=answer.reason)
         await follow_up(gateway, row)
-    return await db.fetchrow("SELECT * FROM reversals WHERE id = $1", reversal["id"])
+    return await db.fetchone_as(
+        ReversalRecord, "SELECT * FROM reversals WHERE id = $1", reversal.id
+    )
 
 
 async def _reported(
-    gateway: Gateway, row: Any, reversal: Any, report: StatusReport, source: str
+    gateway: Gateway,
+    row: PaymentRecord,
+    reversal: ReversalRecord,
+    report: StatusReport,
+    source: str,
 ) -> None:
     if report.status == "reversed":
-        await complete(gateway, row["id"], reversal["id"], report, source)
+        await complete(gateway, row.id, reversal.id, report, source)
     elif report.status in ("failed", "expired"):
         failure = report.failure
         error = f"declined:{failure.code}" if failure else report.status
-        await move(reversal["id"], "failed", error=error)
+        await move(reversal.id, "failed", error=error)
     elif report.status == "pending":
-        await move(reversal["id"], "pending", report=report)
+        await move(reversal.id, "pending", report=report)
         if report.provider_data:  # what the provider keeps of it is the payment's too
             await db.fetch(
                 "UPDATE payments SET provider_data = provider_data || $2::jsonb WHERE id = $1",
-                row["id"],
+                row.id,
                 db.jsonb(report.provider_data),
             )
         await follow_up(gateway, row)
     else:  # an answer a reversal cannot have (e.g. "succeeded")
-        await move(reversal["id"], "unknown", error=f"unexpected_status:{report.status}")
+        await move(reversal.id, "unknown", error=f"unexpected_status:{report.status}")
         await follow_up(gateway, row)
 
 
-async def follow_up(gateway: Gateway, row: Any) -> None:
+async def follow_up(gateway: Gateway, row: PaymentRecord) -> None:
     """Have the worker ask the operator about a pending or unknown reversal."""
-    if gateway.registry.get(row["provider"]).implements("reversal_status"):
+    if gateway.registry.get(row.provider).implements("reversal_status"):
         await jobs.enqueue_payment_job(
-            "reversal", row["id"], gateway.schedule.first_poll(row["provider"])
+            "reversal", row.id, gateway.schedule.first_poll(row.provider)
         )
 
 
@@ -243,16 +266,19 @@ async def complete(
     left (`reversed`), else tell the orchestrator (`payment.partially_reversed`). `note`
     goes to the reversal's `error` column (a person's note when settled by hand)."""
     async with db.transaction():
-        row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
-        reversal = await db.fetchrow(
-            "SELECT * FROM reversals WHERE id = $1 FOR UPDATE", reversal_id
+        row = await db.fetchone_as(
+            PaymentRecord, "SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id
         )
-        if reversal["status"] == "reversed":  # counted already
+        reversal = await db.fetchone_as(
+            ReversalRecord, "SELECT * FROM reversals WHERE id = $1 FOR UPDATE", reversal_id
+        )
+        if reversal.status == "reversed":  # counted already
             return row
-        _check(reversal["status"], "reversed", reversal_id)
+        _check(reversal.status, "reversed", reversal_id)
         reversal = await _write(reversal_id, "reversed", note, report)
-        minor = reversal["amount_minor"]
-        row = await db.fetchrow(
+        minor = reversal.amount_minor
+        row = await db.fetchone_as(
+            PaymentRecord,
             """UPDATE payments SET
                    amount_reversed_minor = LEAST(amount_minor, amount_reversed_minor + $2),
                    provider_data = provider_data || COALESCE($3::jsonb, '{}'::jsonb),
@@ -264,12 +290,12 @@ async def complete(
         )
         detail = {
             "reversal": str(reversal_id),
-            "amount": money.format_amount(minor, row["currency"]),
-            "partial": minor < row["amount_minor"],
-            "reason": reversal["reason"],
+            "amount": money.format_amount(minor, row.currency),
+            "partial": minor < row.amount_minor,
+            "reason": reversal.reason,
             "provider_transaction_id": report.provider_transaction_id,
         }
-        if row["amount_reversed_minor"] >= row["amount_minor"] and row["status"] == "succeeded":
+        if row.amount_reversed_minor >= row.amount_minor and row.status == "succeeded":
             transition = await payments.apply_transition(
                 gateway,
                 payment_id,
@@ -287,7 +313,7 @@ async def complete(
 
 async def reported_by_operator(
     gateway: Gateway,
-    row: Any,
+    row: PaymentRecord,
     report: StatusReport,
     *,
     source: str,
@@ -299,25 +325,26 @@ async def reported_by_operator(
     was left on its own (its portal, a person there), which is recorded as a reversal of
     that amount. A payment that is not `succeeded` changes nothing (`changed=False`).
     """
-    if row["status"] != "succeeded":
-        return payments.Transition(row, False, row["status"])
+    if row.status != "succeeded":
+        return payments.Transition(row, False, row.status)
     async with db.transaction():
-        reversal = await open_of(row["id"])
+        reversal = await open_of(row.id)
         if reversal is None:
-            left = row["amount_minor"] - row["amount_reversed_minor"]
-            reversal = await db.fetchrow(
+            left = row.amount_minor - row.amount_reversed_minor
+            reversal = await db.fetchone_as(
+                ReversalRecord,
                 """INSERT INTO reversals (id, payment_id, request_hash, amount_minor, reason,
                        status)
                    VALUES ($1, $2, '', $3, 'reported by the operator', 'in_progress')
                    RETURNING *""",
                 uuid.uuid4(),
-                row["id"],
+                row.id,
                 left,
             )
         after = await complete(
-            gateway, row["id"], reversal["id"], report, source, callback_id=callback_id
+            gateway, row.id, reversal.id, report, source, callback_id=callback_id
         )
-    return payments.Transition(after, after["status"] != row["status"], row["status"])
+    return payments.Transition(after, after.status != row.status, row.status)
 
 
 __all__ = [

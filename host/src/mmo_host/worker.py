@@ -14,13 +14,13 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
 
 import httpx
 from mmo_core.types import FINAL_STATUSES, StatusReport
 
 from mmo_host import callbacks, db, events, jobs, operator, payments, reports, reversals
 from mmo_host.gateway import Gateway
+from mmo_host.records import EventRecord, JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.worker")
@@ -73,7 +73,7 @@ class Worker:
                 break
         return total
 
-    async def _run(self, job: Any) -> None:
+    async def _run(self, job: JobRecord) -> None:
         handler = getattr(self, f"_job_{job['kind']}", None)
         try:
             if handler is None:
@@ -81,8 +81,8 @@ class Worker:
             else:
                 await handler(job)
         except Exception as exc:
-            log.exception("job %s (%s) failed", job["id"], job["kind"])
-            delay = self.schedule.job_error.after(job["attempts"]) or 0.0
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            delay = self.schedule.job_error.after(job.attempts) or 0.0
             await jobs.retry(job, self.id, delay, type(exc).__name__)
         self.handled += 1
 
@@ -92,35 +92,37 @@ class Worker:
 
     # -- payments --------------------------------------------------------------------------
 
-    async def _payment(self, job: Any) -> Any:
-        return await db.fetchrow("SELECT * FROM payments WHERE id = $1", job["payment_id"])
+    async def _payment(self, job: JobRecord) -> PaymentRecord | None:
+        return await db.fetchrow_as(
+            PaymentRecord, "SELECT * FROM payments WHERE id = $1", job.payment_id
+        )
 
-    async def _job_send(self, job: Any) -> None:
+    async def _job_send(self, job: JobRecord) -> None:
         row = await self._payment(job)
-        if row is None or row["status"] not in ("new", "unknown"):
+        if row is None or row.status not in ("new", "unknown"):
             await jobs.finish(job, self.id, "nothing to send")
             return
-        await payments.send_to_operator(self.gateway, row, attempt=job["attempts"])
+        await payments.send_to_operator(self.gateway, row, attempt=job.attempts)
         await jobs.finish(job, self.id)  # stays open when it was queued again
 
-    async def _job_resolve(self, job: Any) -> None:
+    async def _job_resolve(self, job: JobRecord) -> None:
         """A payment still `new` long after its initiate window: the host died mid-call."""
         row = await self._payment(job)
-        if row is None or row["status"] != "new":
+        if row is None or row.status != "new":
             await jobs.finish(job, self.id, "no longer new")
             return
-        open_sends = [j for j in await jobs.open_jobs(row["id"]) if j["kind"] == "send"]
+        open_sends = [j for j in await jobs.open_jobs(row.id) if j.kind == "send"]
         if open_sends:  # queued on purpose (breaker open): the send job owns it
             await jobs.finish(job, self.id, "queued")
             return
-        provider = self.gateway.registry.get(row["provider"])
+        provider = self.gateway.registry.get(row.provider)
         if provider.declaration.resend_safe:
             await payments.send_to_operator(self.gateway, row)
         else:
             # Never resend blind: find out through the status API.
             await payments.apply_transition(
                 self.gateway,
-                row["id"],
+                row.id,
                 "unknown",
                 source="worker",
                 detail={"reason": "initiate outcome was never recorded"},
@@ -128,12 +130,12 @@ class Worker:
         # finished last: if anything above fails, the job is retried
         await jobs.finish(job, self.id)
 
-    async def _job_poll(self, job: Any) -> None:
+    async def _job_poll(self, job: JobRecord) -> None:
         row = await self._payment(job)
-        if row is None or row["status"] in FINAL_STATUSES or row["status"] == "new":
+        if row is None or row.status in FINAL_STATUSES or row.status == "new":
             await jobs.finish(job, self.id, "nothing to poll")
             return
-        age = _age(row["created_at"])
+        age = _age(row.created_at)
         answer = await operator.ask(
             self.gateway,
             row,
@@ -153,70 +155,75 @@ class Worker:
             answer.value,
             source="poll",
             authenticated=True,
-            detail={"poll_attempt": job["attempts"]},
+            detail={"poll_attempt": job.attempts},
         )
-        status = applied.row["status"]
+        status = applied.row.status
         if applied.flag == "mismatch":
             await jobs.finish(job, self.id, "the operator's amount or phone differ: a person")
-            log.error("payment %s: the status API disagrees on amount or phone", row["id"])
+            log.error("payment %s: the status API disagrees on amount or phone", row.id)
         elif status in FINAL_STATUSES:
             await jobs.finish(job, self.id)
         else:
             await self._poll_later(job, row, age, None)
 
     async def _poll_later(
-        self, job: Any, row: Any, age: float, error: str | None, retry_after: float | None = None
+        self,
+        job: JobRecord,
+        row: PaymentRecord,
+        age: float,
+        error: str | None,
+        retry_after: float | None = None,
     ) -> None:
-        delay = self.schedule.poll(row["provider"]).after(
-            job["attempts"], age=age, retry_after=retry_after
+        delay = self.schedule.poll(row.provider).after(
+            job.attempts, age=age, retry_after=retry_after
         )
         if delay is None:
             await jobs.finish(job, self.id, f"gave up after {job['attempts']} polls: reconcile")
-            log.warning("payment %s still %s after polling: reconcile", row["id"], row["status"])
+            log.warning("payment %s still %s after polling: reconcile", row.id, row.status)
             return
         await jobs.retry(job, self.id, delay, error)
 
     async def _unknown_to_operator(
-        self, job: Any, row: Any, answer: operator.Answer, age: float
+        self, job: JobRecord, row: PaymentRecord, answer: operator.Answer, age: float
     ) -> None:
         """The operator has no record of the payment: it never arrived."""
-        if row["status"] != "unknown" or age < self.schedule.resolve_after:
+        if row.status != "unknown" or age < self.schedule.resolve_after:
             await self._poll_later(job, row, age, answer.describe())
             return
         assert answer.error is not None
         await payments.never_received(self.gateway, row, "poll", answer.error)
         await jobs.finish(job, self.id, "unknown to the operator")  # open if rescheduled
 
-    async def _job_reversal(self, job: Any) -> None:
+    async def _job_reversal(self, job: JobRecord) -> None:
         """A reversal the operator left pending (or whose outcome is unknown): ask it."""
         row = await self._payment(job)
-        reversal = await reversals.open_of(row["id"]) if row is not None else None
-        if reversal is None:
+        reversal = await reversals.open_of(row.id) if row is not None else None
+        if row is None or reversal is None:
             await jobs.finish(job, self.id, "no open reversal")
             return
-        if reversal["status"] == "in_progress":
-            age = _age(reversal["updated_at"])
+        if reversal.status == "in_progress":
+            age = _age(reversal.updated_at)
             if age < self.schedule.resolve_after:  # the route is still calling the operator
                 await jobs.retry(job, self.id, self.schedule.resolve_after - age, "in progress")
                 return
             # the process that called the operator died before recording the answer
-            reversal = await reversals.move(reversal["id"], "unknown", error="interrupted")
-            log.warning("payment %s: reversal %s was interrupted", row["id"], reversal["id"])
-        provider = self.gateway.registry.get(row["provider"])
+            reversal = await reversals.move(reversal.id, "unknown", error="interrupted")
+            log.warning("payment %s: reversal %s was interrupted", row.id, reversal.id)
+        provider = self.gateway.registry.get(row.provider)
         if not provider.implements("reversal_status"):
             await jobs.finish(job, self.id, "the provider cannot be asked: settle by hand")
             return
-        age = _age(reversal["created_at"])
+        age = _age(reversal.created_at)
         answer = await operator.ask(
             self.gateway,
             row,
             "reversal_status",
             expect=StatusReport,
             payment=await payments.core_payment(row),
-            reversal=reversals.to_core(reversal, row["currency"]),
+            reversal=reversals.to_core(reversal, row.currency),
         )
         never_arrived = answer.kind == "unknown_to_operator" and (
-            reversal["status"] == "unknown" and age >= self.schedule.resolve_after
+            reversal.status == "unknown" and age >= self.schedule.resolve_after
         )
         if never_arrived or (answer.ok and answer.value.status != "pending"):
             # known: done, refused, or it never reached the operator (so no effect)
@@ -224,28 +231,28 @@ class Worker:
             await jobs.finish(job, self.id, f"reversal {after['status']}")
             return
         error = None if answer.ok else answer.describe()
-        delay = self.schedule.poll(row["provider"]).after(
-            job["attempts"], age=age, retry_after=answer.retry_after
+        delay = self.schedule.poll(row.provider).after(
+            job.attempts, age=age, retry_after=answer.retry_after
         )
         if delay is None:
             await jobs.finish(job, self.id, "gave up: settle the reversal by hand")
-            log.warning("payment %s: a reversal is still open after polling", row["id"])
+            log.warning("payment %s: a reversal is still open after polling", row.id)
             return
         await jobs.retry(job, self.id, delay, error)
 
-    async def _job_rematch(self, job: Any) -> None:
-        flag = await callbacks.rematch(self.gateway, uuid.UUID(job["target"]))
+    async def _job_rematch(self, job: JobRecord) -> None:
+        flag = await callbacks.rematch(self.gateway, uuid.UUID(job.target))
         if flag != "unmatched":
             await jobs.finish(job, self.id, f"now {flag or 'applied'}")
             return
         # the callback's first processing was its first try, each run one more
-        delay = self.schedule.rematch.after(job["attempts"] + 1)
+        delay = self.schedule.rematch.after(job.attempts + 1)
         if delay is None:
             await jobs.finish(job, self.id, "still unmatched: kept for a person")
             return
         await jobs.retry(job, self.id, delay, "still unmatched")
 
-    async def _job_reconcile(self, job: Any) -> None:
+    async def _job_reconcile(self, job: JobRecord) -> None:
         from mmo_host.reconcile import reconcile
 
         report = await reconcile(self.gateway)
@@ -265,20 +272,26 @@ class Worker:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def _event(self, job: Any) -> Any:
-        return await db.fetchrow("SELECT * FROM outbox_events WHERE id = $1", job["event_id"])
+    async def _event(self, job: JobRecord) -> EventRecord:
+        """The job's event (a foreign key: it exists while its job does)."""
+        event = await db.fetchrow_as(
+            EventRecord, "SELECT * FROM outbox_events WHERE id = $1", job.event_id
+        )
+        if event is None:
+            raise LookupError(f"job {job.id}: no event {job.event_id}")
+        return event
 
-    async def _job_deliver(self, job: Any) -> None:
+    async def _job_deliver(self, job: JobRecord) -> None:
         event = await self._event(job)
         body = events.event_body(event)
         headers = {
             "Content-Type": "application/json",
             events.SIGNATURE_HEADER: events.sign(body, self.gateway.config.event_secrets),
-            "Mmo-Event-Id": str(event["id"]),
+            "Mmo-Event-Id": str(event.id),
         }
         try:
             response = await self.gateway.event_http.post(
-                job["target"], content=body, headers=headers
+                job.target or "", content=body, headers=headers
             )
             error = None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
@@ -288,22 +301,22 @@ class Worker:
             await db.fetch(
                 "UPDATE outbox_events SET delivered_at = COALESCE(delivered_at, now()) "
                 "WHERE id = $1",
-                event["id"],
+                event.id,
             )
             return
-        delay = self.schedule.delivery.after(job["attempts"])
+        delay = self.schedule.delivery.after(job.attempts)
         if delay is None:
             await jobs.finish(job, self.id, f"gave up: {error}")
             log.error(
                 "event %s to %s: gave up after %s attempts",
-                event["id"],
-                job["target"],
-                job["attempts"],
+                event.id,
+                job.target,
+                job.attempts,
             )
             return
         await jobs.retry(job, self.id, delay, error)
 
-    async def _job_stream(self, job: Any) -> None:
+    async def _job_stream(self, job: JobRecord) -> None:
         store = self.gateway.store
         if store is None:
             await jobs.finish(job, self.id, "no Redis configured")
@@ -311,7 +324,7 @@ class Worker:
         event = await self._event(job)
         await store._redis.xadd(
             self.gateway.config.event_stream,
-            {"id": str(event["id"]), "type": event["type"], "body": events.event_body(event)},
+            {"id": str(event.id), "type": event.type, "body": events.event_body(event)},
         )
         await jobs.finish(job, self.id)
 

@@ -43,6 +43,7 @@ from mmo_host import db, operator, payments, reversals
 from mmo_host.auth import api_key_guard
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
+from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import PaymentResource
 
 log = logging.getLogger("mmo.operations")
@@ -83,10 +84,10 @@ class Conflict(MmoError):
 # -- helpers ------------------------------------------------------------------------------
 
 
-async def _own_payment(request: Request, payment_id: str) -> Any:
+async def _own_payment(request: Request, payment_id: str) -> PaymentRecord:
     """The payment, when it belongs to the calling client (404 otherwise, as for none)."""
     row = await payments.get(payment_id)
-    if row["client_id"] != request.state.client_id:
+    if row.client_id != request.state.client_id:
         raise payments.PaymentNotFound(f"No payment {payment_id!r}")
     return row
 
@@ -115,12 +116,14 @@ def _request_hash(body: ReversalCreate) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> tuple[Decimal | None, int]:
+def _check_amount(
+    body: ReversalCreate, row: PaymentRecord, provider: Provider
+) -> tuple[Decimal | None, int]:
     """The amount to hand the hook (None: the whole payment) and its minor units."""
-    currency = row["currency"]
-    left = row["amount_minor"] - row["amount_reversed_minor"]
+    currency = row.currency
+    left = row.amount_minor - row.amount_reversed_minor
     if body.amount is None:
-        if row["amount_reversed_minor"] == 0:
+        if row.amount_reversed_minor == 0:
             return None, left
         return money.from_minor(left, currency), left  # the rest, after partial reversals
     amount = money.parse_amount(body.amount, currency)
@@ -141,15 +144,17 @@ def _check_amount(body: ReversalCreate, row: Any, provider: Provider) -> tuple[D
     return amount, minor
 
 
-def _replay(row: Any, reversal: Any, digest: str) -> Any:
+def _replay(
+    row: PaymentRecord, reversal: ReversalRecord | None, digest: str
+) -> Response[PaymentResource] | None:
     """The answer to a retried request (same Idempotency-Key), or None for a new attempt."""
     if reversal is None:
         return None
-    if reversal["request_hash"] != digest:
+    if reversal.request_hash != digest:
         raise payments.IdempotencyConflict(
             "This Idempotency-Key was already used with a different reversal request"
         )
-    state = reversal["status"]
+    state = reversal.status
     if state == "in_progress":
         raise payments.RequestInProgress(
             "A reversal with this Idempotency-Key is still being processed; retry shortly"
@@ -164,8 +169,8 @@ def _replay(row: Any, reversal: Any, digest: str) -> Any:
     return None  # failed before: known not to have taken effect, so it may be tried again
 
 
-def _check_reversible(row: Any, open_reversal: Any) -> None:
-    status = row["status"]
+def _check_reversible(row: PaymentRecord, open_reversal: ReversalRecord | None) -> None:
+    status = row.status
     if status == "reversed":
         raise Conflict("The payment is already reversed", code="already_reversed")
     if status != "succeeded":
@@ -215,26 +220,28 @@ class OperationsController(Controller):
         gateway: Gateway = request.app.state.gateway
         row = await _own_payment(request, payment_id)
         digest = _request_hash(data)
-        replayed = _replay(row, await reversals.by_key(row["id"], idempotency_key), digest)
+        replayed = _replay(row, await reversals.by_key(row.id, idempotency_key), digest)
         if replayed is not None:
             return replayed
-        _check_reversible(row, await reversals.open_of(row["id"]))
-        provider = gateway.registry.get(row["provider"])
+        _check_reversible(row, await reversals.open_of(row.id))
+        provider = gateway.registry.get(row.provider)
         _require(provider, "reverse", "reversal")
         amount, minor = _check_amount(data, row, provider)
 
         async with db.transaction():
-            row = await db.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", row["id"])
-            replayed = _replay(row, await reversals.by_key(row["id"], idempotency_key), digest)
+            row = await db.fetchone_as(
+                PaymentRecord, "SELECT * FROM payments WHERE id = $1 FOR UPDATE", row.id
+            )
+            replayed = _replay(row, await reversals.by_key(row.id, idempotency_key), digest)
             if replayed is not None:
                 return replayed
-            _check_reversible(row, await reversals.open_of(row["id"]))
+            _check_reversible(row, await reversals.open_of(row.id))
             amount, minor = _check_amount(data, row, provider)
             reversal = await reversals.begin(
                 gateway, row, key=idempotency_key, digest=digest, minor=minor, reason=data.reason
             )
 
-        log.info("payment %s: reversal %s requested", row["id"], reversal["id"])
+        log.info("payment %s: reversal %s requested", row.id, reversal.id)
         answer = await operator.ask(
             gateway,
             row,
@@ -243,16 +250,16 @@ class OperationsController(Controller):
             payment=await payments.core_payment(row),
             amount=amount,
             reason=data.reason,
-            reversal_id=str(reversal["id"]),
+            reversal_id=str(reversal.id),
         )
         after = await reversals.answer(gateway, row, reversal, answer, "api")
-        row = await payments.get(str(row["id"]))
-        if after["status"] == "reversed":
+        row = await payments.get(str(row.id))
+        if after.status == "reversed":
             return Response(payments.resource(row), status_code=200)
-        if after["status"] == "pending":
-            log.info("payment %s: reversal pending with the operator", row["id"])
+        if after.status == "pending":
+            log.info("payment %s: reversal pending with the operator", row.id)
             return Response(payments.resource(row), status_code=202)
-        raise _reversal_error(row["provider"], answer)
+        raise _reversal_error(row.provider, answer)
 
     @get(
         "/payments/{payment_id:str}/reversals",
@@ -263,8 +270,8 @@ class OperationsController(Controller):
     )
     async def reversals(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:
         row = await _own_payment(request, payment_id)
-        rows = await reversals.of_payment(row["id"])
-        return {"data": [reversals.resource(r, row["currency"]) for r in rows]}
+        rows = await reversals.of_payment(row.id)
+        return {"data": [reversals.resource(r, row.currency) for r in rows]}
 
     @post(
         "/payments/{payment_id:str}/settle",
@@ -281,7 +288,7 @@ class OperationsController(Controller):
         records (portal, statement) show: a lost initiate answer and a dropped callback can
         leave one with nothing to ask the operator by. The note is kept in its history."""
         row = await _own_payment(request, payment_id)
-        if row["status"] not in ("unknown", "pending"):
+        if row.status not in ("unknown", "pending"):
             raise Conflict(
                 f"Only an unknown or pending payment is settled by hand; this one is "
                 f"{row['status']}",
@@ -290,7 +297,7 @@ class OperationsController(Controller):
         failure = Failure("settled_by_hand", data.note) if data.status == "failed" else None
         transition = await payments.apply_transition(
             request.app.state.gateway,
-            row["id"],
+            row.id,
             data.status,
             source="admin",
             provider_transaction_id=data.provider_transaction_id,
@@ -302,7 +309,7 @@ class OperationsController(Controller):
                 f"The payment became {transition.row['status']} meanwhile",
                 code="payment_not_open",
             )
-        log.info("payment %s: settled by hand as %s", row["id"], data.status)
+        log.info("payment %s: settled by hand as %s", row.id, data.status)
         return Response(payments.resource(transition.row), status_code=200)
 
     @post(
@@ -325,10 +332,10 @@ class OperationsController(Controller):
         the payment for another reversal. The person's note is kept on the reversal."""
         row = await _own_payment(request, payment_id)
         rid = payments.parse_id(reversal_id)
-        reversal = await reversals.get(row["id"], rid)
+        reversal = await reversals.get(row.id, rid)
         if reversal is None:
             raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
-        if reversal["status"] not in ("pending", "unknown"):
+        if reversal.status not in ("pending", "unknown"):
             raise Conflict(
                 f"Only a pending or unknown reversal is settled by hand; this one is "
                 f"{reversal['status']}",
@@ -342,13 +349,15 @@ class OperationsController(Controller):
                 provider_data={"settled_by_hand": data.note},
             )
             await reversals.complete(
-                request.app.state.gateway, row["id"], reversal["id"], report, "admin", note=note
+                request.app.state.gateway, row.id, reversal.id, report, "admin", note=note
             )
         else:
-            await reversals.move(reversal["id"], "failed", error=note)
-        log.info("payment %s: reversal %s settled by hand (%s)", row["id"], rid, data.status)
-        settled = await reversals.get(row["id"], rid)
-        return reversals.resource(settled, row["currency"])
+            await reversals.move(reversal.id, "failed", error=note)
+        log.info("payment %s: reversal %s settled by hand (%s)", row.id, rid, data.status)
+        settled = await reversals.get(row.id, reversal.id)
+        if settled is None:  # a reversal is never deleted
+            raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
+        return reversals.resource(settled, row.currency)
 
     @post(
         "/payments/{payment_id:str}/resend-prompt",
@@ -363,18 +372,18 @@ class OperationsController(Controller):
     ) -> Response[PaymentResource]:
         gateway: Gateway = request.app.state.gateway
         row = await _own_payment(request, payment_id)
-        if row["type"] != "collection" or row["status"] != "pending":
+        if row.type != "collection" or row.status != "pending":
             raise Conflict(
                 f"Only a pending collection is prompted again; this one is a {row['status']} "
                 f"{row['type']}",
                 code="payment_not_pending",
             )
-        provider = gateway.registry.get(row["provider"])
+        provider = gateway.registry.get(row.provider)
         _require(provider, "resend_prompt", "resend_prompt")
         await _call_admin(
             gateway, provider, "resend_prompt", row=row, payment=payments.to_core(row)
         )
-        log.info("payment %s: prompt sent again", row["id"])
+        log.info("payment %s: prompt sent again", row.id)
         return Response(payments.resource(row), status_code=202)
 
     # -- admin --------------------------------------------------------------------------------
@@ -443,7 +452,7 @@ async def _call_admin(
     gateway: Gateway,
     provider: Provider,
     hook: str,
-    row: Any = None,
+    row: PaymentRecord | None = None,
     expect: type | None = None,
     **kwargs: Any,
 ) -> Any:
