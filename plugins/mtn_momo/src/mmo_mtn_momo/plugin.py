@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 from mmo_core import hookimpl, phones
 from mmo_core.context import ProviderContext
@@ -22,7 +21,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     UnknownToOperator,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import request
 from mmo_core.types import (
     AccountInfo,
     Balance,
@@ -172,7 +171,14 @@ async def _submit(
     while True:
         try:
             response = await client.send(
-                context, product, "POST", path, operation, headers=headers, content=content
+                context,
+                product,
+                "POST",
+                path,
+                operation,
+                moves_money=True,
+                headers=headers,
+                content=content,
             )
             if response.status_code == 409:
                 return False
@@ -355,15 +361,10 @@ def _refund_callback(
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    started = time.perf_counter()
-    try:
-        await client.token(context, "collection")
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.provider_code or exc.message}")
-    return HealthReport(
-        ok=True,
-        detail=f"collection token ok ({settings_of(context).target_environment})",
-        latency_ms=(time.perf_counter() - started) * 1000,
+    """A new collection token from MoMo, bypassing the cache (the core's probe)."""
+    environment = settings_of(context).target_environment
+    return await client.operator(context, "collection").probe(
+        f"collection token ok ({environment})"
     )
 
 
@@ -521,7 +522,12 @@ async def balance(context: ProviderContext) -> BalanceReport:
     balances = []
     for product in _configured(context):
         response = await client.send(
-            context, product, "GET", f"/{product}/v1_0/account/balance", "balance"
+            context,
+            product,
+            "GET",
+            f"/{product}/v1_0/account/balance",
+            "balance",
+            moves_money=False,
         )
         client.raise_for(response, "balance")
         body = msgspec.json.decode(response.content, type=MomoBalance)
@@ -538,14 +544,18 @@ async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
     """Account-holder active check, then basic user info (name) when active."""
     digits = client.msisdn(msisdn)
     base = f"/collection/v1_0/accountholder/msisdn/{digits}"
-    response = await client.send(context, "collection", "GET", f"{base}/active", "lookup")
+    response = await client.send(
+        context, "collection", "GET", f"{base}/active", "lookup", moves_money=False
+    )
     if response.status_code == 404:  # the older docs answer 404 for an unknown holder
         return AccountInfo(msisdn=msisdn, active=False)
     client.raise_for(response, "lookup")
     active = msgspec.json.decode(response.content, type=Active).result
     if not active:
         return AccountInfo(msisdn=msisdn, active=False)
-    response = await client.send(context, "collection", "GET", f"{base}/basicuserinfo", "lookup")
+    response = await client.send(
+        context, "collection", "GET", f"{base}/basicuserinfo", "lookup", moves_money=False
+    )
     if response.status_code >= 400:
         return AccountInfo(msisdn=msisdn, active=True)
     info = msgspec.json.decode(response.content, type=BasicUserInfo)
@@ -575,19 +585,25 @@ async def setup(context: ProviderContext) -> SetupReport:
             continue
         user = str(uuid.uuid4())
         headers = {"Ocp-Apim-Subscription-Key": key}
-        try:
-            created = await context.http.post(
-                "/v1_0/apiuser",
-                headers={**headers, "X-Reference-Id": user, "Content-Type": "application/json"},
-                content=msgspec.json.encode({"providerCallbackHost": host}),
-            )
-            client.raise_for(created, f"{product} API user")
-            issued = await context.http.post(
-                f"/v1_0/apiuser/{user}/apikey", headers={**headers, "Content-Length": "0"}
-            )
-            client.raise_for(issued, f"{product} API key")
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "setup") from exc
+        created = await request(
+            context,
+            "POST",
+            "/v1_0/apiuser",
+            "setup",
+            moves_money=False,
+            headers={**headers, "X-Reference-Id": user, "Content-Type": "application/json"},
+            content=msgspec.json.encode({"providerCallbackHost": host}),
+        )
+        client.raise_for(created, f"{product} API user")
+        issued = await request(
+            context,
+            "POST",
+            f"/v1_0/apiuser/{user}/apikey",
+            "setup",
+            moves_money=False,
+            headers={**headers, "Content-Length": "0"},
+        )
+        client.raise_for(issued, f"{product} API key")
         api_key = msgspec.json.decode(issued.content, type=ApiKey).api_key
         prefix = f"MMO_MTN_MOMO_{product.upper()}"
         values[f"{prefix}_API_USER"] = user
