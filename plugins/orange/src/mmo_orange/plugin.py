@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
-import time
 import uuid
 from decimal import Decimal, InvalidOperation
 
@@ -17,10 +16,10 @@ from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
 from mmo_core.errors import (
     CallbackVerificationFailed,
     InvalidRequest,
-    MmoError,
     NotSupported,
     OperatorDeclined,
 )
+from mmo_core.operator import probe
 from mmo_core.types import (
     AmountLimit,
     Balance,
@@ -218,19 +217,14 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    settings = _settings(context)
-    families = settings.enabled_families()
-    started = time.perf_counter()
-    try:
+    """A new token of every enabled family, bypassing the cache (the core's probe)."""
+    families = _settings(context).enabled_families()
+
+    async def fresh_tokens() -> None:
         for family in families:
-            await client.token(context, family)
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
-    return HealthReport(
-        ok=True,
-        detail=f"token ok ({', '.join(families)})",
-        latency_ms=(time.perf_counter() - started) * 1000,
-    )
+            await client.operator(context, family).fresh_token()
+
+    return await probe(fresh_tokens, detail=f"token ok ({', '.join(families)})")
 
 
 @hookimpl
@@ -255,6 +249,7 @@ async def balance(context: ProviderContext) -> BalanceReport:
         "POST",
         SONATEL_API + "/account/retailer/balance",
         "balance",
+        moves_money=False,
         headers={"Content-Type": "application/json"},
         content=msgspec.json.encode(party),
     )
@@ -295,6 +290,7 @@ async def setup(context: ProviderContext) -> SetupReport:
         "POST",
         "/api/notification/v1/merchantcallback",
         "setup",
+        moves_money=False,
         headers={"Content-Type": "application/json"},
         content=msgspec.json.encode(body),
     )
@@ -350,6 +346,7 @@ async def _webpay_initiate(context: ProviderContext, payment: Payment) -> Initia
         "POST",
         _webpay_path(cc, "webpayment"),
         "initiate",
+        moves_money=True,
         headers=headers,
         content=msgspec.json.encode(body),
     )
@@ -392,6 +389,7 @@ async def _webpay_status(context: ProviderContext, payment: Payment) -> StatusRe
         "POST",
         _webpay_path(str(data.get("cc") or "dev"), "transactionstatus"),
         "status",
+        moves_money=False,
         json=query,
     )
     raise_for(response, "status")
@@ -428,7 +426,12 @@ async def _cameroon_initiate(context: ProviderContext, payment: Payment) -> Init
     settings = _settings(context)
     kind = "mp" if payment.type == "collection" else "cashin"
     response = await client.send(
-        context, "cameroon", "POST", _cameroon_path(context, kind, "init"), "initiate"
+        context,
+        "cameroon",
+        "POST",
+        _cameroon_path(context, kind, "init"),
+        "initiate",
+        moves_money=True,
     )
     raise_for(response, "initiate")
     init = msgspec.json.decode(response.content, type=MpEnvelope)
@@ -453,6 +456,7 @@ async def _cameroon_initiate(context: ProviderContext, payment: Payment) -> Init
         "POST",
         _cameroon_path(context, kind, "pay"),
         "initiate",
+        moves_money=True,
         headers={"Content-Type": "application/json"},
         content=msgspec.json.encode(body),
     )
@@ -493,6 +497,7 @@ async def _cameroon_status(context: ProviderContext, payment: Payment) -> Status
         "GET",
         _cameroon_path(context, kind, f"paymentstatus/{pay_token}"),
         "status",
+        moves_money=False,
     )
     raise_for(response, "status")
     answer = msgspec.json.decode(response.content, type=MpEnvelope)
@@ -565,6 +570,7 @@ async def resend_prompt(context: ProviderContext, payment: Payment) -> None:
         "GET",
         _cameroon_path(context, "mp", f"push/{pay_token}"),
         "resend_prompt",
+        moves_money=False,
     )
     raise_for(response, "resend_prompt")
 
@@ -585,7 +591,7 @@ def _is_sonatel(callback: InboundCallback) -> bool:
 async def _encrypted_pin(context: ProviderContext) -> str:
     """base64(RSA-PKCS#1-v1.5(PIN)) with the key Sonatel serves at publicKeys [O8]."""
     response = await client.send(
-        context, "sonatel", "GET", "/api/account/v1/publicKeys", "public key"
+        context, "sonatel", "GET", "/api/account/v1/publicKeys", "public key", moves_money=False
     )
     raise_for(response, "public key")
     try:
@@ -635,6 +641,7 @@ async def _sonatel_initiate(context: ProviderContext, payment: Payment) -> Initi
         "POST",
         path,
         "initiate",
+        moves_money=True,
         headers={"Content-Type": "application/json"},
         content=msgspec.json.encode(body),
     )
@@ -673,6 +680,7 @@ async def _sonatel_status(context: ProviderContext, payment: Payment) -> StatusR
         "GET",
         f"{SONATEL_API}/transactions/{transaction_id}/status",
         "status",
+        moves_money=False,
     )
     raise_for(response, "status")
     answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
