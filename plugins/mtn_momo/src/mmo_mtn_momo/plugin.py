@@ -377,28 +377,28 @@ def _configured(context: ProviderContext) -> tuple[str, ...]:
 
 
 def _may_be_refunded(context: ProviderContext, payment: Payment) -> bool:
-    """Whether `status` should look for a refund: a succeeded collection (or one we refunded)
-    and disbursement credentials to read refunds with."""
+    """Whether `status` should look for a refund: a succeeded collection (or one the host
+    reversed) and disbursement credentials to read refunds with."""
     return (
         payment.type == "collection"
-        and (payment.status in ("succeeded", "reversed") or _has_refunds(payment))
+        and (payment.status in ("succeeded", "reversed") or bool(payment.reversals))
         and all(settings_of(context).credentials("disbursement"))
     )
 
 
-def _has_refunds(payment: Payment) -> bool:
-    data = payment.provider_data
-    return bool(data.get("refund_references") or data.get("refund_reference"))
-
-
 def _refund_ids(payment: Payment) -> tuple[str, ...]:
-    """The X-Reference-Ids of a payment's refunds that `reverse` recorded, else the one
-    derived from the payment id (a refund made without a reversal id)."""
-    data = payment.provider_data
-    known = [str(r) for r in data.get("refund_references") or ()]
-    if data.get("refund_reference"):
-        known.append(str(data["refund_reference"]))
-    return tuple(dict.fromkeys(known)) or (client.refund_reference(payment.id),)
+    """The X-Reference-Ids of a payment's refunds, from the host's reversals (oldest
+    first) whose status is not `failed`: each reversal id as `reverse` turned it into a
+    refund id. Without any reversal, the id derived from the payment id alone (a refund
+    made without a reversal id)."""
+    if not payment.reversals:
+        return (client.refund_reference(payment.id),)
+    ids = (
+        client.refund_reference(payment.id, reversal.id)
+        for reversal in payment.reversals
+        if reversal.status != "failed"
+    )
+    return tuple(dict.fromkeys(ids))
 
 
 def _refund_data(refund: Transaction, refund_id: str) -> dict[str, str]:
@@ -427,7 +427,8 @@ async def reverse(
     reversal id the refund's id is derived from the payment id (one refund per payment).
     The refund is then read back (`GET /disbursement/v1_0/refund/{id}`): SUCCESSFUL is
     `reversed`, PENDING `pending`, FAILED an `OperatorDeclined` with MoMo's reason.
-    `provider_data` keeps every refund id in `refund_references`, which `status` reads.
+    `status` finds the refunds again from the host's `payment.reversals`, never from a
+    list kept in `provider_data`.
     """
     if payment.type != "collection":
         raise NotSupported(f"{DISPLAY} refunds collections only", provider=NAME)
@@ -444,7 +445,6 @@ async def reverse(
             f"{DISPLAY} refunds need the disbursement credentials", provider=NAME
         )
     refund_id = client.refund_reference(payment.id, reversal_id)
-    references = [*_refund_ids(payment), refund_id] if _has_refunds(payment) else [refund_id]
     note = client.clean_text(reason, f"Refund {payment.reference}")
     body = Refund(
         amount=client.amount_text(value),
@@ -467,10 +467,7 @@ async def reverse(
         provider_reference=payment.provider_reference or payment.id,
         provider_transaction_id=payment.provider_transaction_id,
         amount=value,
-        provider_data={
-            "refund_reference": refund_id,
-            "refund_references": list(dict.fromkeys(references)),
-        },
+        provider_data={"refund_reference": refund_id},
     )
     if refund is None:  # taken but not readable yet: a late read, never a failure
         return report
