@@ -319,3 +319,7 @@ async def send(
         headers=headers,
         **kwargs,
     )
+
+
+def settings_of(context: ProviderContext) -> OrangeSettings:
+    return context.settings  # type: ignore[return-value]
