@@ -75,3 +75,32 @@ async def test_a_shared_store_lets_two_caches_reuse_one_token():
     assert await second.get("k", never) == "shared"
     await second.invalidate("k")
     assert await store.get("k") is None
+
+
+async def test_refresh_bypasses_a_fresh_token_and_keeps_the_new_one():
+    cache = TokenCache()
+    issued = []
+
+    async def fetch():
+        issued.append(1)
+        return AccessToken.lasting(f"t{len(issued)}", 3600)
+
+    assert await cache.get("k", fetch) == "t1"
+    assert await cache.refresh("k", fetch) == "t2"
+    assert await cache.get("k", fetch) == "t2" and cache.fetches == 2
+
+
+async def test_invalidate_forgets_only_the_refused_token():
+    store = MemoryStore()
+    cache = TokenCache(store)
+    values = iter(["t1", "t2"])
+
+    async def fetch():
+        return AccessToken.lasting(next(values), 3600)
+
+    assert await cache.get("k", fetch) == "t1"
+    await cache.invalidate("k", refused="t0")  # an older token: t1 stays
+    assert await cache.get("k", fetch) == "t1"
+    await cache.invalidate("k", refused="t1")
+    assert await store.get("k") is None
+    assert await cache.get("k", fetch) == "t2"

@@ -4,7 +4,8 @@
 implements (`hookspecs`), what crosses the boundary between host and plugins (`types`),
 what can go wrong (`errors`), and the plumbing a plugin should not rewrite: money
 (`money`), phone numbers (`phones`), settings (`settings`), HTTP clients (`http`),
-access tokens (`tokens`) and callback URL tokens (`callbacks`).
+access tokens (`tokens`), authenticated operator calls and the health probe
+(`operator`) and callback URL tokens (`callbacks`).
 """
 
 from typing import Any

@@ -4,7 +4,9 @@
 connection pool. `transport_error` turns an httpx exception into the core error that says
 what the caller may do: a request that certainly never left (connection refused, connect
 timeout, pool timeout) is `ProviderUnavailable`, safe to send again; one that may have
-reached the operator (read timeout, connection dropped mid-answer) is `OutcomeUnknown`.
+reached the operator (read timeout, connection dropped mid-answer) is `OutcomeUnknown` when
+it moves money, `ProviderUnavailable` when it only reads. Authenticated calls to an
+operator go through `mmo_core.operator.OperatorClient`, which uses both.
 """
 
 from __future__ import annotations
@@ -44,14 +46,27 @@ def create_http_client(
     )
 
 
-def transport_error(exc: httpx.HTTPError, provider: str, operation: str) -> MmoError:
-    """Classify an httpx transport failure (not an HTTP error status)."""
+def transport_error(
+    exc: httpx.HTTPError, provider: str, operation: str, *, moves_money: bool = True
+) -> MmoError:
+    """Classify an httpx transport failure (not an HTTP error status).
+
+    A request that certainly never left is `ProviderTimeout` (connect or pool timeout) or
+    `ProviderUnavailable` (connection refused). One that may have reached the operator (read
+    timeout, connection dropped after sending) is `OutcomeUnknown` when the call moves money,
+    and `ProviderUnavailable` when it does not (a status, balance or lookup query, a token):
+    asking again is harmless then.
+    """
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return ProviderTimeout(
             f"{provider}: {operation} timed out before the request was sent", provider=provider
         )
     if isinstance(exc, httpx.ConnectError):
         return ProviderUnavailable(f"{provider}: cannot connect for {operation}", provider=provider)
+    if not moves_money:
+        return ProviderUnavailable(
+            f"{provider}: {operation} got no answer ({type(exc).__name__})", provider=provider
+        )
     return OutcomeUnknown(
         f"{provider}: {operation} was sent but no answer came back ({type(exc).__name__})",
         provider=provider,

@@ -80,8 +80,31 @@ class TokenCache:
             self._tokens[key] = token  # type: ignore[assignment]
             return token.value  # type: ignore[union-attr]
 
-    async def invalidate(self, key: str) -> None:
-        """Forget the token for `key` (the operator refused it); the next `get` fetches."""
+    async def refresh(self, key: str, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
+        """Fetch a new token for `key` now, whatever the cache holds, and keep it.
+
+        For a health probe, which must reach the operator rather than answer from memory.
+        Callers of `get` waiting meanwhile get the new token.
+        """
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            self.fetches += 1
+            token = await fetch()
+            await self._to_store(key, token)
+            self._tokens[key] = token
+            return token.value
+
+    async def invalidate(self, key: str, refused: str | None = None) -> None:
+        """Forget the token for `key` (the operator refused it); the next `get` fetches.
+
+        With `refused`, the token the operator refused: the cache forgets only that one, so
+        when many calls are refused at once, a token already fetched again by one of them
+        is kept and the others do not each fetch their own.
+        """
+        if refused is not None:
+            held = self._tokens.get(key) or await self._from_store(key)
+            if held is not None and held.value != refused:
+                return
         self._tokens.pop(key, None)
         if self._store is not None:
             await self._store.delete(key)

@@ -897,3 +897,13 @@ def test_production_callback_auth_needs_its_private_key() -> None:
     assert load_settings("airtel", AirtelSettings, base, "sandbox").callback_auth is True
     unsigned = {k: v for k, v in base.items() if k != "MMO_AIRTEL_CALLBACK_AUTH"}
     assert load_settings("airtel", AirtelSettings, unsigned, "production").pin == "4321"
+
+
+async def test_health_reaches_airtel_even_with_a_cached_token(httpx_mock: HTTPXMock) -> None:
+    context = make()
+    add_token(httpx_mock, value="tok-1")
+    add_token(httpx_mock, value="tok-2")
+    assert await client.token(context, "UG") == "tok-1"
+    report = await plugin.health(context)
+    assert report.ok and report.latency_ms is not None
+    assert len(httpx_mock.get_requests(url=TOKEN_URL)) == 2

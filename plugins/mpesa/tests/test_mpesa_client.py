@@ -231,6 +231,17 @@ def test_non_json_errors_keep_the_status():
     client.raise_for(httpx.Response(200, json={}), "status")
 
 
+def test_darajas_retry_after_beats_the_default_wait():
+    slow = httpx.Response(429, headers={"Retry-After": "5"}, text="slow down")
+    with pytest.raises(RateLimited) as raised:
+        client.raise_for(slow, "status")
+    assert raised.value.retry_after == 5.0
+    spike = httpx.Response(500, json=_envelope("500.003.02", "Spike Arrest Violation"))
+    with pytest.raises(RateLimited) as raised:
+        client.raise_for(spike, "status")
+    assert raised.value.retry_after == 60  # no header: the plugin's own wait
+
+
 @pytest.mark.parametrize("code", sorted(client.RESULT_CODES))
 def test_every_result_code_maps_to_a_status(code):
     state, failure = client.result_status(code)

@@ -817,3 +817,43 @@ async def test_setup_refused_key_and_transport_error(httpx_mock: HTTPXMock) -> N
     httpx_mock.add_exception(httpx.ConnectError("down"), method="POST", url=f"{BASE}/v1_0/apiuser")
     with pytest.raises(ProviderUnavailable):
         await plugin.setup(context())
+
+
+# -- the core's operator client, as MoMo uses it ---------------------------------------------------
+
+
+async def test_health_reaches_momo_even_with_a_cached_token(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock, value="tok-1")
+    token_ok(httpx_mock, value="tok-2")
+    assert await client.token(ctx, "collection") == "tok-1"
+    report = await plugin.health(ctx)
+    assert report.ok and report.latency_ms is not None
+    assert len(httpx_mock.get_requests(url=TOKEN_URL)) == 2
+    assert await client.token(ctx, "collection") == "tok-2"
+
+
+async def test_rate_limit_carries_momos_retry_after(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{RTP_URL}/{p.id}",
+        status_code=429,
+        headers={"Retry-After": "17"},
+        json={"code": "TOO_MANY_REQUESTS", "message": "slow down"},
+    )
+    with pytest.raises(RateLimited) as caught:
+        await plugin.status(ctx, msgspec.structs.replace(p, provider_data={"accepted": True}))
+    assert caught.value.retry_after == 17.0
+
+
+async def test_a_lost_status_answer_is_unavailable_not_unknown(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock)
+    p = payment()
+    httpx_mock.add_exception(httpx.ReadTimeout("lost"), method="GET", url=f"{RTP_URL}/{p.id}")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await plugin.status(ctx, p)
+    assert not isinstance(caught.value, OutcomeUnknown)

@@ -18,7 +18,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
 )
 from mmo_core.testing import make_context
-from mmo_core.types import InboundCallback, Payment
+from mmo_core.types import InboundCallback, Payment, Reversal
 from mmo_mtn_momo import client, plugin
 from mmo_mtn_momo.settings import MtnMomoSettings
 from pytest_httpx import HTTPXMock
@@ -71,6 +71,10 @@ def token_ok(httpx_mock: HTTPXMock, product: str = "disbursement") -> None:
         json={"access_token": f"tok-{product}", "token_type": "access_token", "expires_in": 3600},
         is_reusable=True,
     )
+
+
+def reversal(rid: str, amount: str, status: str) -> Reversal:
+    return Reversal(id=rid, amount=Decimal(amount), currency="EUR", status=status)
 
 
 def refund_body(status: str = "SUCCESSFUL", amount: str = "1500", **extra) -> dict:
@@ -129,7 +133,6 @@ async def test_reverse_posts_a_refund_and_reads_it_back(httpx_mock: HTTPXMock) -
         "refund_status": "SUCCESSFUL",
         "refund_transaction_id": "700000001",
         "refund_amount": "1500",
-        "refund_references": [rid],
     }
     (sent,) = posts(httpx_mock, REFUND_V1)
     assert sent.headers["x-reference-id"] == rid
@@ -211,7 +214,7 @@ async def test_refund_not_readable_yet_is_pending(httpx_mock: HTTPXMock) -> None
     )
     report = await plugin.reverse(ctx, p, None, "refund", None)
     assert report.status == "pending"
-    assert report.provider_data == {"refund_reference": rid, "refund_references": [rid]}
+    assert report.provider_data == {"refund_reference": rid}
 
 
 @pytest.mark.parametrize(
@@ -542,12 +545,15 @@ async def test_two_partial_refunds_use_their_reversal_ids(httpx_mock: HTTPXMock)
     one = await plugin.reverse(ctx, p, Decimal(500), "part 1", first)
     assert one.status == "reversed" and one.amount == Decimal(500)
     assert one.provider_data["refund_reference"] == first
-    assert one.provider_data["refund_references"] == [first]
-    # the host keeps provider_data: the second refund adds its id to the list
-    paid = msgspec.structs.replace(p, provider_data=one.provider_data)
+    assert "refund_references" not in one.provider_data  # the host keeps the reversals
+    # the host hands every reversal of the payment, the one in progress included
+    paid = msgspec.structs.replace(
+        p, reversals=(reversal(first, "500", "reversed"), reversal(second, "700", "pending"))
+    )
     two = await plugin.reverse(ctx, paid, Decimal(700), "part 2", second)
     assert two.status == "reversed" and two.amount == Decimal(700)
-    assert two.provider_data["refund_references"] == [first, second]
+    assert two.provider_data["refund_reference"] == second
+    assert "refund_references" not in two.provider_data
     sent = posts(httpx_mock, REFUND_V1)
     assert [r.headers["x-reference-id"] for r in sent] == [first, second]
     assert [json.loads(r.content)["amount"] for r in sent] == ["500", "700"]
@@ -591,8 +597,15 @@ async def test_status_reads_every_recorded_refund(
     ctx = context()
     token_ok(httpx_mock, "collection")
     token_ok(httpx_mock)
-    first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    p = payment(provider_data={"refund_reference": second, "refund_references": [first, second]})
+    first, second, failed = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    # the host's reversals, oldest first: a failed one is not read back
+    p = payment(
+        reversals=(
+            reversal(first, "500", "reversed"),
+            reversal(failed, "200", "failed"),
+            reversal(second, "1000", "pending"),
+        )
+    )
     httpx_mock.add_response(
         method="GET",
         url=f"{BASE}/collection/v1_0/requesttopay/{p.id}",
@@ -609,8 +622,9 @@ async def test_status_reads_every_recorded_refund(
     assert report.provider_data["refund_total"] == total
     last = second if second_status == "SUCCESSFUL" else first
     assert report.provider_data["refund_reference"] == last  # the last that succeeded
-    # the derived id is not read when refunds are recorded
-    assert not any(client.refund_reference(p.id) in str(r.url) for r in httpx_mock.get_requests())
+    # the derived id is not read when the host has reversals, nor a failed reversal's
+    read = [str(r.url) for r in httpx_mock.get_requests()]
+    assert not any(client.refund_reference(p.id) in url or failed in url for url in read)
 
 
 # -- reversal_status: the worker asks about a refund left pending --------------------------------
@@ -664,3 +678,17 @@ async def test_reversal_status_of_a_refund_momo_never_got(httpx_mock: HTTPXMock)
     )
     with pytest.raises(UnknownToOperator):
         await plugin.reversal_status(ctx, p, reversal)
+
+
+async def test_status_reads_no_refund_when_every_reversal_failed(httpx_mock: HTTPXMock) -> None:
+    ctx = context()
+    token_ok(httpx_mock, "collection")
+    p = payment(reversals=(reversal(str(uuid.uuid4()), "500", "failed"),))
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{BASE}/collection/v1_0/requesttopay/{p.id}",
+        json={"status": "SUCCESSFUL", "amount": "1500", "financialTransactionId": "600198217"},
+    )
+    report = await plugin.status(ctx, p)
+    assert report.status == "succeeded" and "refund_total" not in report.provider_data
+    assert not any("/refund/" in str(r.url) for r in httpx_mock.get_requests())

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from mmo_core.errors import InvalidRequest, OperatorDeclined
 from mmo_core.testing import CallbackRecorder, make_context, serve_app
-from mmo_core.types import Payment
+from mmo_core.types import Payment, Reversal
 from mmo_mtn_momo import client, plugin
 from mmo_mtn_momo.settings import MtnMomoSettings
 
@@ -424,38 +424,50 @@ async def test_plugin_partial_refunds_by_reversal_id(sim_url, recorder) -> None:
         p = new_payment()  # 150 EUR
         paid = succeeded(p, await plugin.initiate(ctx, p))
         first, second, third = (str(uuid.uuid4()) for _ in range(3))
-        one = await plugin.reverse(ctx, paid, Decimal(50), "part 1", first)
+        made: list[Reversal] = []
+
+        def reversing(rid: str, amount: str) -> Payment:
+            # as the host hands it: every reversal row, the one in progress included
+            if rid not in {r.id for r in made}:
+                made.append(
+                    Reversal(id=rid, amount=Decimal(amount), currency="EUR", status="pending")
+                )
+            return msgspec.structs.replace(paid, reversals=tuple(made))
+
+        def settled(rid: str, status: str) -> Payment:
+            made[:] = [
+                msgspec.structs.replace(r, status=status) if r.id == rid else r for r in made
+            ]
+            return msgspec.structs.replace(paid, reversals=tuple(made))
+
+        one = await plugin.reverse(ctx, reversing(first, "50"), Decimal(50), "part 1", first)
         assert one.status == "reversed" and one.provider_data["refund_reference"] == first
-        paid = msgspec.structs.replace(
-            paid, provider_data={**paid.provider_data, **one.provider_data}
+        settled(first, "reversed")
+        two = await plugin.reverse(
+            ctx, reversing(second, "70.5"), Decimal("70.5"), "part 2", second
         )
-        two = await plugin.reverse(ctx, paid, Decimal("70.5"), "part 2", second)
         assert two.status == "reversed"
-        assert two.provider_data["refund_references"] == [first, second]
-        paid = msgspec.structs.replace(
-            paid, provider_data={**paid.provider_data, **two.provider_data}
-        )
+        assert two.provider_data["refund_reference"] == second
+        assert "refund_references" not in two.provider_data
         # the host retries the second reversal (same id): MoMo's 409, not a third refund
-        again = await plugin.reverse(ctx, paid, Decimal("70.5"), "part 2", second)
+        again = await plugin.reverse(
+            ctx, reversing(second, "70.5"), Decimal("70.5"), "part 2", second
+        )
         assert again.status == "reversed" and again.provider_data["refund_reference"] == second
+        settled(second, "reversed")
         # 29.5 is left: 30 more is refused by the simulator (NOT_ALLOWED)
         with pytest.raises(OperatorDeclined) as caught:
-            await plugin.reverse(ctx, paid, Decimal(30), "too much", third)
+            await plugin.reverse(ctx, reversing(third, "30"), Decimal(30), "too much", third)
         assert caught.value.provider_code == "NOT_ALLOWED"
         # 120.5 of 150 refunded: the payment is still succeeded (reversed = all of it)
-        status = await plugin.status(ctx, paid)
+        status = await plugin.status(ctx, settled(third, "failed"))
         assert status.status == "succeeded"
         assert status.provider_data["refund_total"] == "120.5"
         # the rest, 29.5: now the whole payment is refunded
-        paid = msgspec.structs.replace(
-            paid, provider_data={**paid.provider_data, **again.provider_data}
-        )
-        rest = await plugin.reverse(ctx, paid, Decimal("29.5"), "rest", str(uuid.uuid4()))
+        last = str(uuid.uuid4())
+        rest = await plugin.reverse(ctx, reversing(last, "29.5"), Decimal("29.5"), "rest", last)
         assert rest.status == "reversed"
-        paid = msgspec.structs.replace(
-            paid, provider_data={**paid.provider_data, **rest.provider_data}
-        )
-        status = await plugin.status(ctx, paid)
+        status = await plugin.status(ctx, settled(last, "reversed"))
         assert status.status == "reversed" and status.provider_data["refund_total"] == "150"
         async with httpx.AsyncClient(base_url=sim_url) as http:
             entries = (await ledger(http))["entries"]

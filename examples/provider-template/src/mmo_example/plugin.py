@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from decimal import Decimal
 
 import httpx
@@ -15,7 +14,6 @@ from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     CallbackVerificationFailed,
     InvalidRequest,
-    MmoError,
     OperatorDeclined,
     OutcomeUnknown,
     ProviderAuthenticationError,
@@ -23,7 +21,7 @@ from mmo_core.errors import (
     RateLimited,
     UnknownToOperator,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import (
     AmountLimit,
@@ -101,25 +99,32 @@ def validate(payment: Payment) -> None:
         )
 
 
-async def _token(context: ProviderContext) -> str:
+def _operator(context: ProviderContext) -> OperatorClient:
+    """The core's operator client (token cache, one refresh on a 401, transport errors)
+    with what is Example Pay's own: how to get a token."""
     settings: ExampleSettings = context.settings  # type: ignore[assignment]
 
     async def fetch() -> AccessToken:
-        try:
-            response = await context.http.post(
-                "/oauth/token", auth=(settings.client_id, settings.client_secret)
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "token") from exc
+        response = await request(
+            context,
+            "POST",
+            "/oauth/token",
+            "token",
+            moves_money=False,
+            auth=(settings.client_id, settings.client_secret),
+        )
         if response.status_code == 401:
             raise ProviderAuthenticationError("Example Pay refused our credentials", provider=NAME)
         _raise_for(response, "token")
         body = msgspec.json.decode(response.content, type=TokenResponse)
         return AccessToken.lasting(body.access_token, body.expires_in)
 
-    return await context.tokens.get(context.token_key(settings.client_id), fetch)
+    return OperatorClient(
+        context, token_key=context.token_key(settings.client_id), fetch_token=fetch
+    )
 
 
+@honours_retry_after
 def _raise_for(response: httpx.Response, operation: str) -> None:
     """The one place where Example Pay's answers become the core's errors."""
     if response.status_code < 400:
@@ -145,24 +150,6 @@ def _raise_for(response: httpx.Response, operation: str) -> None:
     raise InvalidRequest(f"Example Pay refused {operation}: {text or code}", **kwargs)
 
 
-async def _send(
-    context: ProviderContext, method: str, path: str, operation: str, **kw
-) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {await _token(context)}"}
-    try:
-        response = await context.http.request(method, path, headers=headers, **kw)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, NAME, operation) from exc
-    if response.status_code == 401:  # token revoked early: refresh once
-        await context.tokens.invalidate(context.token_key(context.settings.client_id))  # type: ignore[attr-defined]
-        headers = {"Authorization": f"Bearer {await _token(context)}"}
-        try:
-            response = await context.http.request(method, path, headers=headers, **kw)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, operation) from exc
-    return response
-
-
 @hookimpl
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     body = PaymentCreate(
@@ -173,12 +160,8 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         msisdn=phones.international_digits(payment.msisdn),
         callback_url=context.callback_url("payment", payment.id),
     )
-    response = await _send(
-        context,
-        "POST",
-        "/v1/payments",
-        "initiate",
-        content=msgspec.json.encode(body),
+    response = await _operator(context).send(
+        "POST", "/v1/payments", "initiate", moves_money=True, content=msgspec.json.encode(body)
     )
     if response.status_code == 409:
         # Our reference was already taken: the first request got through. Read its state.
@@ -190,7 +173,8 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
 
 
 async def _view(context: ProviderContext, payment: Payment) -> PaymentView:
-    response = await _send(context, "GET", f"/v1/payments/by-reference/{payment.id}", "status")
+    path = f"/v1/payments/by-reference/{payment.id}"
+    response = await _operator(context).send("GET", path, "status", moves_money=False)
     if response.status_code == 404:
         raise UnknownToOperator("Example Pay has no such payment", provider=NAME)
     _raise_for(response, "status")
@@ -239,14 +223,8 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    started = time.perf_counter()
-    try:
-        await _token(context)
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
-    return HealthReport(
-        ok=True, detail="token ok", latency_ms=(time.perf_counter() - started) * 1000
-    )
+    # a new token, bypassing the cache: the probe must reach the operator every time
+    return await _operator(context).probe("token ok")
 
 
 @hookimpl

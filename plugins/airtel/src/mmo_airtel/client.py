@@ -33,7 +33,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import Failure
 
@@ -76,6 +76,7 @@ class Answer:
         return Failure(code=code, message=self.message or CODES.get(code, ("", code))[1])
 
 
+@honours_retry_after
 def interpret(response: httpx.Response, operation: str) -> Answer:
     """The one place where Airtel's answers become the core's errors and statuses.
 
@@ -200,20 +201,27 @@ def _token_key(context: ProviderContext, country: str) -> str:
     return context.token_key(settings.base_urls().get(country, "default"), settings.client_id)
 
 
-async def token(context: ProviderContext, country: str) -> str:
-    """A bearer token from `POST /auth/oauth2/token` (JSON body), cached for `expires_in`."""
+def _token_refused(response: httpx.Response) -> bool:
+    """Airtel refuses an expired token (180 s) with `invalid_token`, as a 401 or a 403."""
+    return response.status_code in (401, 403) and b"invalid_token" in response.content
+
+
+def operator(context: ProviderContext, country: str) -> OperatorClient:
+    """The core's operator client with Airtel's token (`POST /auth/oauth2/token`, a JSON
+    body), per country host, and its test of a refused token."""
     settings = settings_of(context)
 
     async def fetch() -> AccessToken:
         body = TokenRequest(client_id=settings.client_id, client_secret=settings.client_secret)
-        try:
-            response = await context.http.post(
-                url(context, country, TOKEN_PATH),
-                content=msgspec.json.encode(body),
-                headers={"Content-Type": "application/json", "Accept": "*/*"},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "token") from exc
+        response = await request(
+            context,
+            "POST",
+            url(context, country, TOKEN_PATH),
+            "token",
+            moves_money=False,
+            content=msgspec.json.encode(body),
+            headers={"Content-Type": "application/json", "Accept": "*/*"},
+        )
         if response.status_code >= 400:
             answer = interpret(response, "token")  # raises for nearly every error status
             raise ProviderAuthenticationError(
@@ -231,7 +239,18 @@ async def token(context: ProviderContext, country: str) -> str:
             ) from None
         return AccessToken.lasting(granted.access_token, granted.expires_in)
 
-    return await context.tokens.get(_token_key(context, country), fetch)
+    return OperatorClient(
+        context,
+        token_key=_token_key(context, country),
+        fetch_token=fetch,
+        headers={"Accept": "*/*", "Content-Type": "application/json"},
+        token_refused=_token_refused,
+    )
+
+
+async def token(context: ProviderContext, country: str) -> str:
+    """A bearer token, cached for `expires_in`."""
+    return await operator(context, country).token()
 
 
 # -- business calls ------------------------------------------------------------------------
@@ -252,37 +271,26 @@ async def call(
 ) -> Answer:
     """One Airtel call with the bearer token, X-Country and X-Currency; read by `interpret`.
 
+    Airtel's money calls are its POSTs and its reads its GETs: a lost answer to a POST is
+    `OutcomeUnknown`, to a GET `ProviderUnavailable`.
+
     `signed`: message signing (v2 collection and refund, v3 disbursement): the body is
     serialised once, and those very bytes are signed (`x-signature`, `x-key`) and sent.
     """
     content = ENCODER.encode(body) if body is not None else None
-    target = url(context, country, path)
     if signed:
         key = await encryption_key(context, country, currency)
         x_signature, x_key = sign_message(key, content or b"")
         headers = {**(headers or {}), "x-signature": x_signature, "x-key": x_key}
-
-    async def send() -> httpx.Response:
-        sent = {
-            "Authorization": f"Bearer {await token(context, country)}",
-            "X-Country": country,
-            "X-Currency": currency,
-            "Accept": "*/*",
-            "Content-Type": "application/json",
-            **(headers or {}),
-        }
-        try:
-            return await context.http.request(
-                method, target, content=content, params=params, headers=sent
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, operation) from exc
-
-    response = await send()
-    if response.status_code in (401, 403) and b"invalid_token" in response.content:
-        # the 180 s token expired or was revoked early: refresh once
-        await context.tokens.invalidate(_token_key(context, country))
-        response = await send()
+    response = await operator(context, country).send(
+        method,
+        url(context, country, path),
+        operation,
+        moves_money=method != "GET",
+        headers={"X-Country": country, "X-Currency": currency, **(headers or {})},
+        content=content,
+        params=params,
+    )
     return interpret(response, operation)
 
 

@@ -1,8 +1,8 @@
 """Daraja's HTTP calls and the one translation of its answers into the core's terms.
 
 - `token`: OAuth client credentials through the core's token cache.
-- `send`: a product call with the bearer token; an invalid-token answer (each product has
-  its own code) refreshes the token and retries once.
+- `operator` / `send`: a product call through the core's `OperatorClient` (bearer token,
+  one refresh and resend when Daraja refuses it: each product has its own code for that).
 - `raise_for`: Daraja's error envelope `{requestId, errorCode, errorMessage}` -> core error.
 - `result_status`: a ResultCode (STK callback / query, B2C and other Results) -> status.
 - `ResultBoard`: where the asynchronous Results of Transaction Status, Reversal and Account
@@ -31,7 +31,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import Failure, ReportedStatus
 
@@ -153,6 +153,7 @@ def result_status(code: int | str | None, text: str = "") -> tuple[ReportedStatu
     return ("expired" if key in EXPIRED_CODES else "failed"), failure
 
 
+@honours_retry_after
 def raise_for(response: httpx.Response, operation: str) -> None:
     """The one place where Daraja's synchronous answers become the core's errors."""
     status = response.status_code
@@ -204,18 +205,21 @@ def _token_key(context: ProviderContext) -> str:
     return context.token_key(context.settings.consumer_key)  # type: ignore[attr-defined]
 
 
-async def token(context: ProviderContext) -> str:
+def operator(context: ProviderContext) -> OperatorClient:
+    """The core's operator client with Daraja's token (`GET /oauth/v1/generate`, Basic
+    auth) and its test of a refused token (each product has its own code)."""
     settings: MpesaSettings = context.settings  # type: ignore[assignment]
 
     async def fetch() -> AccessToken:
-        try:
-            response = await context.http.get(
-                TOKEN_PATH,
-                params={"grant_type": "client_credentials"},
-                auth=(settings.consumer_key, settings.consumer_secret),
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "token") from exc
+        response = await request(
+            context,
+            "GET",
+            TOKEN_PATH,
+            "token",
+            moves_money=False,
+            params={"grant_type": "client_credentials"},
+            auth=(settings.consumer_key, settings.consumer_secret),
+        )
         raise_for(response, "token")
         try:
             body = msgspec.json.decode(response.content, type=TokenResponse)
@@ -223,7 +227,13 @@ async def token(context: ProviderContext) -> str:
             raise OutcomeUnknown(f"M-Pesa: unreadable token answer: {exc}", provider=NAME) from None
         return AccessToken.lasting(body.access_token, body.expires_in)
 
-    return await context.tokens.get(_token_key(context), fetch)
+    return OperatorClient(
+        context, token_key=_token_key(context), fetch_token=fetch, token_refused=_invalid_token
+    )
+
+
+async def token(context: ProviderContext) -> str:
+    return await operator(context).token()
 
 
 def _invalid_token(response: httpx.Response) -> bool:
@@ -236,21 +246,15 @@ def _invalid_token(response: httpx.Response) -> bool:
     return code in INVALID_TOKEN_CODES
 
 
-async def send(context: ProviderContext, path: str, body: Any, operation: str) -> httpx.Response:
-    """POST a product request; refresh the token once when Daraja says it is invalid."""
-    content = msgspec.json.encode(body)
-    response = None
-    for attempt in range(2):
-        headers = {
-            "Authorization": f"Bearer {await token(context)}",
-            "Content-Type": "application/json",
-        }
-        try:
-            response = await context.http.post(path, content=content, headers=headers)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, operation) from exc
-        if attempt == 0 and _invalid_token(response):
-            await context.tokens.invalidate(_token_key(context))
-            continue
-        break
-    return response  # type: ignore[return-value]
+async def send(
+    context: ProviderContext, path: str, body: Any, operation: str, *, moves_money: bool
+) -> httpx.Response:
+    """POST a product request through the core's operator client (one token refresh)."""
+    return await operator(context).send(
+        "POST",
+        path,
+        operation,
+        moves_money=moves_money,
+        headers={"Content-Type": "application/json"},
+        content=msgspec.json.encode(body),
+    )

@@ -8,7 +8,6 @@ callbacks are `authenticated=False`, so the host confirms final states with `sta
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,6 @@ from mmo_core.errors import (
     CallbackVerificationFailed,
     ConfigurationError,
     InvalidRequest,
-    MmoError,
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
@@ -179,7 +177,7 @@ async def _stk_push(context: ProviderContext, payment: Payment) -> InitiateResul
         AccountReference=payment.reference,
         TransactionDesc=_description(context, payment),
     )
-    response = await client.send(context, STK_PUSH, body, "initiate")
+    response = await client.send(context, STK_PUSH, body, "initiate", moves_money=True)
     client.raise_for(response, "initiate")
     ack = _decode(response.content, StkPushResponse, "initiate")
     if ack.ResponseCode != "0":
@@ -227,7 +225,7 @@ async def _b2c(context: ProviderContext, payment: Payment) -> InitiateResult:
         ResultURL=context.callback_url("b2c-result", payment.id),
         Occassion=payment.reference[:100],
     )
-    response = await client.send(context, B2C, body, "initiate")
+    response = await client.send(context, B2C, body, "initiate", moves_money=True)
     if response.status_code >= 400 and "500.002.1001" in response.text:
         # Our OriginatorConversationID was taken: an earlier attempt got through.
         return InitiateResult(provider_data={"OriginatorConversationID": payment.id})
@@ -285,7 +283,7 @@ async def _stk_query(context: ProviderContext, payment: Payment) -> StatusReport
         Timestamp=stamp,
         CheckoutRequestID=checkout,
     )
-    response = await client.send(context, STK_QUERY, body, "status")
+    response = await client.send(context, STK_QUERY, body, "status", moves_money=False)
     if client.is_being_processed(response):
         return StatusReport(status="pending", provider_reference=checkout)
     client.raise_for(response, "status")
@@ -311,13 +309,13 @@ async def _initiator_query(
     context: ProviderContext, path: str, body: Any, operation: str
 ) -> Result | None:
     """Send a request answered by a Result callback and wait briefly for that Result."""
-    return (await _initiator_request(context, path, body, operation))[1]
+    return (await _initiator_request(context, path, body, operation, moves_money=False))[1]
 
 
 async def _initiator_request(
-    context: ProviderContext, path: str, body: Any, operation: str
+    context: ProviderContext, path: str, body: Any, operation: str, *, moves_money: bool
 ) -> tuple[AsyncAck, Result | None]:
-    response = await client.send(context, path, body, operation)
+    response = await client.send(context, path, body, operation, moves_money=moves_money)
     client.raise_for(response, operation)
     ack = _ack(response.content, operation)
     # the Result comes by callback, maybe to another process: `context.results` is shared
@@ -492,7 +490,7 @@ async def reverse(
         QueueTimeOutURL=context.callback_url("timeout"),
         Remarks=_remarks(reason or "Reversal"),
     )
-    ack, result = await _initiator_request(context, REVERSAL, body, "reverse")
+    ack, result = await _initiator_request(context, REVERSAL, body, "reverse", moves_money=True)
     if result is None:
         # the Result comes later: `reversal_status` looks for it by its ConversationID
         return StatusReport(
@@ -619,7 +617,7 @@ async def setup(context: ProviderContext) -> SetupReport:
         ShortCode=settings.c2b_shortcode, ResponseType=settings.c2b_response_type, **urls
     )
     path = f"/mpesa/c2b/{settings.c2b_api_version}/registerurl"
-    response = await client.send(context, path, body, "setup")
+    response = await client.send(context, path, body, "setup", moves_money=False)
     if response.status_code >= 400 and "already registered" in response.text.lower():
         return SetupReport(lines=(f"C2B URLs of {settings.c2b_shortcode} already registered",))
     client.raise_for(response, "setup")
@@ -635,14 +633,8 @@ async def setup(context: ProviderContext) -> SetupReport:
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    started = time.perf_counter()
-    try:
-        await client.token(context)
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
-    return HealthReport(
-        ok=True, detail="token ok", latency_ms=(time.perf_counter() - started) * 1000
-    )
+    """A new OAuth token from Daraja, bypassing the cache (the core's probe)."""
+    return await client.operator(context).probe("token ok")
 
 
 @hookimpl

@@ -1,10 +1,11 @@
 """HTTP calls to the MoMo Open API, and the one translation of MoMo's answers.
 
-Every call goes through `send`: per-product bearer token from the core's token cache,
-`Ocp-Apim-Subscription-Key` and `X-Target-Environment` on every product call, one token
-refresh and retry on a 401. `raise_for` is the only place where MoMo's HTTP answers become
-the core's errors, and `outcome` the only place where a transaction's `status` / `reason`
-become the core's statuses.
+Every call goes through `send`, the core's `OperatorClient` (token cache, one token
+refresh and resend on a 401, transport errors) with MoMo's specifics: the per-product
+token, `Ocp-Apim-Subscription-Key` and `X-Target-Environment` on every product call.
+`raise_for` is the only place where MoMo's HTTP answers become the core's errors, and
+`outcome` the only place where a transaction's `status` / `reason` become the core's
+statuses.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import Failure, Payment, ReportedStatus
 
@@ -138,6 +139,7 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
     return (body.code or body.error), body.message
 
 
+@honours_retry_after
 def raise_for(response: httpx.Response, operation: str) -> None:
     """Raise the core's error for a MoMo error answer; return for 2xx."""
     status = response.status_code
@@ -205,24 +207,26 @@ def token_key(context: ProviderContext, product: str) -> str:
     return context.token_key(product, user)
 
 
-async def token(context: ProviderContext, product: str) -> str:
-    """The product's bearer token (`POST /{product}/token/`, Basic auth), cached."""
+def operator(context: ProviderContext, product: str) -> OperatorClient:
+    """The core's operator client for one product: its token (`POST /{product}/token/`,
+    Basic auth), and `Ocp-Apim-Subscription-Key` / `X-Target-Environment` on every call."""
     settings = settings_of(context)
     key, user, secret = settings.credentials(product)
+    product_headers = {
+        "Ocp-Apim-Subscription-Key": key,
+        "X-Target-Environment": settings.target_environment,
+    }
 
     async def fetch() -> AccessToken:
         basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
-        try:
-            response = await context.http.post(
-                f"/{product}/token/",
-                headers={
-                    "Authorization": f"Basic {basic}",
-                    "Ocp-Apim-Subscription-Key": key,
-                    "X-Target-Environment": settings.target_environment,
-                },
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "token") from exc
+        response = await request(
+            context,
+            "POST",
+            f"/{product}/token/",
+            "token",
+            moves_money=False,
+            headers={"Authorization": f"Basic {basic}", **product_headers},
+        )
         raise_for(response, f"{product} token")
         try:
             body = msgspec.json.decode(response.content, type=TokenResponse)
@@ -230,7 +234,17 @@ async def token(context: ProviderContext, product: str) -> str:
             raise OutcomeUnknown(f"{DISPLAY}: unreadable token answer", provider=NAME) from exc
         return AccessToken.lasting(body.access_token, body.expires_in)
 
-    return await context.tokens.get(token_key(context, product), fetch)
+    return OperatorClient(
+        context,
+        token_key=token_key(context, product),
+        fetch_token=fetch,
+        headers=product_headers,
+    )
+
+
+async def token(context: ProviderContext, product: str) -> str:
+    """The product's bearer token, cached."""
+    return await operator(context, product).token()
 
 
 async def send(
@@ -240,39 +254,25 @@ async def send(
     path: str,
     operation: str,
     *,
+    moves_money: bool,
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
 ) -> httpx.Response:
-    """One product call; on a 401 the token is refreshed once and the call sent again."""
-    settings = settings_of(context)
-    key, _, _ = settings.credentials(product)
-
-    async def once() -> httpx.Response:
-        merged = {
-            "Authorization": f"Bearer {await token(context, product)}",
-            "Ocp-Apim-Subscription-Key": key,
-            "X-Target-Environment": settings.target_environment,
-            **(headers or {}),
-        }
-        if content is not None:
-            merged["Content-Type"] = "application/json"
-        try:
-            return await context.http.request(method, path, headers=merged, content=content)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, operation) from exc
-
-    response = await once()
-    if response.status_code == 401:  # expired or revoked token: refresh once
-        await context.tokens.invalidate(token_key(context, product))
-        response = await once()
-    return response
+    """One product call through the core's operator client (one token refresh on a 401)."""
+    extra = dict(headers or {})
+    if content is not None:
+        extra["Content-Type"] = "application/json"
+    return await operator(context, product).send(
+        method, path, operation, moves_money=moves_money, headers=extra, content=content
+    )
 
 
 async def get_transaction(
     context: ProviderContext, product: str, mode: str, reference: str
 ) -> Transaction | None:
     """`GET /{product}/v1_0/{mode}/{reference}`; None when MoMo does not know it (404)."""
-    response = await send(context, product, "GET", f"/{product}/v1_0/{mode}/{reference}", "status")
+    path = f"/{product}/v1_0/{mode}/{reference}"
+    response = await send(context, product, "GET", path, "status", moves_money=False)
     if response.status_code == 404:
         return None
     raise_for(response, "status")

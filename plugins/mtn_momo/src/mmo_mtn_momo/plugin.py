@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 from mmo_core import hookimpl, phones
 from mmo_core.context import ProviderContext
@@ -22,7 +21,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     UnknownToOperator,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import request
 from mmo_core.types import (
     AccountInfo,
     Balance,
@@ -172,7 +171,14 @@ async def _submit(
     while True:
         try:
             response = await client.send(
-                context, product, "POST", path, operation, headers=headers, content=content
+                context,
+                product,
+                "POST",
+                path,
+                operation,
+                moves_money=True,
+                headers=headers,
+                content=content,
             )
             if response.status_code == 409:
                 return False
@@ -355,15 +361,10 @@ def _refund_callback(
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    started = time.perf_counter()
-    try:
-        await client.token(context, "collection")
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.provider_code or exc.message}")
-    return HealthReport(
-        ok=True,
-        detail=f"collection token ok ({settings_of(context).target_environment})",
-        latency_ms=(time.perf_counter() - started) * 1000,
+    """A new collection token from MoMo, bypassing the cache (the core's probe)."""
+    environment = settings_of(context).target_environment
+    return await client.operator(context, "collection").probe(
+        f"collection token ok ({environment})"
     )
 
 
@@ -376,28 +377,28 @@ def _configured(context: ProviderContext) -> tuple[str, ...]:
 
 
 def _may_be_refunded(context: ProviderContext, payment: Payment) -> bool:
-    """Whether `status` should look for a refund: a succeeded collection (or one we refunded)
-    and disbursement credentials to read refunds with."""
+    """Whether `status` should look for a refund: a succeeded collection (or one the host
+    reversed) and disbursement credentials to read refunds with."""
     return (
         payment.type == "collection"
-        and (payment.status in ("succeeded", "reversed") or _has_refunds(payment))
+        and (payment.status in ("succeeded", "reversed") or bool(payment.reversals))
         and all(settings_of(context).credentials("disbursement"))
     )
 
 
-def _has_refunds(payment: Payment) -> bool:
-    data = payment.provider_data
-    return bool(data.get("refund_references") or data.get("refund_reference"))
-
-
 def _refund_ids(payment: Payment) -> tuple[str, ...]:
-    """The X-Reference-Ids of a payment's refunds that `reverse` recorded, else the one
-    derived from the payment id (a refund made without a reversal id)."""
-    data = payment.provider_data
-    known = [str(r) for r in data.get("refund_references") or ()]
-    if data.get("refund_reference"):
-        known.append(str(data["refund_reference"]))
-    return tuple(dict.fromkeys(known)) or (client.refund_reference(payment.id),)
+    """The X-Reference-Ids of a payment's refunds, from the host's reversals (oldest
+    first) whose status is not `failed`: each reversal id as `reverse` turned it into a
+    refund id. Without any reversal, the id derived from the payment id alone (a refund
+    made without a reversal id)."""
+    if not payment.reversals:
+        return (client.refund_reference(payment.id),)
+    ids = (
+        client.refund_reference(payment.id, reversal.id)
+        for reversal in payment.reversals
+        if reversal.status != "failed"
+    )
+    return tuple(dict.fromkeys(ids))
 
 
 def _refund_data(refund: Transaction, refund_id: str) -> dict[str, str]:
@@ -426,7 +427,8 @@ async def reverse(
     reversal id the refund's id is derived from the payment id (one refund per payment).
     The refund is then read back (`GET /disbursement/v1_0/refund/{id}`): SUCCESSFUL is
     `reversed`, PENDING `pending`, FAILED an `OperatorDeclined` with MoMo's reason.
-    `provider_data` keeps every refund id in `refund_references`, which `status` reads.
+    `status` finds the refunds again from the host's `payment.reversals`, never from a
+    list kept in `provider_data`.
     """
     if payment.type != "collection":
         raise NotSupported(f"{DISPLAY} refunds collections only", provider=NAME)
@@ -443,7 +445,6 @@ async def reverse(
             f"{DISPLAY} refunds need the disbursement credentials", provider=NAME
         )
     refund_id = client.refund_reference(payment.id, reversal_id)
-    references = [*_refund_ids(payment), refund_id] if _has_refunds(payment) else [refund_id]
     note = client.clean_text(reason, f"Refund {payment.reference}")
     body = Refund(
         amount=client.amount_text(value),
@@ -466,10 +467,7 @@ async def reverse(
         provider_reference=payment.provider_reference or payment.id,
         provider_transaction_id=payment.provider_transaction_id,
         amount=value,
-        provider_data={
-            "refund_reference": refund_id,
-            "refund_references": list(dict.fromkeys(references)),
-        },
+        provider_data={"refund_reference": refund_id},
     )
     if refund is None:  # taken but not readable yet: a late read, never a failure
         return report
@@ -521,7 +519,12 @@ async def balance(context: ProviderContext) -> BalanceReport:
     balances = []
     for product in _configured(context):
         response = await client.send(
-            context, product, "GET", f"/{product}/v1_0/account/balance", "balance"
+            context,
+            product,
+            "GET",
+            f"/{product}/v1_0/account/balance",
+            "balance",
+            moves_money=False,
         )
         client.raise_for(response, "balance")
         body = msgspec.json.decode(response.content, type=MomoBalance)
@@ -538,14 +541,18 @@ async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
     """Account-holder active check, then basic user info (name) when active."""
     digits = client.msisdn(msisdn)
     base = f"/collection/v1_0/accountholder/msisdn/{digits}"
-    response = await client.send(context, "collection", "GET", f"{base}/active", "lookup")
+    response = await client.send(
+        context, "collection", "GET", f"{base}/active", "lookup", moves_money=False
+    )
     if response.status_code == 404:  # the older docs answer 404 for an unknown holder
         return AccountInfo(msisdn=msisdn, active=False)
     client.raise_for(response, "lookup")
     active = msgspec.json.decode(response.content, type=Active).result
     if not active:
         return AccountInfo(msisdn=msisdn, active=False)
-    response = await client.send(context, "collection", "GET", f"{base}/basicuserinfo", "lookup")
+    response = await client.send(
+        context, "collection", "GET", f"{base}/basicuserinfo", "lookup", moves_money=False
+    )
     if response.status_code >= 400:
         return AccountInfo(msisdn=msisdn, active=True)
     info = msgspec.json.decode(response.content, type=BasicUserInfo)
@@ -575,19 +582,25 @@ async def setup(context: ProviderContext) -> SetupReport:
             continue
         user = str(uuid.uuid4())
         headers = {"Ocp-Apim-Subscription-Key": key}
-        try:
-            created = await context.http.post(
-                "/v1_0/apiuser",
-                headers={**headers, "X-Reference-Id": user, "Content-Type": "application/json"},
-                content=msgspec.json.encode({"providerCallbackHost": host}),
-            )
-            client.raise_for(created, f"{product} API user")
-            issued = await context.http.post(
-                f"/v1_0/apiuser/{user}/apikey", headers={**headers, "Content-Length": "0"}
-            )
-            client.raise_for(issued, f"{product} API key")
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, "setup") from exc
+        created = await request(
+            context,
+            "POST",
+            "/v1_0/apiuser",
+            "setup",
+            moves_money=False,
+            headers={**headers, "X-Reference-Id": user, "Content-Type": "application/json"},
+            content=msgspec.json.encode({"providerCallbackHost": host}),
+        )
+        client.raise_for(created, f"{product} API user")
+        issued = await request(
+            context,
+            "POST",
+            f"/v1_0/apiuser/{user}/apikey",
+            "setup",
+            moves_money=False,
+            headers={**headers, "Content-Length": "0"},
+        )
+        client.raise_for(issued, f"{product} API key")
         api_key = msgspec.json.decode(issued.content, type=ApiKey).api_key
         prefix = f"MMO_MTN_MOMO_{product.upper()}"
         values[f"{prefix}_API_USER"] = user

@@ -2,7 +2,9 @@
 
 The families live on different hosts in production (api.orange.com, api-s1.orange.cm,
 api.orange-sonatel.com): each has its own optional absolute root; empty means the
-context's base URL (the simulator in the sandbox), so paths here stay relative.
+context's base URL (the simulator in the sandbox), so paths here stay relative. Calls go
+through the core's `OperatorClient` (token cache, one new token on an expired one,
+transport errors); this module keeps each family's token request and `raise_for`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mmo_core.errors import (
     RateLimited,
     UnknownToOperator,
 )
-from mmo_core.http import transport_error
+from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import Failure, ReportedStatus
 
@@ -154,6 +156,7 @@ def _is_problem(body: dict[str, Any]) -> bool:
     return "detail" in body or ("title" in body and "type" in body)
 
 
+@honours_retry_after
 def raise_for(response: httpx.Response, operation: str) -> None:
     """The one place where Orange's answers become the core's errors."""
     status = response.status_code
@@ -216,10 +219,9 @@ async def _fetch_token(
         headers["Authorization"] = _basic(user, password)
     else:
         form |= {"client_id": user, "client_secret": password}
-    try:
-        response = await context.http.post(url, headers=headers, data=form)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, NAME, "token") from exc
+    response = await request(
+        context, "POST", url, "token", moves_money=False, headers=headers, data=form
+    )
     raise_for(response, "token")
     try:
         body = msgspec.json.decode(response.content, type=TokenResponse)
@@ -248,8 +250,23 @@ def root(settings: OrangeSettings, family: str) -> str:
     }[family]
 
 
-async def token(context: ProviderContext, family: str) -> str:
-    """The family's bearer token, cached for its `expires_in`."""
+def _expired(family: str):
+    """The family's test of a refused token that a fresh one may cure."""
+
+    def refused(response: httpx.Response) -> bool:
+        if response.status_code != 401:
+            return False
+        if family != "webpay":
+            return True  # the Cameroon gateway's fault, Sonatel's 401: a new token may cure it
+        body = as_dict(response.content) or {}
+        return str(body.get("code")) == "42"  # 401/42 "Expired credentials" [O3]
+
+    return refused
+
+
+def operator(context: ProviderContext, family: str) -> OperatorClient:
+    """The core's operator client for one API family: its token endpoint and credentials,
+    `Accept: application/json` (and Cameroon's `X-AUTH-TOKEN`) on every call."""
     settings: OrangeSettings = context.settings  # type: ignore[assignment]
     if family == "webpay":
         url = _url(settings.webpay_base_url, "/oauth/v3/token")
@@ -264,17 +281,21 @@ async def token(context: ProviderContext, family: str) -> str:
     async def fetch() -> AccessToken:
         return await _fetch_token(context, url, user, password, basic=family != "sonatel")
 
-    return await context.tokens.get(token_key(context, family), fetch)
+    headers = {"Accept": "application/json"}
+    if family == "cameroon":
+        headers["X-AUTH-TOKEN"] = settings.cameroon_auth_token
+    return OperatorClient(
+        context,
+        token_key=token_key(context, family),
+        fetch_token=fetch,
+        headers=headers,
+        token_refused=_expired(family),
+    )
 
 
-def _expired(response: httpx.Response, family: str) -> bool:
-    """Is this a refusal of our token that a fresh one may cure?"""
-    if response.status_code != 401:
-        return False
-    if family != "webpay":
-        return True  # the Cameroon gateway's fault, Sonatel's 401: a new token may cure it
-    body = as_dict(response.content) or {}
-    return str(body.get("code")) == "42"  # 401/42 "Expired credentials" [O3]
+async def token(context: ProviderContext, family: str) -> str:
+    """The family's bearer token, cached for its `expires_in`."""
+    return await operator(context, family).token()
 
 
 async def send(
@@ -284,28 +305,21 @@ async def send(
     path: str,
     operation: str,
     headers: dict[str, str] | None = None,
+    *,
+    moves_money: bool,
     **kwargs: Any,
 ) -> httpx.Response:
-    """One authenticated call; on an expired token, one new token and one retry."""
+    """One authenticated call on the family's host (one new token on an expired one)."""
     settings: OrangeSettings = context.settings  # type: ignore[assignment]
-    base = root(settings, family)
-    extra = {"Accept": "application/json", **(headers or {})}
-    if family == "cameroon":
-        extra["X-AUTH-TOKEN"] = settings.cameroon_auth_token
-    response = None
-    for attempt in range(2):
-        bearer = await token(context, family)
-        try:
-            response = await context.http.request(
-                method,
-                _url(base, path),
-                headers={**extra, "Authorization": f"Bearer {bearer}"},
-                **kwargs,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, NAME, operation) from exc
-        if attempt == 0 and _expired(response, family):
-            await context.tokens.invalidate(token_key(context, family))
-            continue
-        break
-    return response  # type: ignore[return-value]
+    return await operator(context, family).send(
+        method,
+        _url(root(settings, family), path),
+        operation,
+        moves_money=moves_money,
+        headers=headers,
+        **kwargs,
+    )
+
+
+def settings_of(context: ProviderContext) -> OrangeSettings:
+    return context.settings  # type: ignore[return-value]

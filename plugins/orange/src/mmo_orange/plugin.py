@@ -1,63 +1,39 @@
-"""The hook implementations of Orange Money (WebPay, Orange Cameroon omcoreapis and the
-Senegal Orange Money API of Sonatel)."""
+"""The hook implementations of Orange Money, dispatched by API family.
+
+Orange has three APIs, each in its own module: `webpay` (the payer approves on Orange's
+page), `cameroon` (Orange Cameroon omcoreapis, USSD push) and `sonatel` (the Senegal
+Orange Money API). A payment's family is the one `initiate` stored in `provider_data`,
+else the one the settings give its country; the hooks here check what every family
+shares and hand the call to that family's module.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import hmac
-import re
-import time
-import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-import msgspec
-from mmo_core import hookimpl, phones
+from mmo_core import hookimpl
 from mmo_core.context import ProviderContext
-from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
-from mmo_core.errors import (
-    CallbackVerificationFailed,
-    InvalidRequest,
-    MmoError,
-    NotSupported,
-    OperatorDeclined,
-)
+from mmo_core.errors import InvalidRequest, NotSupported
+from mmo_core.operator import probe
 from mmo_core.types import (
     AmountLimit,
-    Balance,
     BalanceReport,
     CallbackOutcome,
     HealthReport,
     InboundCallback,
     InitiateResult,
     Market,
-    NextAction,
     Payment,
-    PaymentUpdate,
     ProviderDeclaration,
     SetupReport,
     StatusReport,
     WebhookReply,
 )
 
-from mmo_orange import client
-from mmo_orange.client import NAME, raise_for
+from mmo_orange import cameroon, client, sonatel, webpay
+from mmo_orange.client import NAME
 from mmo_orange.settings import OrangeSettings
-from mmo_orange.wire import (
-    MpEnvelope,
-    MpNotification,
-    MpPay,
-    Notification,
-    SonatelMerchantCallback,
-    SonatelMoney,
-    SonatelNotification,
-    SonatelParty,
-    SonatelPublicKey,
-    SonatelTransaction,
-    SonatelTransactionResponse,
-    TransactionStatus,
-    WebPayment,
-    WebPaymentCreated,
-)
+from mmo_orange.wire import MpNotification, Notification
 
 # Where Orange Money runs, with the currency its wallets hold there [notes §6].
 MARKETS = (
@@ -106,24 +82,12 @@ DECLARATION = ProviderDeclaration(
     settings=OrangeSettings,
 )
 
-URL_LIMIT = 120  # WebPay: return_url, cancel_url and notif_url [O1]
-SIMULATOR_PAYER_HEADER = "X-Mmo-Simulator-Payer"
-
-
-def _settings(context: ProviderContext) -> OrangeSettings:
-    return context.settings  # type: ignore[return-value]
-
 
 def _family(context: ProviderContext, payment: Payment) -> str:
     return str(
-        payment.provider_data.get("family") or _settings(context).family_for(payment.country)
+        payment.provider_data.get("family")
+        or client.settings_of(context).family_for(payment.country)
     )
-
-
-def _simulated(context: ProviderContext) -> bool:
-    """Talking to a sandbox: ours (mounted or `mmo simulate orange`) or Orange's own, which
-    ignores the extra header."""
-    return context.environment == "sandbox"
 
 
 @hookimpl
@@ -137,44 +101,16 @@ def validate(context: ProviderContext, payment: Payment) -> None:
         raise InvalidRequest(
             f"Orange Money does not take {payment.currency} in {payment.country}", provider=NAME
         )
-    settings = _settings(context)
-    family = settings.family_for(payment.country)
+    family = client.settings_of(context).family_for(payment.country)
     if family == "webpay":
-        if payment.type != "collection":
-            raise NotSupported(
-                f"Orange WebPay only collects; no {payment.type} in {payment.country}",
-                provider=NAME,
-            )
-        urls = {
-            "notif_url": context.callback_url("callback"),
-            "return_url": settings.return_url,
-            "cancel_url": settings.cancel_url,
-        }
-        for name, url in urls.items():
-            if len(url) > URL_LIMIT:
-                raise InvalidRequest(
-                    f"Orange WebPay takes a {name} of at most {URL_LIMIT} characters "
-                    f"(this one has {len(url)}): shorten the public URL",
-                    code="url_too_long",
-                    provider=NAME,
-                )
+        webpay.validate(context, payment)
         return
     if payment.type == "remittance":
         raise NotSupported(f"Orange Money has no remittance in {payment.country}", provider=NAME)
     if family == "sonatel":
-        if not SENEGAL_MSISDN.match(phones.national_number(payment.msisdn)):
-            raise InvalidRequest(
-                "Orange Senegal takes Orange numbers of 9 digits (77xxxxxxx, 78xxxxxxx)",
-                code="invalid_msisdn",
-                provider=NAME,
-            )
-        return
-    if not client.CAMEROON_MSISDN.match(phones.national_number(payment.msisdn)):
-        raise InvalidRequest(
-            "Orange Cameroon takes Orange numbers of 9 digits (69xxxxxxx, 655-659xxxxxx)",
-            code="invalid_msisdn",
-            provider=NAME,
-        )
+        sonatel.validate(payment)
+    else:
+        cameroon.validate(payment)
 
 
 @hookimpl
@@ -182,32 +118,32 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
     validate(context, payment)
     family = _family(context, payment)
     if family == "webpay":
-        return await _webpay_initiate(context, payment)
+        return await webpay.initiate(context, payment)
     if family == "sonatel":
-        return await _sonatel_initiate(context, payment)
-    return await _cameroon_initiate(context, payment)
+        return await sonatel.initiate(context, payment)
+    return await cameroon.initiate(context, payment)
 
 
 @hookimpl
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     family = _family(context, payment)
     if family == "webpay":
-        return await _webpay_status(context, payment)
+        return await webpay.status(context, payment)
     if family == "sonatel":
-        return await _sonatel_status(context, payment)
-    return await _cameroon_status(context, payment)
+        return await sonatel.status(context, payment)
+    return await cameroon.status(context, payment)
 
 
 @hookimpl
 async def parse_callback(context: ProviderContext, callback: InboundCallback) -> CallbackOutcome:
     payment_id = context.verify_callback(callback)
-    if callback.kind == "callback" and _is_sonatel(callback):
+    if callback.kind == "callback" and sonatel.is_callback(callback):
         # the merchant callback registered with Sonatel: its echoed apiKey is checked first
-        update = _sonatel_update(context, callback)
+        update = sonatel.update(context, callback)
     elif callback.kind == "callback":
-        update = _webpay_update(callback.json(Notification))
+        update = webpay.update(callback.json(Notification))
     else:
-        update = _cameroon_update(callback.json(MpNotification), payment_id)
+        update = cameroon.update(callback.json(MpNotification), payment_id)
     # Orange signs nothing: the host confirms a final status with `status` before applying
     return CallbackOutcome(
         reply=WebhookReply(status_code=200, body={"status": "OK"}),
@@ -218,308 +154,34 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
 
 @hookimpl
 async def health(context: ProviderContext) -> HealthReport:
-    settings = _settings(context)
-    families = settings.enabled_families()
-    started = time.perf_counter()
-    try:
+    """A new token of every enabled family, bypassing the cache (the core's probe)."""
+    families = client.settings_of(context).enabled_families()
+
+    async def fresh_tokens() -> None:
         for family in families:
-            await client.token(context, family)
-    except MmoError as exc:
-        return HealthReport(ok=False, detail=f"{exc.code}: {exc.message}")
-    return HealthReport(
-        ok=True,
-        detail=f"token ok ({', '.join(families)})",
-        latency_ms=(time.perf_counter() - started) * 1000,
-    )
+            await client.operator(context, family).fresh_token()
+
+    return await probe(fresh_tokens, detail=f"token ok ({', '.join(families)})")
 
 
 @hookimpl
 async def balance(context: ProviderContext) -> BalanceReport:
     """The retailer wallet's balance: only the Senegal (Sonatel) API tells it."""
-    settings = _settings(context)
-    if not settings.uses("sonatel"):
+    if not client.settings_of(context).uses("sonatel"):
         raise NotSupported(
             "Orange Money balance is offered only by the Senegal (Sonatel) API; WebPay and "
             "Orange Cameroon have none. Map a country to it (MMO_ORANGE_FAMILIES=SN:sonatel).",
             provider=NAME,
         )
-    party = SonatelParty(
-        idType="MSISDN",
-        id=settings.sonatel_retailer_msisdn,
-        encryptedPinCode=await _encrypted_pin(context),
-        walletType="PRINCIPAL",
-    )
-    response = await client.send(
-        context,
-        "sonatel",
-        "POST",
-        SONATEL_API + "/account/retailer/balance",
-        "balance",
-        headers={"Content-Type": "application/json"},
-        content=msgspec.json.encode(party),
-    )
-    raise_for(response, "balance")
-    try:
-        money = msgspec.json.decode(response.content, type=SonatelMoney)
-        available = Decimal(str(money.value))
-    except (msgspec.MsgspecError, InvalidOperation):
-        raise client.ProviderUnavailable(
-            "Orange Senegal: unreadable balance answer", provider=NAME
-        ) from None
-    return BalanceReport(
-        balances=(
-            Balance(
-                account=phones.mask("+221" + settings.sonatel_retailer_msisdn),
-                currency=money.unit,
-                available=available,
-            ),
-        )
-    )
+    return await sonatel.balance(context)
 
 
 @hookimpl
 async def setup(context: ProviderContext) -> SetupReport:
     """Register our callback URL and apiKey for the merchant code with Sonatel."""
-    settings = _settings(context)
-    if not settings.uses("sonatel"):
+    if not client.settings_of(context).uses("sonatel"):
         return SetupReport(lines=("No country uses the Senegal (Sonatel) API: nothing to do.",))
-    body = SonatelMerchantCallback(
-        apiKey=settings.sonatel_api_key,
-        code=settings.sonatel_merchant_code,
-        name=settings.merchant_name[:30],
-        callbackUrl=context.callback_url("callback"),
-    )
-    response = await client.send(
-        context,
-        "sonatel",
-        "POST",
-        "/api/notification/v1/merchantcallback",
-        "setup",
-        headers={"Content-Type": "application/json"},
-        content=msgspec.json.encode(body),
-    )
-    raise_for(response, "setup")
-    return SetupReport(
-        lines=(
-            f"Sonatel merchant callback registered for merchant code "
-            f"{settings.sonatel_merchant_code} (apiKey = MMO_ORANGE_SONATEL_API_KEY).",
-        )
-    )
-
-
-@hookimpl
-def simulator_app(settings: OrangeSettings):
-    from mmo_orange.simulator import create_simulator
-
-    return create_simulator(settings)
-
-
-# -- WebPay ---------------------------------------------------------------------------------
-
-
-def _webpay_path(cc: str, endpoint: str) -> str:
-    return f"/orange-money-webpay/{cc}/v1/{endpoint}"
-
-
-async def _webpay_initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
-    settings = _settings(context)
-    # empty: Orange's sandbox offer ("dev") in the sandbox, the payment's country in production
-    cc = (
-        settings.webpay_country or ("dev" if context.environment == "sandbox" else payment.country)
-    ).lower()
-    currency = "OUV" if cc == "dev" else payment.currency
-    body = WebPayment(
-        merchant_key=settings.merchant_key,
-        currency=currency,
-        order_id=client.order_id(payment.id),
-        amount=int(payment.amount),
-        return_url=settings.return_url,
-        cancel_url=settings.cancel_url,
-        notif_url=context.callback_url("callback"),
-        lang=settings.webpay_lang,
-        reference=settings.merchant_name[:30],
-    )
-    headers = {"Content-Type": "application/json"}
-    if _simulated(context):
-        # the payer's number never reaches WebPay (it is typed on Orange's page); our own
-        # simulator's auto-pay mode needs its last four digits to play the test numbers
-        headers[SIMULATOR_PAYER_HEADER] = phones.last_digits(payment.msisdn)
-    response = await client.send(
-        context,
-        "webpay",
-        "POST",
-        _webpay_path(cc, "webpayment"),
-        "initiate",
-        headers=headers,
-        content=msgspec.json.encode(body),
-    )
-    raise_for(response, "initiate")
-    try:
-        created = msgspec.json.decode(response.content, type=WebPaymentCreated)
-    except msgspec.MsgspecError:
-        raise client.OutcomeUnknown(
-            "Orange WebPay: unreadable webpayment answer", provider=NAME
-        ) from None
-    return InitiateResult(
-        provider_reference=client.notif_reference(created.notif_token),
-        provider_data={
-            "family": "webpay",
-            "cc": cc,
-            "currency": currency,
-            "order_id": body.order_id,
-            "amount": body.amount,
-            "pay_token": created.pay_token,
-            "notif_token": created.notif_token,
-        },
-        next_action=NextAction("redirect", created.payment_url),
-    )
-
-
-async def _webpay_status(context: ProviderContext, payment: Payment) -> StatusReport:
-    data = payment.provider_data
-    if not data.get("pay_token") or not data.get("order_id"):
-        raise InvalidRequest(
-            "This payment has no Orange WebPay pay_token", code="not_found", provider=NAME
-        )
-    query = {
-        "order_id": data["order_id"],
-        "amount": int(data.get("amount") or int(payment.amount)),
-        "pay_token": data["pay_token"],
-    }
-    response = await client.send(
-        context,
-        "webpay",
-        "POST",
-        _webpay_path(str(data.get("cc") or "dev"), "transactionstatus"),
-        "status",
-        json=query,
-    )
-    raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=TransactionStatus)
-    mapped = client.webpay_status(answer.status)
-    failure = None
-    if mapped in ("failed", "expired"):
-        failure = client.failure_of(answer.status, None, answer.status)
-    return StatusReport(status=mapped, provider_transaction_id=answer.txnid, failure=failure)
-
-
-def _webpay_update(note: Notification) -> PaymentUpdate:
-    mapped = client.webpay_status(note.status)
-    failure = None
-    if mapped in ("failed", "expired"):
-        failure = client.failure_of(note.status, None, note.status)
-    # found by the digest of its notif_token: a wrong token matches no payment
-    return PaymentUpdate(
-        status=mapped,
-        provider_reference=client.notif_reference(note.notif_token),
-        provider_transaction_id=note.txnid,
-        failure=failure,
-    )
-
-
-# -- Orange Cameroon omcoreapis -------------------------------------------------------------
-
-
-def _cameroon_path(context: ProviderContext, kind: str, endpoint: str) -> str:
-    return f"/omcoreapis/{_settings(context).cameroon_api_version}/{kind}/{endpoint}"
-
-
-async def _cameroon_initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
-    settings = _settings(context)
-    kind = "mp" if payment.type == "collection" else "cashin"
-    response = await client.send(
-        context, "cameroon", "POST", _cameroon_path(context, kind, "init"), "initiate"
-    )
-    raise_for(response, "initiate")
-    init = msgspec.json.decode(response.content, type=MpEnvelope)
-    if init.data is None or not init.data.payToken:
-        raise client.ProviderUnavailable(
-            "Orange Cameroon: init gave no payToken", provider=NAME, provider_message=init.message
-        )
-    pay_token = init.data.payToken
-    body = MpPay(
-        notifUrl=context.callback_url("status", payment.id),
-        channelUserMsisdn=settings.cameroon_channel_msisdn,
-        amount=str(int(payment.amount)),
-        subscriberMsisdn=phones.national_number(payment.msisdn),
-        pin=settings.cameroon_pin,
-        orderId=client.order_id(payment.id),
-        description=(payment.description or payment.reference)[:100],
-        payToken=pay_token,
-    )
-    response = await client.send(
-        context,
-        "cameroon",
-        "POST",
-        _cameroon_path(context, kind, "pay"),
-        "initiate",
-        headers={"Content-Type": "application/json"},
-        content=msgspec.json.encode(body),
-    )
-    raise_for(response, "initiate")
-    answer = msgspec.json.decode(response.content, type=MpEnvelope)
-    data = answer.data
-    mapped = client.cameroon_status(data.status if data else None)
-    if mapped in ("failed", "expired"):
-        code, text = client.split_coded(answer.message)
-        raise OperatorDeclined(
-            text or "Declined by Orange Money",
-            provider=NAME,
-            provider_code=(data.inittxnstatus if data else None) or code or mapped,
-            provider_message=(data.inittxnmessage if data else None) or text,
-        )
-    return InitiateResult(
-        status="succeeded" if mapped == "succeeded" else "pending",
-        provider_reference=pay_token,
-        provider_transaction_id=data.txnid if data else None,
-        provider_data={
-            "family": "cameroon",
-            "kind": kind,
-            "pay_token": pay_token,
-            "order_id": body.orderId,
-        },
-    )
-
-
-async def _cameroon_status(context: ProviderContext, payment: Payment) -> StatusReport:
-    data = payment.provider_data
-    pay_token = data.get("pay_token") or payment.provider_reference
-    if not pay_token:
-        raise InvalidRequest("This payment has no Orange payToken", code="not_found", provider=NAME)
-    kind = str(data.get("kind") or "mp")
-    response = await client.send(
-        context,
-        "cameroon",
-        "GET",
-        _cameroon_path(context, kind, f"paymentstatus/{pay_token}"),
-        "status",
-    )
-    raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=MpEnvelope)
-    found = answer.data
-    raw = (found.status if found else None) or "PENDING"
-    mapped = client.cameroon_status(raw)
-    failure = None
-    if mapped in ("failed", "expired") and found is not None:
-        code = found.confirmtxnstatus if found.confirmtxnstatus not in (None, "200") else None
-        failure = client.failure_of(code, found.confirmtxnmessage, raw.upper())
-    return StatusReport(
-        status=mapped,
-        provider_reference=pay_token,
-        provider_transaction_id=found.txnid if found else None,
-        failure=failure,
-    )
-
-
-def _cameroon_update(note: MpNotification, payment_id: str | None) -> PaymentUpdate:
-    mapped = client.cameroon_status(note.status)
-    failure = None
-    if mapped in ("failed", "expired"):
-        code, text = client.split_coded(note.message)
-        failure = client.failure_of(code, text, note.status.upper())
-    return PaymentUpdate(
-        status=mapped, payment_id=payment_id, provider_reference=note.payToken, failure=failure
-    )
+    return await sonatel.setup(context)
 
 
 @hookimpl
@@ -543,180 +205,11 @@ async def resend_prompt(context: ProviderContext, payment: Payment) -> None:
             "confirms the pending payment on #144#",
             provider=NAME,
         )
-    if payment.type != "collection" or payment.provider_data.get("kind", "mp") != "mp":
-        raise NotSupported(
-            "Orange Cameroon resends the USSD prompt of merchant payments (collections) only",
-            provider=NAME,
-        )
-    if payment.status in ("succeeded", "failed", "expired", "reversed"):
-        raise InvalidRequest(
-            f"This payment is {payment.status}: there is no prompt to resend",
-            code="not_pending",
-            provider=NAME,
-        )
-    pay_token = payment.provider_data.get("pay_token") or payment.provider_reference
-    if not pay_token:
-        raise InvalidRequest(
-            "This payment has no Orange payToken to prompt for", code="not_found", provider=NAME
-        )
-    response = await client.send(
-        context,
-        "cameroon",
-        "GET",
-        _cameroon_path(context, "mp", f"push/{pay_token}"),
-        "resend_prompt",
-    )
-    raise_for(response, "resend_prompt")
+    await cameroon.resend_prompt(context, payment)
 
 
-# -- Orange Senegal "Orange Money API" (Sonatel) --------------------------------------------
+@hookimpl
+def simulator_app(settings: OrangeSettings):
+    from mmo_orange.simulator import create_simulator
 
-SONATEL_API = "/api/eWallet/v1"
-SENEGAL_MSISDN = re.compile(r"^7[78]\d{7}$")
-# a payment's metadata key carrying the OTP the payer generated (#144#391#): one-step payment
-OTP_KEY = "otp"
-
-
-def _is_sonatel(callback: InboundCallback) -> bool:
-    """Sonatel's callback carries `transactionId`; WebPay's carries `notif_token`."""
-    return b'"transactionId"' in callback.body
-
-
-async def _encrypted_pin(context: ProviderContext) -> str:
-    """base64(RSA-PKCS#1-v1.5(PIN)) with the key Sonatel serves at publicKeys [O8]."""
-    response = await client.send(
-        context, "sonatel", "GET", "/api/account/v1/publicKeys", "public key"
-    )
-    raise_for(response, "public key")
-    try:
-        key = msgspec.json.decode(response.content, type=SonatelPublicKey)
-    except msgspec.MsgspecError:
-        raise client.ProviderUnavailable(
-            "Orange Senegal: unreadable publicKeys answer", provider=NAME
-        ) from None
-    return rsa_encrypt_pkcs1v15(load_public_key(key.key), _settings(context).sonatel_pin)
-
-
-async def _sonatel_initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
-    settings = _settings(context)
-    customer = SonatelParty(
-        idType="MSISDN", id=phones.national_number(payment.msisdn), walletType="PRINCIPAL"
-    )
-    otp = str(payment.metadata.get(OTP_KEY) or "")
-    if payment.type == "disbursement":
-        path, kind, method = SONATEL_API + "/cashins", "cashin", None
-        partner = SonatelParty(
-            idType="MSISDN",
-            id=settings.sonatel_retailer_msisdn,
-            encryptedPinCode=await _encrypted_pin(context),
-            walletType="PRINCIPAL",
-        )
-    else:
-        partner = SonatelParty(idType="CODE", id=settings.sonatel_merchant_code)
-        if otp:  # the payer's OTP: one step, no confirmation on the handset
-            path, kind, method = SONATEL_API + "/payments/onestep", "onestep", None
-            customer = SonatelParty(
-                idType="MSISDN", id=customer.id, walletType="PRINCIPAL", otp=otp
-            )
-        else:  # the payer confirms on #144#
-            path, kind, method = SONATEL_API + "/payments", "payment", "CLASSIC"
-    body = SonatelTransaction(
-        partner=partner,
-        customer=customer,
-        amount=SonatelMoney(value=int(payment.amount), unit=payment.currency),
-        reference=payment.id,
-        requestDate=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        receiveNotification=True,
-        method=method,
-    )
-    response = await client.send(
-        context,
-        "sonatel",
-        "POST",
-        path,
-        "initiate",
-        headers={"Content-Type": "application/json"},
-        content=msgspec.json.encode(body),
-    )
-    raise_for(response, "initiate")
-    try:
-        answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
-    except msgspec.MsgspecError:
-        raise client.OutcomeUnknown(
-            "Orange Senegal: unreadable transaction answer", provider=NAME
-        ) from None
-    mapped = client.sonatel_status(answer.status)
-    if mapped == "failed":
-        raise OperatorDeclined(
-            answer.description or f"Orange Money reported {answer.status}",
-            provider=NAME,
-            provider_code=answer.status.upper(),
-            provider_message=answer.description,
-        )
-    return InitiateResult(
-        status="succeeded" if mapped == "succeeded" else "pending",
-        provider_reference=answer.transactionId,
-        provider_transaction_id=answer.transactionId,
-        provider_data={"family": "sonatel", "kind": kind, "transaction_id": answer.transactionId},
-    )
-
-
-async def _sonatel_status(context: ProviderContext, payment: Payment) -> StatusReport:
-    transaction_id = payment.provider_data.get("transaction_id") or payment.provider_reference
-    if not transaction_id:
-        raise InvalidRequest(
-            "This payment has no Orange Senegal transactionId", code="not_found", provider=NAME
-        )
-    response = await client.send(
-        context,
-        "sonatel",
-        "GET",
-        f"{SONATEL_API}/transactions/{transaction_id}/status",
-        "status",
-    )
-    raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
-    mapped = client.sonatel_status(answer.status)
-    failure = None
-    if mapped == "failed":
-        failure = client.failure_of(answer.status.upper(), answer.description, answer.status)
-    return StatusReport(
-        status=mapped,
-        provider_reference=transaction_id,
-        provider_transaction_id=transaction_id,
-        failure=failure,
-    )
-
-
-def _sonatel_update(context: ProviderContext, callback: InboundCallback) -> PaymentUpdate:
-    note = callback.json(SonatelNotification)
-    expected = _settings(context).sonatel_api_key.encode()
-    given = (note.apiKey or callback.headers.get("apikey") or "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise CallbackVerificationFailed(
-            "Orange Senegal callback with a wrong apiKey", provider=NAME
-        )
-    mapped = client.sonatel_status(note.status)
-    failure = None
-    if mapped == "failed":
-        failure = client.failure_of(note.status.upper(), None, note.status)
-    amount = None
-    if note.amount is not None:
-        try:
-            amount = Decimal(str(note.amount.value))
-        except InvalidOperation:
-            amount = None
-    payment_id = None
-    if note.reference:
-        try:
-            payment_id = str(uuid.UUID(note.reference))
-        except ValueError:
-            payment_id = None
-    return PaymentUpdate(
-        status=mapped,
-        payment_id=payment_id,
-        provider_reference=note.transactionId,
-        provider_transaction_id=note.transactionId,
-        failure=failure,
-        amount=amount,
-    )
+    return create_simulator(settings)
