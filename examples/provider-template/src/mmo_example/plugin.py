@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import msgspec
@@ -134,7 +135,7 @@ def _raise_for(response: httpx.Response, operation: str) -> None:
         code, text = body.error, body.message
     except msgspec.MsgspecError:
         code, text = str(response.status_code), response.text[:200]
-    kwargs = {"provider": NAME, "provider_code": code, "provider_message": text}
+    kwargs: dict[str, Any] = {"provider": NAME, "provider_code": code, "provider_message": text}
     if response.status_code == 429:
         raise RateLimited(f"Example Pay: {operation} rate limited", **kwargs)
     if response.status_code in (502, 503):

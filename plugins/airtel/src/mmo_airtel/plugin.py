@@ -151,8 +151,9 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
                 amount=payment.amount, id=payment.id, country=country, currency=payment.currency
             ),
         )
-        version = _settings(context).collection_version
-        path, kind, signed = f"/merchant/{version}/payments/", "callback", version == "v2"
+        collection = _settings(context).collection_version
+        path = f"/merchant/{collection}/payments/"
+        kind, signed = "callback", collection == "v2"
     elif payment.type == "disbursement":
         settings = _settings(context)
         version = settings.disbursement_version
@@ -255,12 +256,12 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
         # Never received: for a payment whose initiation had no answer, say so, and the
         # host resends it (our id is the transaction id: Airtel refuses a second one).
         if payment.status in ("unknown", "new"):
-            failure = answer.failure()
+            missing = answer.failure()
             raise UnknownToOperator(
                 f"Airtel has no transaction {payment.id}",
                 provider=NAME,
-                provider_code=failure.code,
-                provider_message=failure.message,
+                provider_code=missing.code,
+                provider_message=missing.message,
             )
         return StatusReport(status="pending")
     status = TRANSACTION_STATUS.get(str(transaction.get("status") or ""))
@@ -271,7 +272,7 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
             status = "succeeded"
         else:
             status = "pending"  # TA, TIP, an unknown value (TI): still processing
-    failure = None
+    failure: Failure | None = None
     if status in ("failed", "expired"):
         base = answer.failure()
         failure = Failure(code=base.code, message=transaction.get("message") or base.message)

@@ -146,7 +146,8 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
         return str(body["error"]), str(body.get("error_description") or body["error"])
     if "message" in body:  # omcoreapis {"message": "60019 :: ...", "data": {...}}
         code, text = split_coded(str(body["message"]))
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        found = body.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         code = code or data.get("inittxnstatus") or str(response.status_code)
         return str(code), text
     return str(response.status_code), response.text[:200]

@@ -47,7 +47,7 @@ def _timed_out(transfer: Transfer) -> dict[str, Any]:
 
 
 def _result(sandbox: MpesaSandbox, transfer: Transfer) -> dict[str, Any]:
-    parameters = [
+    parameters: list[dict[str, Any]] = [
         {"Key": "TransactionAmount", "Value": transfer.amount},
         {"Key": "TransactionReceipt", "Value": transfer.receipt},
         {"Key": "ReceiverPartyPublicName", "Value": f"{transfer.phone} - Test Customer"},
@@ -60,7 +60,7 @@ def _result(sandbox: MpesaSandbox, transfer: Transfer) -> dict[str, Any]:
         {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
         {"Key": "B2CChargesPaidAccountAvailableFunds", "Value": daraja.number(0)},
     ]
-    return daraja.result(
+    return daraja.result(  # each parameter is a {"Key", "Value"} object
         transfer.result_code,
         transfer.originator_id,
         transfer.conversation_id,

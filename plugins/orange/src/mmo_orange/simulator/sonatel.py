@@ -10,6 +10,7 @@ import base64
 import re
 import secrets
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -207,7 +208,7 @@ def _start(
     lead = sandbox.delay  # the gateway stores the transactionId first
     txn.final_at = settle_at(sandbox.delay + lead)
     if kind == "cashin" and final[0] == "SUCCESS":
-        sandbox.retailer_balance -= body.amount.value
+        sandbox.retailer_balance -= int(Decimal(str(body.amount.value)))
     sandbox.ledger.record(
         txn.transaction_id,
         family="sonatel",
