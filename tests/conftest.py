@@ -44,6 +44,7 @@ def postgres_dsn() -> Iterator[str]:
         yield url
         return
     data_dir = Path(tempfile.mkdtemp(prefix="mmo-test-pg-"))
+    data_dir.chmod(0o755)  # as root, the server's own user must enter it (docs/configuration.md)
     server = database.EmbeddedPostgres(data_dir)
     dsn = server.start()
     try:

@@ -53,6 +53,7 @@ DOWN = {"initiate": False, "status": False}
 def reset() -> None:
     OPERATOR.clear()
     REVERSALS.clear()
+    RECEIPTS.clear()
     CALLS.clear()
     DOWN.update(initiate=False, status=False)
 
@@ -174,6 +175,21 @@ async def reversal_status(reversal: Reversal) -> StatusReport:
     if state == "failed":
         return StatusReport(status="failed", failure=Failure("R9", "refund refused"))
     return StatusReport(status=state, provider_transaction_id=f"RV-{reversal.id[:6]}")  # type: ignore[arg-type]
+
+
+# receipts the fake operator holds as done, with their amount (for inbound_status)
+RECEIPTS: dict[str, Decimal] = {}
+
+
+@hookimpl
+async def inbound_status(inbound: InboundPayment) -> StatusReport:
+    CALLS.append("inbound_status")
+    amount = RECEIPTS.get(inbound.provider_transaction_id)
+    if amount is None:
+        return StatusReport(status="failed", failure=Failure("404", "no such receipt"))
+    return StatusReport(
+        status="succeeded", provider_transaction_id=inbound.provider_transaction_id, amount=amount
+    )
 
 
 @hookimpl

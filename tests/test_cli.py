@@ -99,6 +99,7 @@ def test_serve_with_defaults_takes_a_payment_end_to_end():
     """The README's first payment: `mmo serve` with nothing configured, embedded Postgres."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="mmo-serve-")
+    os.chmod(data_dir, 0o755)  # as root, the embedded server's own user must enter it
     env = {
         k: v
         for k, v in os.environ.items()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from mmo_core.registry import ProviderRegistry
-from mmo_core.types import InboundCallback, Payment
+from mmo_core.types import InboundCallback, InboundPayment, Payment
 
 from tests import fake_provider
 
@@ -98,6 +98,18 @@ async def check_resend_prompt(provider, context):
         await provider.call(
             "resend_prompt", context=context, payment=payment(msisdn="+255712340009")
         )
+
+
+async def check_inbound_status(provider, context):
+    inbound = InboundPayment(
+        provider_transaction_id="RC-1", amount=Decimal(100), currency="TZS", country="TZ"
+    )
+    assert (await provider.call("inbound_status", context=context, inbound=inbound)).status == (
+        "failed"
+    )
+    fake_provider.RECEIPTS["RC-1"] = Decimal(100)
+    report = await provider.call("inbound_status", context=context, inbound=inbound)
+    assert (report.status, report.amount) == ("succeeded", Decimal(100))
 
 
 async def check_balance(provider, context):

@@ -138,3 +138,15 @@ async def test_gateway_uses_redis_when_configured(migrated_db, redis_url):
 
 async def _token():
     return AccessToken.lasting("probe-token", 60)
+
+
+def test_host_secrets_may_come_from_files(tmp_path):
+    keys = tmp_path / "api_keys"
+    keys.write_text("sk_file_0123456789abcdefghijkl,sk_file_second_0123456789abcd\n")
+    secret = tmp_path / "callback_secret"
+    secret.write_text("cb-secret-from-file")
+    config = HostConfig.from_env(
+        {"MMO_API_KEYS_FILE": str(keys), "MMO_CALLBACK_SECRET_FILE": str(secret)}
+    )
+    assert config.api_keys == ("sk_file_0123456789abcdefghijkl", "sk_file_second_0123456789abcd")
+    assert config.callback_secret == "cb-secret-from-file"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from decimal import Decimal
 
 import httpx
+import pytest
+from mmo_core.errors import ConfigurationError
 from mmo_host import db
 
 from tests import fake_provider
@@ -202,6 +205,8 @@ async def test_payments_the_operator_reports_through_any_provider(api, host):
     """The host's inbound path is provider-neutral: matched, stored, deduplicated, and an
     amount the currency cannot hold is a malformed callback (400), never a 500."""
     open_payment = await create_fake_payment(api, amount="1000")
+    # what the fake operator's records hold (its inbound_status answers from them)
+    fake_provider.RECEIPTS.update({"W-1": Decimal(1000), "W-2": Decimal("250.50")})
     matched = await post(
         fake_url(host), json.dumps({"receipt": "W-1", "amount": "1000", "account": "F-1"})
     )
@@ -220,3 +225,59 @@ async def test_payments_the_operator_reports_through_any_provider(api, host):
     flags = [row["flag"] for row in await callbacks()]
     assert flags == ["matched", "inbound", "duplicate", "malformed"]
     assert await db.fetch("SELECT id FROM payments WHERE provider_transaction_id = 'W-3'") == []
+
+
+async def test_a_reported_payment_the_operator_does_not_confirm_settles_nothing(api, host):
+    """A forged report (a leaked callback URL) naming an open collection's reference: the
+    operator's records do not show the receipt, so the collection stays open and nothing
+    is stored; the callback is kept, flagged `unconfirmed`."""
+    open_payment = await create_fake_payment(api, amount="1000")
+    forged = json.dumps({"receipt": "FORGED-1", "amount": "1000", "account": "F-1"})
+    assert (await post(fake_url(host), forged)).status_code == 200
+    after = (await api.get(f"/api/v1/payments/{open_payment['id']}")).json()
+    assert (after["status"], after["provider_transaction_id"]) == ("pending", None)
+    assert (
+        await db.fetch("SELECT id FROM payments WHERE provider_transaction_id = 'FORGED-1'") == []
+    )
+    assert [row["flag"] for row in await callbacks()] == ["unconfirmed"]
+    # the same report with an amount the operator does not hold is refused too
+    fake_provider.RECEIPTS["REAL-1"] = Decimal(999)
+    other = json.dumps({"receipt": "REAL-1", "amount": "1000", "account": "F-1"})
+    assert (await post(fake_url(host), other)).status_code == 200
+    assert (await api.get(f"/api/v1/payments/{open_payment['id']}")).json()["status"] == "pending"
+
+
+async def test_a_callback_from_a_source_not_allowed_changes_nothing(api, host, monkeypatch):
+    """With an allow-list, a callback from elsewhere is kept, flagged, answered 403 and not
+    parsed; behind a trusted proxy the forwarded address is the one checked."""
+    from mmo_host import sources
+
+    payment = await create_fake_payment(api)
+    fake_provider.OPERATOR[payment["provider_reference"]]["status"] = "succeeded"
+    body = json.dumps({"ref": payment["provider_reference"], "status": "succeeded"})
+    allowed = sources.networks("196.201.214.0/24", "test")
+    monkeypatch.setitem(host.gateway.allowed_sources, "fake", allowed)
+    refused = await post(fake_url(host), body)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "pending"
+    (row,) = await callbacks()
+    assert (row["flag"], row["verified"]) == ("unverified", False)
+    # a forwarded header from an untrusted peer is not believed
+    forwarded = {"x-forwarded-for": "196.201.214.200"}
+    assert (await post(fake_url(host), body, **forwarded)).status_code == 403
+    monkeypatch.setattr(host.gateway, "trusted_proxies", sources.networks("127.0.0.1", "test"))
+    assert (await post(fake_url(host), body, **forwarded)).status_code == 200
+    assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
+
+
+def test_client_addresses_behind_proxies():
+    from mmo_host import sources
+
+    proxies = sources.networks("10.0.0.0/8", "test")
+    chain = {"x-forwarded-for": "203.0.113.9, 198.51.100.7, 10.1.1.1"}
+    assert sources.client_address("10.0.0.2", chain, proxies) == "198.51.100.7"
+    assert sources.client_address("192.0.2.1", chain, proxies) == "192.0.2.1"
+    assert sources.client_address("10.0.0.2", {"x-forwarded-for": "garbage"}, proxies) is None
+    assert sources.allowed(None, ()) and not sources.allowed(None, proxies)
+    with pytest.raises(ConfigurationError, match="MMO_X"):
+        sources.networks("10.0.0.0/8, nonsense", "MMO_X")

@@ -71,3 +71,20 @@ def test_empty_variables_count_as_unset():
             {"MMO_MPESA_CONSUMER_KEY": "", "MMO_MPESA_CONSUMER_SECRET": "x"},
             "production",
         )
+
+
+def test_a_secret_may_come_from_a_file(tmp_path):
+    secret = tmp_path / "api_key"
+    secret.write_text("from-a-file\n")
+    settings = load_settings("op", OpSettings, {"MMO_OP_CONSUMER_SECRET_FILE": str(secret)})
+    assert settings.consumer_secret == "from-a-file"
+    with pytest.raises(ConfigurationError, match="not both") as both:
+        load_settings(
+            "op",
+            OpSettings,
+            {"MMO_OP_CONSUMER_SECRET": "x", "MMO_OP_CONSUMER_SECRET_FILE": str(secret)},
+        )
+    assert "from-a-file" not in str(both.value)
+    with pytest.raises(ConfigurationError, match="cannot read") as unreadable:
+        load_settings("op", OpSettings, {"MMO_OP_CONSUMER_SECRET_FILE": str(tmp_path / "none")})
+    assert "FileNotFoundError" in str(unreadable.value)

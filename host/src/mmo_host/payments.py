@@ -27,6 +27,7 @@ from mmo_core.types import (
     NextAction,
     Payment,
     Reversal,
+    StatusReport,
 )
 
 from mmo_host import db, jobs, operator
@@ -191,6 +192,19 @@ async def find_for_provider(
     return None
 
 
+async def held_by_another(row: PaymentRecord, column: str, value: str) -> bool:
+    """Whether another payment of the provider holds this operator identifier."""
+    if column not in ("provider_reference", "provider_transaction_id"):
+        raise ValueError(column)
+    found = await db.fetchrow(
+        f"SELECT 1 FROM payments WHERE provider = $1 AND {column} = $2 AND id <> $3",  # noqa: S608
+        row.provider,
+        value,
+        row.id,
+    )
+    return found is not None
+
+
 def _encode_cursor(row: PaymentRecord) -> str:
     raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -255,9 +269,11 @@ async def apply_transition(
     """Move a payment to `to_status` with its history row and event, atomically.
 
     A change that is not allowed (a duplicate, or a late callback contradicting a final
-    state) leaves the status, failure and history alone and returns `changed=False`;
-    identifiers learnt from the operator are still recorded. The reversed amount is not
-    this function's: `reversals.complete` counts it before moving a payment to `reversed`.
+    state) changes nothing but this: an operator identifier the payment does not have yet
+    is filled in (a receipt that a confirmed late callback tells). Identifiers are never
+    written over: the caller (`reports.apply`) flags a report whose identifiers differ.
+    The reversed amount is not this function's: `reversals.complete` counts it before
+    moving a payment to `reversed`.
     """
     async with db.transaction():
         row = await db.fetchrow_as(
@@ -273,12 +289,15 @@ async def apply_transition(
             UPDATE payments SET
                 status = $2,
                 provider_reference = COALESCE(provider_reference, $3),
-                provider_transaction_id = COALESCE($4, provider_transaction_id),
-                provider_data = provider_data || COALESCE($5::jsonb, '{}'::jsonb),
+                provider_transaction_id = COALESCE(provider_transaction_id, $4),
+                provider_data = CASE WHEN $9
+                    THEN provider_data || COALESCE($5::jsonb, '{}'::jsonb)
+                    ELSE provider_data END,
                 failure_code = CASE WHEN $9 THEN COALESCE($6, failure_code) ELSE failure_code END,
                 failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
                                   ELSE failure_message END,
-                next_action = COALESCE($8::jsonb, next_action),
+                next_action = CASE WHEN $9 THEN COALESCE($8::jsonb, next_action)
+                              ELSE next_action END,
                 updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
                 version = version + CASE WHEN $9 THEN 1 ELSE 0 END
             WHERE id = $1
@@ -435,17 +454,42 @@ async def insert_new(
 OPEN_STATUSES = ("new", "pending", "unknown")
 
 
+async def inbound_confirmed(gateway: Gateway, provider: str, inbound: InboundPayment) -> bool:
+    """Whether the operator's own records show the payment it reported (`inbound_status`);
+    True for a provider without that hook (its callback URL's token vouches alone)."""
+    if not gateway.registry.get(provider).implements("inbound_status"):
+        return True
+    answer = await operator.ask(
+        gateway,
+        operator.Target(provider, inbound.country),
+        "inbound_status",
+        expect=StatusReport,
+        inbound=inbound,
+    )
+    if not answer.ok:
+        log.warning(
+            "%s: a reported payment could not be confirmed: %s", provider, answer.describe()
+        )
+        return False
+    said: StatusReport = answer.value
+    return said.status == "succeeded" and (said.amount is None or said.amount == inbound.amount)
+
+
 async def record_inbound(
     gateway: Gateway, provider: str, inbound: InboundPayment, callback_id: uuid.UUID
-) -> tuple[Any, str]:
+) -> tuple[PaymentRecord | None, str]:
     """Store a payment the operator reports but the gateway did not start; return its row
     and what happened: `matched` (it settled an open collection), `inbound` (stored as a
-    new succeeded collection) or `duplicate` (this receipt is already recorded).
+    new succeeded collection), `duplicate` (this receipt is already recorded) or
+    `unconfirmed` (the operator's records do not show it: nothing is stored, no row).
 
-    All under one advisory lock per receipt, so that two deliveries of the same report
-    (operators resend) never make two payments.
+    The operator is asked first (`inbound_confirmed`), outside any lock; then all under one
+    advisory lock per receipt, so that two deliveries of the same report (operators
+    resend) never make two payments.
     """
-    amount_minor = money.to_minor(inbound.amount, inbound.currency)
+    amount_minor = money.to_minor(inbound.amount, inbound.currency)  # a malformed amount
+    if not await inbound_confirmed(gateway, provider, inbound):
+        return None, "unconfirmed"
     receipt = inbound.provider_transaction_id
     data = {**inbound.provider_data, "origin": inbound.origin}
     if inbound.payer_name:

@@ -50,18 +50,64 @@ def _matches(row: PaymentRecord, amount: Decimal | None, msisdn: str | None) -> 
 
 
 async def confirm(
-    gateway: Gateway, row: PaymentRecord, provider_reference: str | None
+    gateway: Gateway,
+    row: PaymentRecord,
+    provider_reference: str | None,
+    provider_transaction_id: str | None = None,
 ) -> StatusReport | None:
-    """What the operator's status API says of the payment now (None: it did not say)."""
+    """What the operator's status API says of the payment now (None: it did not say).
+
+    The identifiers a report named are handed to the status hook as candidates where the
+    payment has none (a lost initiate answer; a receipt only a callback told): the hook
+    asks the operator by them and returns only what the operator confirms.
+    """
     payment = await payments.core_payment(row)
+    candidates: dict[str, Any] = {}
     if payment.provider_reference is None and provider_reference:
-        # the initiate answer was lost (timeout): the callback tells the operator's reference
-        payment = msgspec.structs.replace(payment, provider_reference=provider_reference)
+        candidates["provider_reference"] = provider_reference
+    if payment.provider_transaction_id is None and provider_transaction_id:
+        candidates["provider_transaction_id"] = provider_transaction_id
+    if candidates:
+        payment = msgspec.structs.replace(payment, **candidates)
     answer = await operator.ask(gateway, row, "status", expect=StatusReport, payment=payment)
     if not answer.ok:
         log.warning("could not confirm payment %s: %s", row.id, answer.describe())
         return None
-    return answer.value
+    report: StatusReport = answer.value
+    return report
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    provider_reference: str | None
+    provider_transaction_id: str | None
+    # the identifiers that disagreed with the payment's (or belong to another payment)
+    conflicts: tuple[str, ...] = ()
+
+
+async def identifiers(
+    gateway: Gateway, row: PaymentRecord, said: PaymentUpdate | StatusReport | None
+) -> Identifiers:
+    """The operator identifiers to record from `said` (a trusted report, or the status
+    answer that confirmed one): none that differs from what the payment holds, none that
+    another payment of the provider already holds (a receipt is one payment's)."""
+    if said is None:
+        return Identifiers(None, None)
+    kept: dict[str, str | None] = {}
+    conflicts = []
+    for name in ("provider_reference", "provider_transaction_id"):
+        value = getattr(said, name)
+        current = getattr(row, name)
+        if value is None or value == current:
+            kept[name] = None
+        elif current is not None or await payments.held_by_another(row, name, value):
+            conflicts.append(name)
+            kept[name] = None
+        else:
+            kept[name] = value
+    return Identifiers(
+        kept["provider_reference"], kept["provider_transaction_id"], tuple(conflicts)
+    )
 
 
 async def apply(
@@ -82,43 +128,60 @@ async def apply(
     detail = dict(detail or {})
     failure: Failure | None = report.failure
     confirmed: StatusReport | None = None
+    required = gateway.context(row.provider).settings.confirm_callbacks
+    # what vouches for the identifiers: the report itself, or the status API's answer
+    vouched: PaymentUpdate | StatusReport | None = report if authenticated or not required else None
     if not authenticated and payments.is_final(report.status):
-        required = gateway.context(row.provider).settings.confirm_callbacks
         detail["confirmation"] = "required" if required else "off"
         if required:
-            confirmed = await confirm(gateway, row, report.provider_reference)
+            confirmed = await confirm(
+                gateway, row, report.provider_reference, report.provider_transaction_id
+            )
             detail["confirmed_by_status"] = confirmed.status if confirmed else None
-            if confirmed is None or confirmed.status != report.status:
+            if (
+                confirmed is None
+                or confirmed.status != report.status
+                or not _matches(row, confirmed.amount, None)
+            ):
                 return Applied(row, "unconfirmed", False, confirmed)
             # the status API's failure is the operator's fuller account (its own code)
             failure = confirmed.failure or failure
+            vouched = confirmed
     if report.status == "reversed":
+        # the identifiers of a reversal are the reversal's (its own operator transaction)
         as_status = StatusReport(
             status="reversed",
-            provider_reference=report.provider_reference,
-            provider_transaction_id=report.provider_transaction_id,
+            provider_reference=vouched.provider_reference if vouched else None,
+            provider_transaction_id=vouched.provider_transaction_id if vouched else None,
             provider_data=report.provider_data,
         )
         transition = await reversals.reported_by_operator(
             gateway, row, as_status, source=source, callback_id=callback_id
         )
-    else:
-        transition = await payments.apply_transition(
-            gateway,
-            row.id,
-            report.status,
-            source=source,
-            provider_reference=report.provider_reference,
-            provider_transaction_id=report.provider_transaction_id,
-            provider_data=report.provider_data or None,
-            failure=failure,
-            callback_id=callback_id,
-            detail=detail,
-        )
+        flag = None if transition.changed else "duplicate"
+        return Applied(transition.row, flag, transition.changed, confirmed)
+    ids = await identifiers(gateway, row, vouched)
+    if ids.conflicts:
+        detail["identifier_conflict"] = list(ids.conflicts)
+        log.warning("payment %s: a %s report names other %s", row.id, source, ids.conflicts)
+    transition = await payments.apply_transition(
+        gateway,
+        row.id,
+        report.status,
+        source=source,
+        provider_reference=ids.provider_reference,
+        provider_transaction_id=ids.provider_transaction_id,
+        provider_data=report.provider_data or None,
+        failure=failure,
+        callback_id=callback_id,
+        detail=detail,
+    )
     flag = None
-    if not transition.changed:
+    if ids.conflicts:
+        flag = "identifier_conflict"
+    elif not transition.changed:
         flag = "duplicate" if transition.previous == report.status else "conflict"
     return Applied(transition.row, flag, transition.changed, confirmed)
 
 
-__all__ = ["Applied", "apply", "confirm"]
+__all__ = ["Applied", "Identifiers", "apply", "confirm", "identifiers"]

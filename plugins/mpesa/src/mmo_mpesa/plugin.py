@@ -8,6 +8,7 @@ callbacks are `authenticated=False`, so the host confirms final states with `sta
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +32,7 @@ from mmo_core.types import (
     Failure,
     HealthReport,
     InboundCallback,
+    InboundPayment,
     InitiateResult,
     Payment,
     PaymentUpdate,
@@ -268,7 +270,35 @@ def _ack(data: bytes, operation: str) -> AsyncAck:
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     if payment.type == "disbursement":
         return await _transaction_status(context, payment)
-    return await _stk_query(context, payment)
+    report = await _stk_query(context, payment)
+    if report.status == "succeeded" and payment.provider_transaction_id:
+        return await _with_confirmed_receipt(context, payment, report)
+    return report
+
+
+async def _with_confirmed_receipt(
+    context: ProviderContext, payment: Payment, report: StatusReport
+) -> StatusReport:
+    """STK Query tells the outcome but not the receipt: a receipt that a callback named
+    (Daraja signs nothing) is returned only when Transaction Status says it is a completed
+    payment of this amount, so a forged callback cannot pin another payment's receipt on
+    this one (a reversal is sent by receipt)."""
+    receipt = payment.provider_transaction_id
+    checked = await _transaction_status(
+        context, payment, party=_settings(context).shortcode, receipt=receipt
+    )
+    if (
+        checked.status == "succeeded"
+        and checked.provider_transaction_id == receipt
+        and (checked.amount is None or checked.amount == payment.amount)
+    ):
+        return msgspec.structs.replace(report, provider_transaction_id=receipt)
+    context.log.warning(
+        "payment %s: Transaction Status does not confirm its receipt (%s)",
+        payment.id,
+        checked.status,
+    )
+    return report
 
 
 async def _stk_query(context: ProviderContext, payment: Payment) -> StatusReport:
@@ -328,18 +358,26 @@ def _result_key(conversation_id: str) -> str:
     return f"mpesa:result:{conversation_id}"
 
 
-async def _transaction_status(context: ProviderContext, payment: Payment) -> StatusReport:
+async def _transaction_status(
+    context: ProviderContext,
+    payment: Payment,
+    *,
+    party: str | None = None,
+    receipt: str | None = None,
+) -> StatusReport:
+    """Transaction Status of a B2C payment (by our OriginatorConversationID and its
+    receipt), or of a collection's receipt at the STK shortcode (`party`)."""
     settings = _settings(context)
     body = TransactionStatusRequest(
         Initiator=settings.initiator_name,
         SecurityCredential=_credential(context),
         CommandID="TransactionStatusQuery",
-        PartyA=settings.b2c_shortcode,
+        PartyA=party or settings.b2c_shortcode,
         IdentifierType="4",
         ResultURL=context.callback_url("status-result", payment.id),
         QueueTimeOutURL=context.callback_url("timeout"),
         Remarks="Status",
-        TransactionID=payment.provider_transaction_id or "",
+        TransactionID=receipt or payment.provider_transaction_id or "",
         OriginalConversationID=payment.id,
     )
     result = await _initiator_query(context, TRANSACTION_STATUS, body, "status")
@@ -359,6 +397,28 @@ async def _transaction_status(context: ProviderContext, payment: Payment) -> Sta
         provider_transaction_id=str(params.get("ReceiptNo") or "") or None,
         failure=failure,
         amount=decimal(params.get("Amount")),
+    )
+
+
+@hookimpl
+async def inbound_status(context: ProviderContext, inbound: InboundPayment) -> StatusReport:
+    """Transaction Status of a C2B payment's receipt at the C2B shortcode: Daraja signs no
+    confirmation, so a reported payment is settled only once its receipt checks out."""
+    probe = Payment(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"mpesa:c2b:{inbound.provider_transaction_id}")),
+        type="collection",
+        amount=inbound.amount,
+        currency=inbound.currency,
+        msisdn=inbound.msisdn or "",
+        reference=inbound.account_reference or inbound.provider_transaction_id,
+        country=inbound.country,
+        provider_transaction_id=inbound.provider_transaction_id,
+    )
+    return await _transaction_status(
+        context,
+        probe,
+        party=_settings(context).c2b_shortcode,
+        receipt=inbound.provider_transaction_id,
     )
 
 

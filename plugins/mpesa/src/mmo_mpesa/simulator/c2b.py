@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from litestar import Request, Response, post
 
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import ACCEPTED, OTHER_TOKEN, WALLET, Invalid, bad, text
-from mmo_mpesa.simulator.state import MpesaSandbox, Sandbox
+from mmo_mpesa.simulator.state import C2BPayment, MpesaSandbox, Sandbox
 from mmo_mpesa.simulator.stk import STK_TYPES
 
 BANNED_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
@@ -127,6 +128,12 @@ async def c2b_deliver(
         )
         if not accepted:
             return
+        sandbox.c2b_receipts[transaction["TransID"]] = C2BPayment(
+            phone=phone,
+            amount=int(Decimal(transaction["TransAmount"])),
+            receipt=transaction["TransID"],
+            reference=transaction["BillRefNumber"],
+        )
         confirmed = dict(transaction, OrgAccountBalance=f"{sandbox.utility():.2f}")
         with contextlib.suppress(httpx.HTTPError):
             response = await http.post(urls["ConfirmationURL"], json=confirmed)

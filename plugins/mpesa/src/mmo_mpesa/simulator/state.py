@@ -36,6 +36,18 @@ class StkPush:
 
 
 @dataclass
+class C2BPayment:
+    """A payment a customer made to a paybill or till on their own (C2B), once accepted."""
+
+    phone: str
+    amount: int
+    receipt: str
+    reference: str
+    result_code: str = "0"
+    done_at: float = 0.0
+
+
+@dataclass
 class Transfer:
     """A B2C payment."""
 
@@ -59,6 +71,7 @@ class MpesaSandbox(Simulation):
         self.busy_until: dict[str, float] = {}
         self.transfers: dict[str, Transfer] = {}  # by OriginatorConversationID
         self.transfer_receipts: dict[str, Transfer] = {}  # by TransactionReceipt
+        self.c2b_receipts: dict[str, C2BPayment] = {}  # by TransID
         self.paid_out = Decimal(0)  # successful B2C payments, for the utility account
         self.registered: dict[str, dict[str, str]] = {}  # C2B URLs by ShortCode
         self.private_key = serialization.load_pem_private_key(
@@ -108,11 +121,15 @@ class MpesaSandbox(Simulation):
         if transfer.result_code == "0":
             self.paid_out += transfer.amount
 
-    def by_receipt(self, receipt_number: str) -> StkPush | Transfer | None:
-        """A B2C payment, else an STK push, by its M-Pesa receipt number."""
+    def by_receipt(self, receipt_number: str) -> StkPush | Transfer | C2BPayment | None:
+        """A B2C payment, an STK push or a C2B payment, by its M-Pesa receipt number."""
         if not receipt_number:
             return None
-        return self.transfer_receipts.get(receipt_number) or self.push_receipts.get(receipt_number)
+        return (
+            self.transfer_receipts.get(receipt_number)
+            or self.push_receipts.get(receipt_number)
+            or self.c2b_receipts.get(receipt_number)
+        )
 
     def utility(self) -> Decimal:
         """The B2C utility account's balance."""

@@ -11,10 +11,10 @@ from litestar import Request, Response, post
 from mmo_mpesa.client import RESULT_CODES
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import OTHER_TOKEN, bad, text
-from mmo_mpesa.simulator.state import MpesaSandbox, Sandbox, StkPush, Transfer
+from mmo_mpesa.simulator.state import C2BPayment, MpesaSandbox, Sandbox, StkPush, Transfer
 
 
-def _state(found: StkPush | Transfer) -> str:
+def _state(found: StkPush | Transfer | C2BPayment) -> str:
     if time.time() < found.done_at:
         return "Pending"
     if found.result_code == "0":
@@ -24,7 +24,9 @@ def _state(found: StkPush | Transfer) -> str:
     return "Failed"
 
 
-def status_parameters(sandbox: MpesaSandbox, found: StkPush | Transfer) -> list[dict[str, Any]]:
+def status_parameters(
+    sandbox: MpesaSandbox, found: StkPush | Transfer | C2BPayment
+) -> list[dict[str, Any]]:
     state = _state(found)
     return [
         {"Key": "DebitPartyName", "Value": f"{sandbox.settings.b2c_shortcode} - Sandbox Business"},
