@@ -17,9 +17,9 @@ without MMO_ADMIN_KEYS, the MMO_API_KEYS keys also have `admin`. Payments operat
 (M-Pesa C2B) belong to `env` too.
 
 `Keyring` is the per-gateway lookup: it keeps what it found for a key (found or not) for
-`ttl` seconds, so a request costs no query, and writes `last_used_at` at most once a
-minute per key. A revoked key therefore stops working within `ttl` seconds; an expiry is
-checked on every request.
+`ttl` seconds (5), so a request costs no query, and writes `last_used_at` at most once a
+minute per key. A change to a key (revoked, rotated) therefore reaches a running host
+within `ttl` seconds; an expiry date is checked against the clock on every request.
 """
 
 from __future__ import annotations
@@ -216,12 +216,14 @@ async def create(
             raise InvalidRequest("That key is already known", code="invalid_key") from None
 
 
-async def list_keys(client: str | None = None) -> list[KeyInfo]:
-    """Every key (of one client, by name, when given), oldest first."""
+async def list_keys(client: str | None = None, key_id: str | None = None) -> list[KeyInfo]:
+    """Every key (of one client, by name, or the one key, when given), oldest first."""
     rows = await db.fetch(
         "SELECT k.*, c.name AS client_name FROM api_keys k JOIN api_clients c "
-        "ON c.id = k.client_id WHERE $1::text IS NULL OR c.name = $1 ORDER BY k.created_at, k.id",
+        "ON c.id = k.client_id WHERE ($1::text IS NULL OR c.name = $1) "
+        "AND ($2::text IS NULL OR k.id = $2) ORDER BY k.created_at, k.id",
         client,
+        key_id,
     )
     now = dt.datetime.now(dt.UTC)
     listed = []
@@ -289,7 +291,7 @@ async def revoke(key_id: str) -> KeyInfo:
 
 
 async def _info(key_id: str) -> KeyInfo:
-    found = [k for k in await list_keys() if k.id == key_id]
+    found = await list_keys(key_id=key_id)
     if not found:
         raise KeyNotFound(f"No key {key_id!r}")
     return found[0]
