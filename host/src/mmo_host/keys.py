@@ -321,6 +321,17 @@ async def adopt_env_payments(config: HostConfig) -> int:
     the oldest payment keeps it and the others get `<key>:moved:<payment id>`, so that a
     retry replays the first answer and nothing is lost."""
     old_ids = sorted({legacy_client_id(k) for k in (*config.api_keys, *config.admin_keys)})
+    try:
+        moved = await _adopt(old_ids)
+    except asyncpg.UndefinedTableError:  # migrations not applied yet: /health/ready says so
+        log.warning("payments not moved to client env: the database is not migrated")
+        return 0
+    if moved:
+        log.info("moved %d payment(s) of the environment's keys to client env", moved)
+    return moved
+
+
+async def _adopt(old_ids: list[str]) -> int:
     async with db.transaction():
         await db.fetch("SELECT pg_advisory_xact_lock($1)", _ADOPT_LOCK)
         moved = await db.fetch(
@@ -343,8 +354,6 @@ async def adopt_env_payments(config: HostConfig) -> int:
             ENV_CLIENT_ID,
             old_ids,
         )
-    if moved:
-        log.info("moved %d payment(s) of the environment's keys to client env", len(moved))
     return len(moved)
 
 
