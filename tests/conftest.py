@@ -27,8 +27,11 @@ from mmo_host.app import build_registry, create_app
 from mmo_host.config import HostConfig
 from mmo_host.gateway import Gateway
 
+# a key of the environment (client `env`, MMO_API_KEYS; in the sandbox it also has `admin`)
 API_KEY = "sk_test_0123456789abcdefghijklmnop"
+# a key of another client, `other`, made through mmo_host.keys by the `host` fixture
 OTHER_KEY = "sk_test_other_0123456789abcdefghij"
+OTHER_CLIENT = "other"
 
 
 def _free_port() -> int:
@@ -136,7 +139,7 @@ async def clean_db(migrated_db: str) -> AsyncIterator[None]:
 def host_environ(dsn: str, **extra: str) -> dict[str, str]:
     env = {
         "DATABASE_URL": dsn,
-        "MMO_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+        "MMO_API_KEYS": API_KEY,
         "MMO_EXAMPLE_CALLBACK_DELAY": "0.05",
         # every simulator has a `callback_delay` setting (seconds): keep the suite quick
         "MMO_MPESA_CALLBACK_DELAY": "0.05",
@@ -202,9 +205,21 @@ async def host(migrated_db: str, event_receiver: Any) -> AsyncIterator[Host]:
     app = create_app(config, registry)
     gateway = app.state.gateway
     async with serving(app, port=port) as served:
+        await other_client_key()
         headers = {"Authorization": f"Bearer {API_KEY}"}
         async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=20) as client:
             yield Host(served.url, gateway, client)
+
+
+async def other_client_key() -> None:
+    """OTHER_KEY, a key of a second client, once per database."""
+    from mmo_host import keys
+
+    if await db.fetchrow("SELECT id FROM api_keys WHERE hash = $1", keys.key_hash(OTHER_KEY)):
+        return
+    await keys.create(
+        OTHER_CLIENT, ["payments:write", "payments:read"], live=False, plain_key=OTHER_KEY
+    )
 
 
 @pytest.fixture

@@ -1,33 +1,67 @@
-"""Orchestrator authentication: `Authorization: Bearer <key>`, keys from MMO_API_KEYS.
+"""Orchestrator authentication: `Authorization: Bearer <key>`, and the scope of each route.
 
-Keys are compared in constant time. A key is never stored or logged: its client id (the
-first 16 hex digits of its SHA-256) scopes idempotency keys and payment listings.
+Every route under `/api/v1` declares the scope it needs with a `requires(scope)` guard
+(`payments:write`, `payments:read`, `admin`). The guard asks the gateway's `Keyring`
+(mmo_host.keys, which owns what a key is) who the key belongs to: a missing, unknown,
+revoked or expired key is `401 unauthorized` with `WWW-Authenticate: Bearer`; a key without
+the route's scope is `403 forbidden`. The caller's client id (`request.state.client_id`)
+scopes payments and idempotency keys. A key is never stored or logged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from mmo_host.keys import SCOPES, Principal
 
-def client_id_for(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+# request headers are bounded by the server; a longer "key" is not one of ours
+_MAX_KEY_LENGTH = 512
 
 
-def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+def bearer_key(connection: ASGIConnection) -> str | None:
     header = connection.headers.get("authorization", "")
     scheme, _space, key = header.partition(" ")
-    gateway = connection.app.state.gateway
     key = key.strip()
-    if scheme.lower() == "bearer" and key:
-        matched = False
-        for candidate in gateway.config.api_keys:
-            matched |= hmac.compare_digest(key.encode(), candidate.encode())
-        if matched:
-            connection.state.client_id = client_id_for(key)
-            return
-    raise NotAuthorizedException("A valid API key is required: Authorization: Bearer <key>")
+    if scheme.lower() != "bearer" or not key or len(key) > _MAX_KEY_LENGTH:
+        return None
+    return key
+
+
+async def authenticate(connection: ASGIConnection) -> Principal:
+    """The caller, once per request (kept on the request's state)."""
+    known = connection.state.get("principal")
+    if isinstance(known, Principal):
+        return known
+    key = bearer_key(connection)
+    principal = None
+    if key is not None:
+        principal = await connection.app.state.gateway.keys.authenticate(key)
+    if principal is None:
+        raise NotAuthorizedException("A valid API key is required: Authorization: Bearer <key>")
+    connection.state.principal = principal
+    connection.state.client_id = principal.client_id
+    return principal
+
+
+class ScopeGuard:
+    """The guard of a route that needs `scope` (declared with `requires`)."""
+
+    def __init__(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")
+        self.scope = scope
+
+    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if self.scope not in principal.scopes:
+            raise PermissionDeniedException(f"This API key does not have the {self.scope} scope")
+
+    def __repr__(self) -> str:
+        return f"requires({self.scope!r})"
+
+
+def requires(scope: str) -> ScopeGuard:
+    """`guards=[requires("payments:write")]`: the route needs a key with that scope."""
+    return ScopeGuard(scope)

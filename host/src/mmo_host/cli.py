@@ -5,21 +5,25 @@ mmo migrate                       apply database migrations
 mmo providers [--json]            list installed providers
 mmo simulate PROVIDER [--port P]  run one provider's simulator alone
 mmo setup PROVIDER                run a provider's one-time setup
+mmo keys create|list|rotate|revoke  API clients' keys (docs/security.md)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime as dt
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
+import msgspec
 from mmo_core.errors import MmoError
 from mmo_core.settings import load_settings
 
-from mmo_host import database
+from mmo_host import database, keys
 from mmo_host.config import HostConfig
 from mmo_host.runtime import open_database, open_gateway
 
@@ -218,6 +222,85 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def _print_issued(issued: keys.IssuedKey, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(msgspec.to_builtins(issued)))
+        return
+    print(f"{issued.id}  client {issued.client}  scopes {', '.join(issued.scopes)}")
+    print(f"  expires {_when(issued.expires_at)}")
+    print(issued.key)
+    print("(shown once: store it now; only its hash is kept)", file=sys.stderr)
+
+
+async def _keys_command(args: argparse.Namespace, config: HostConfig) -> None:
+    if args.keys_command == "create":
+        expires = keys.parse_duration(args.expires_in) if args.expires_in else None
+        issued = await keys.create(
+            args.client, args.scope, live=config.environment == "production", expires_in=expires
+        )
+        _print_issued(issued, args.json)
+    elif args.keys_command == "list":
+        listed = await keys.list_keys(args.client)
+        if args.json:
+            print(json.dumps(msgspec.to_builtins(listed)))
+        for k in [] if args.json else listed:
+            print(
+                f"{k.id}  {k.client:<16} {k.prefix}…  {','.join(k.scopes):<36} {k.state:<8} "
+                f"created {_when(k.created_at)}  used {_when(k.last_used_at)}  "
+                f"expires {_when(k.expires_at)}"
+            )
+    elif args.keys_command == "rotate":
+        grace = keys.parse_duration(args.expire_old_in) if args.expire_old_in else None
+        issued, old = await keys.rotate(args.key_id, expire_old_in=grace)
+        _print_issued(issued, args.json)
+        print(f"{old.id} expires {_when(old.expires_at)}", file=sys.stderr)
+    else:
+        revoked = await keys.revoke(args.key_id)
+        print(f"{revoked.id} revoked {_when(revoked.revoked_at)}")
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    config = HostConfig.from_env()
+
+    async def run() -> None:
+        # piccolo reports migrations on stdout, which is the command's answer (the key)
+        async with contextlib.AsyncExitStack() as stack:
+            with contextlib.redirect_stdout(sys.stderr):
+                await stack.enter_async_context(open_database(config, migrate=config.auto_migrate))
+            await _keys_command(args, config)
+
+    asyncio.run(run())
+    return 0
+
+
+def _keys_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("keys", help="API clients' keys: create, list, rotate, revoke")
+    commands = parser.add_subparsers(dest="keys_command", required=True)
+    create = commands.add_parser("create", help="a new key (printed once)")
+    create.add_argument("--client", required=True, help="the client's name (created when new)")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=keys.SCOPES, help="repeat for more"
+    )
+    create.add_argument("--expires-in", help="lifetime: seconds, or 30m, 24h, 90d")
+    create.add_argument("--json", action="store_true", help="machine-readable output")
+    listing = commands.add_parser("list", help="every key: prefix, scopes, state, dates")
+    listing.add_argument("--client", help="only this client's keys")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    rotate = commands.add_parser("rotate", help="a new key for the same client and scopes")
+    rotate.add_argument("key_id")
+    rotate.add_argument(
+        "--expire-old-in", help="the old key keeps working this long (seconds, or 30m, 24h)"
+    )
+    rotate.add_argument("--json", action="store_true", help="machine-readable output")
+    revoke = commands.add_parser("revoke", help="the key stops working")
+    revoke.add_argument("key_id")
+    parser.set_defaults(func=cmd_keys)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmo", description="Mobile-money gateway")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -253,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="run a provider's one-time setup")
     setup.add_argument("provider")
     setup.set_defaults(func=cmd_setup)
+
+    _keys_parser(sub)
     return parser
 
 

@@ -65,6 +65,8 @@ class HostConfig:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
     api_keys: tuple[str, ...] = (SANDBOX_API_KEY,)
+    # keys with the `admin` scope; in the sandbox, without MMO_ADMIN_KEYS, the api_keys
+    admin_keys: tuple[str, ...] = (SANDBOX_API_KEY,)
     callback_secret: str = SANDBOX_CALLBACK_SECRET
     auto_migrate: bool = True
     mount_simulators: bool = True
@@ -122,8 +124,10 @@ class HostConfig:
         if missing:
             raise ConfigurationError(f"Missing setting(s) for production: {', '.join(missing)}")
         api_keys = _list(env.get("MMO_API_KEYS")) or (SANDBOX_API_KEY,)
-        if production and any(len(key) < 24 for key in api_keys):
-            raise ConfigurationError("MMO_API_KEYS: each key must have at least 24 characters")
+        admin_keys = _list(env.get("MMO_ADMIN_KEYS")) or (() if production else api_keys)
+        for name, keys in (("MMO_API_KEYS", api_keys), ("MMO_ADMIN_KEYS", admin_keys)):
+            if production and any(len(key) < 24 for key in keys):
+                raise ConfigurationError(f"{name}: each key must have at least 24 characters")
         secret = env.get("MMO_CALLBACK_SECRET") or SANDBOX_CALLBACK_SECRET
         event_urls = _list(env.get("MMO_EVENT_URLS"))
         event_secrets = _list(env.get("MMO_EVENT_SECRETS"))
@@ -160,6 +164,7 @@ class HostConfig:
             if env.get("MMO_DATA_DIR")
             else default_data_dir(),
             "api_keys": api_keys,
+            "admin_keys": admin_keys,
             "callback_secret": secret,
             "auto_migrate": _flag(env.get("MMO_AUTO_MIGRATE"), not production),
             "mount_simulators": _flag(env.get("MMO_MOUNT_SIMULATORS"), not production),

@@ -21,6 +21,7 @@ from mmo_core.tokens import TokenCache
 from mmo_host import sources
 from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
+from mmo_host.keys import Keyring
 from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.gateway")
@@ -35,6 +36,8 @@ class Gateway:
         self.store: Any = None
         self.tokens = TokenCache()
         self.configuration_errors: dict[str, str] = {}
+        # who an API key is (mmo_host.keys), looked up and cached per gateway
+        self.keys = Keyring(config)
         self.breakers: MemoryBreakers | RedisBreakers = MemoryBreakers(BreakerConfig())
         self._event_http: httpx.AsyncClient | None = None
         for name, provider in list(registry.providers.items()):

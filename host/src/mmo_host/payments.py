@@ -31,7 +31,6 @@ from mmo_core.types import (
 )
 
 from mmo_host import db, jobs, operator
-from mmo_host.auth import client_id_for
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import FailureBody, NextActionBody, PaymentCreate, PaymentResource
@@ -577,8 +576,8 @@ async def record_inbound(
 
 
 def inbound_client(gateway: Gateway) -> str:
-    """The API client that owns payments the gateway did not start: the first key's."""
-    return client_id_for(gateway.config.api_keys[0])
+    """The API client that owns payments the gateway did not start (mmo_host.keys)."""
+    return gateway.keys.inbound_client
 
 
 def replay(existing: PaymentRecord, digest: str) -> PaymentResource:

@@ -123,6 +123,30 @@ class JobRecord(Record, frozen=True, kw_only=True):
     done_at: dt.datetime | None
 
 
+class ApiClientRecord(Record, frozen=True, kw_only=True):
+    """An orchestrator: the owner of payments and idempotency keys (`env` for the
+    environment's keys)."""
+
+    id: str
+    name: str
+    created_at: dt.datetime
+
+
+class ApiKeyRecord(Record, frozen=True, kw_only=True):
+    """A key of a client. Never the key itself: its SHA-256 (`hash`) and the prefix shown
+    to people."""
+
+    id: str
+    client_id: str
+    prefix: str
+    hash: str
+    scopes: list[str]
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
 class EventRecord(Record, frozen=True, kw_only=True):
     json_columns: ClassVar[frozenset[str]] = frozenset({"payload"})
 
@@ -135,6 +159,8 @@ class EventRecord(Record, frozen=True, kw_only=True):
 
 
 __all__ = [
+    "ApiClientRecord",
+    "ApiKeyRecord",
     "CallbackRecord",
     "EventRecord",
     "JobRecord",

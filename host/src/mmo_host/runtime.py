@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mmo_host import database
+from mmo_host import database, keys
 from mmo_host.config import HostConfig
 from mmo_host.gateway import Gateway
 
@@ -45,6 +45,8 @@ async def open_database(config: HostConfig, *, migrate: bool) -> AsyncIterator[N
 @asynccontextmanager
 async def open_gateway(gateway: Gateway, *, migrate: bool) -> AsyncIterator[Gateway]:
     async with open_database(gateway.config, migrate=migrate):
+        # payments stored under the environment keys' old client ids belong to `env`
+        await keys.adopt_env_payments(gateway.config)
         await gateway.open()
         try:
             yield gateway

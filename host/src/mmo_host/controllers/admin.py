@@ -9,7 +9,7 @@ from litestar.params import FromPath
 from mmo_core.types import HealthReport
 
 from mmo_host import db, payments
-from mmo_host.auth import api_key_guard
+from mmo_host.auth import requires
 from mmo_host.breaker import breaker_key
 from mmo_host.worker import resend_event
 
@@ -17,7 +17,7 @@ from mmo_host.worker import resend_event
 class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["admin"]
-    guards = [api_key_guard]
+    guards = [requires("admin")]
     security = [{"BearerToken": []}]
 
     @get(

@@ -40,7 +40,7 @@ from mmo_core.registry import Provider
 from mmo_core.types import AccountInfo, BalanceReport, Failure, StatusReport
 
 from mmo_host import db, operator, payments, reversals
-from mmo_host.auth import api_key_guard
+from mmo_host.auth import requires
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
@@ -190,12 +190,12 @@ def _check_reversible(row: PaymentRecord, open_reversal: ReversalRecord | None) 
 
 class OperationsController(Controller):
     path = "/api/v1"
-    guards = [api_key_guard]
     security = [{"BearerToken": []}]
 
     @post(
         "/payments/{payment_id:str}/reversal",
         name="payments:reverse",
+        guards=[requires("payments:write")],
         operation_id="reversePayment",
         summary="Reverse (refund) a succeeded payment, all of it or part",
         tags=["payments"],
@@ -264,6 +264,7 @@ class OperationsController(Controller):
     @get(
         "/payments/{payment_id:str}/reversals",
         name="payments:reversals",
+        guards=[requires("payments:read")],
         operation_id="listReversals",
         summary="The reversals of a payment, oldest first",
         tags=["payments"],
@@ -276,6 +277,7 @@ class OperationsController(Controller):
     @post(
         "/payments/{payment_id:str}/settle",
         name="payments:settle",
+        guards=[requires("payments:write")],
         operation_id="settlePayment",
         summary="Record by hand the outcome of a payment the operator never told",
         tags=["payments"],
@@ -315,6 +317,7 @@ class OperationsController(Controller):
     @post(
         "/payments/{payment_id:str}/reversals/{reversal_id:str}/settle",
         name="payments:settle-reversal",
+        guards=[requires("payments:write")],
         operation_id="settleReversal",
         summary="Record by hand the outcome of a reversal the operator never told",
         tags=["payments"],
@@ -362,6 +365,7 @@ class OperationsController(Controller):
     @post(
         "/payments/{payment_id:str}/resend-prompt",
         name="payments:resend-prompt",
+        guards=[requires("payments:write")],
         operation_id="resendPrompt",
         summary="Send the payer's approval prompt of a pending collection again",
         tags=["payments"],
@@ -391,6 +395,7 @@ class OperationsController(Controller):
     @get(
         "/admin/providers/{name:str}/balance",
         name="admin:provider-balance",
+        guards=[requires("admin")],
         operation_id="providerBalance",
         summary="The business's balances with a provider's operator",
         tags=["admin"],
@@ -418,6 +423,7 @@ class OperationsController(Controller):
     @get(
         "/admin/providers/{name:str}/accounts/{msisdn:str}",
         name="admin:provider-account",
+        guards=[requires("admin")],
         operation_id="providerAccount",
         summary="Whether a wallet exists and is active, and its holder's name",
         tags=["admin"],

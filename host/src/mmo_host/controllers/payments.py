@@ -7,7 +7,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from mmo_core.errors import InvalidRequest
 
 from mmo_host import payments
-from mmo_host.auth import api_key_guard
+from mmo_host.auth import requires
 from mmo_host.schemas import PaymentCreate, PaymentPage, PaymentResource
 
 IdempotencyKey = Annotated[
@@ -23,7 +23,6 @@ IdempotencyKey = Annotated[
 class PaymentController(Controller):
     path = "/api/v1/payments"
     tags = ["payments"]
-    guards = [api_key_guard]
     security = [{"BearerToken": []}]
 
     @post(
@@ -33,6 +32,7 @@ class PaymentController(Controller):
         summary="Create a collection, disbursement or remittance",
         status_code=202,
         request_max_body_size=64 * 1024,
+        guards=[requires("payments:write")],
     )
     async def create(
         self, request: Request, idempotency_key: IdempotencyKey, data: JSONBody[PaymentCreate]
@@ -66,6 +66,7 @@ class PaymentController(Controller):
         name="payments:get",
         operation_id="getPayment",
         summary="Read a payment",
+        guards=[requires("payments:read")],
     )
     async def read(self, request: Request, payment_id: FromPath[str]) -> PaymentResource:
         row = await payments.get(payment_id)
@@ -73,7 +74,13 @@ class PaymentController(Controller):
             raise payments.PaymentNotFound(f"No payment {payment_id!r}")
         return payments.resource(row)
 
-    @get("/", name="payments:list", operation_id="listPayments", summary="List payments")
+    @get(
+        "/",
+        name="payments:list",
+        operation_id="listPayments",
+        summary="List payments",
+        guards=[requires("payments:read")],
+    )
     async def list(
         self,
         request: Request,
