@@ -8,7 +8,9 @@ a free port. Nothing is mocked.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +34,81 @@ API_KEY = "sk_test_0123456789abcdefghijklmnop"
 # a key of another client, `other`, made through mmo_host.keys by the `host` fixture
 OTHER_KEY = "sk_test_other_0123456789abcdefghij"
 OTHER_CLIENT = "other"
+
+
+# -- the log scan: no configured secret and no unmasked phone number in any log line ----------
+
+# full phone numbers as the suite uses them: E.164, or the digits an operator wants
+_NUMBER = re.compile(r"(?<![\d*])\+?(?:254|255|256|233|225|221|237|260|243|46|56)\d{8,10}(?!\d)")
+
+
+class LogScan(logging.Handler):
+    """Keeps what the gateway would log (its own loggers and the servers'; httpx and
+    httpcore stay at WARNING as `mmo serve` sets them, since they log whole URLs) and,
+    when the run ends, says which lines hold a configured secret or a full number."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines = 0
+        self.secrets: set[str] = set()
+        self.leaks: list[str] = []
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("httpx", "httpcore")) and record.levelno < logging.WARNING:
+            return
+        try:
+            text = self.format(record)
+        except Exception:  # a record that cannot be formatted is not ours to judge
+            return
+        self.lines += 1
+        self._pending.append(text)
+        if len(self._pending) >= 500:
+            self.check()
+
+    def check(self) -> None:
+        pending, self._pending = self._pending, []
+        for text in pending:
+            found = [s for s in self.secrets if s in text] or _NUMBER.findall(text)
+            if found:
+                self.leaks.append(text[:300])
+
+
+LOG_SCAN = LogScan()
+LOG_SCAN.secrets.update({API_KEY, OTHER_KEY})
+
+
+def configured_secrets(gateway: Any) -> set[str]:
+    """Every secret the suite's gateway is configured with (8+ characters)."""
+    found = {gateway.config.callback_secret, *gateway.config.event_secrets}
+    for settings in gateway.settings.values():
+        for name in type(settings).secret_fields:
+            found.add(str(getattr(settings, name, "") or ""))
+    return {s for s in found if len(s) >= 8}
+
+
+def attach_log_scan() -> None:
+    root = logging.getLogger()
+    if LOG_SCAN not in root.handlers:
+        root.addHandler(LOG_SCAN)
+    logging.getLogger("mmo").setLevel(logging.INFO)  # what `mmo serve` logs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    attach_log_scan()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    LOG_SCAN.check()
+    LOG_SCAN.secrets.update({k for k in (os.environ.get("MMO_TEST_EXTRA_SECRET"),) if k})
+    print(
+        f"\nlog scan: {LOG_SCAN.lines} log lines, {len(LOG_SCAN.secrets)} configured secrets, "
+        f"{len(LOG_SCAN.leaks)} lines with a secret or a full number"
+    )
+    if LOG_SCAN.leaks:
+        for line in LOG_SCAN.leaks[:20]:
+            print(f"  LEAK: {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _free_port() -> int:
@@ -204,7 +281,9 @@ async def host(migrated_db: str, event_receiver: Any) -> AsyncIterator[Host]:
     registry.register(fake_provider, name="fake")
     app = create_app(config, registry)
     gateway = app.state.gateway
+    LOG_SCAN.secrets.update(configured_secrets(gateway))
     async with serving(app, port=port) as served:
+        attach_log_scan()  # Litestar's logging set-up replaced the root handlers
         await other_client_key()
         headers = {"Authorization": f"Bearer {API_KEY}"}
         async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=20) as client:
