@@ -123,6 +123,26 @@ def _as_decimal(value: object) -> Decimal:
     )
 
 
+def reported_amount(value: object, currency: str, *, provider: str | None = None) -> Decimal | None:
+    """An amount an operator sent in a callback, checked like any other amount.
+
+    None when it sent none (absent, null or ""); a JSON number (int, or Decimal when the
+    body was decoded with `float_hook=Decimal`) or a decimal string otherwise. Anything
+    else, and any amount `parse_amount` refuses (negative, zero, too many decimals, not a
+    number), is an InvalidRequest: a callback whose amount cannot be money is malformed.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        return parse_amount(value, currency)  # type: ignore[arg-type]
+    except InvalidRequest as exc:
+        raise InvalidRequest(
+            f"Unusable amount in the callback: {exc.message}",
+            code="malformed_callback",
+            provider=provider,
+        ) from None
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """Major units to an integer count of minor units (150.25 KES -> 15025)."""
     digits = exponent(currency)
@@ -162,5 +182,6 @@ __all__ = [
     "from_minor",
     "is_whole",
     "parse_amount",
+    "reported_amount",
     "to_minor",
 ]
