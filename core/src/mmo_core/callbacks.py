@@ -54,9 +54,13 @@ def verify_callback_token(secret: str, callback: InboundCallback) -> str | None:
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
-    """Compare two secrets without leaking where they differ."""
-    left = a.encode() if isinstance(a, str) else a
-    right = b.encode() if isinstance(b, str) else b
+    """Compare two secrets without leaking where they differ.
+
+    Text given by a sender may hold lone surrogates (a header, a JSON escape): they are
+    encoded as they stand, so such text compares unequal instead of raising.
+    """
+    left = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
+    right = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
     return hmac.compare_digest(left, right)
 
 
