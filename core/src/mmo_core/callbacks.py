@@ -41,8 +41,12 @@ def verify_callback_token(secret: str, callback: InboundCallback) -> str | None:
     """Check the URL token of `callback`; return the payment id it vouches for (or None)."""
     given = callback.query.get("token", "")
     payment_id = callback.query.get("ref") or None
-    expected = callback_token(secret, callback.provider, callback.kind, payment_id)
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    try:
+        expected = callback_token(secret, callback.provider, callback.kind, payment_id)
+        matches = bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    except UnicodeEncodeError:  # a lone surrogate in the query: no URL we made holds one
+        matches = False
+    if not matches:
         raise CallbackVerificationFailed(
             "The callback URL token is missing or wrong", provider=callback.provider
         )
@@ -50,9 +54,13 @@ def verify_callback_token(secret: str, callback: InboundCallback) -> str | None:
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
-    """Compare two secrets without leaking where they differ."""
-    left = a.encode() if isinstance(a, str) else a
-    right = b.encode() if isinstance(b, str) else b
+    """Compare two secrets without leaking where they differ.
+
+    Text given by a sender may hold lone surrogates (a header, a JSON escape): they are
+    encoded as they stand, so such text compares unequal instead of raising.
+    """
+    left = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
+    right = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
     return hmac.compare_digest(left, right)
 
 

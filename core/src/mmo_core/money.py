@@ -8,7 +8,8 @@ cannot hold 0.10 exactly, and money must be exact.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from mmo_core.errors import InvalidRequest
 
@@ -64,6 +65,13 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 # Far above any mobile-money limit; keeps Decimal arithmetic and BIGINT columns safe.
 MAX_AMOUNT = Decimal(10) ** 13
 
+# What an amount written as text may look like: ASCII digits, an optional point and more
+# ASCII digits. `Decimal()` alone is far more liberal (fullwidth and Arabic-Indic digits,
+# surrounding whitespace, signs, exponents, underscores, NaN): none of that is money.
+_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Long enough for any amount below MAX_AMOUNT with trailing zeros; refuses megabyte strings.
+_AMOUNT_TEXT_MAX = 40
+
 
 def exponent(currency: str) -> int:
     """Number of minor digits of `currency` (ISO 4217), or InvalidRequest if unknown."""
@@ -78,18 +86,12 @@ def exponent(currency: str) -> int:
 def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
     """Parse an amount given in major units and check it against the currency's exponent.
 
-    Accepts a decimal string, an int or a Decimal; refuses floats, negatives, zero,
-    NaN/Infinity and more decimal places than the currency has.
+    Accepts a plain ASCII decimal string ("150", "99.50"), an int or a Decimal; refuses
+    floats, any other text (signs, exponents, whitespace, non-ASCII digits, underscores),
+    negatives, zero, NaN/Infinity and more decimal places than the currency has.
     """
-    if isinstance(value, bool | float):
-        raise InvalidRequest(
-            "Amounts must be given as a decimal string, never a float", code="invalid_amount"
-        )
     digits = exponent(currency)
-    try:
-        amount = Decimal(value) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, ValueError, TypeError):
-        raise InvalidRequest(f"Invalid amount {value!r}", code="invalid_amount") from None
+    amount = _as_decimal(value)
     if not amount.is_finite():
         raise InvalidRequest(f"Invalid amount {value!r}", code="invalid_amount")
     if amount <= 0:
@@ -104,9 +106,51 @@ def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum)
 
 
+def _as_decimal(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str):
+        if len(value) <= _AMOUNT_TEXT_MAX and _AMOUNT_TEXT.fullmatch(value):
+            return Decimal(value)
+        raise InvalidRequest(
+            f"Invalid amount {value[:_AMOUNT_TEXT_MAX]!r}: plain decimal digits only",
+            code="invalid_amount",
+        )
+    raise InvalidRequest(
+        "Amounts must be given as a decimal string, never a float", code="invalid_amount"
+    )
+
+
+def reported_amount(value: object, currency: str, *, provider: str | None = None) -> Decimal | None:
+    """An amount an operator sent in a callback, checked like any other amount.
+
+    None when it sent none (absent, null or ""); a JSON number (int, or Decimal when the
+    body was decoded with `float_hook=Decimal`) or a decimal string otherwise. Anything
+    else, and any amount `parse_amount` refuses (negative, zero, too many decimals, not a
+    number), is an InvalidRequest: a callback whose amount cannot be money is malformed.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        return parse_amount(value, currency)  # type: ignore[arg-type]
+    except InvalidRequest as exc:
+        raise InvalidRequest(
+            f"Unusable amount in the callback: {exc.message}",
+            code="malformed_callback",
+            provider=provider,
+        ) from None
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """Major units to an integer count of minor units (150.25 KES -> 15025)."""
     digits = exponent(currency)
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidRequest(f"Invalid amount {amount!r}", code="invalid_amount")
+    if abs(amount) >= MAX_AMOUNT:
+        # past 28 significant digits `scaleb` rounds: the count would no longer be exact
+        raise InvalidRequest("The amount is too large", code="invalid_amount")
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
         raise InvalidRequest(
@@ -138,5 +182,6 @@ __all__ = [
     "from_minor",
     "is_whole",
     "parse_amount",
+    "reported_amount",
     "to_minor",
 ]

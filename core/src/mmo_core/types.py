@@ -199,6 +199,17 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     provider_data: dict[str, Any] = {}
 
 
+# What decoding an operator's body may raise besides msgspec's own errors: a document
+# nested past the recursion limit, and invalid UTF-8 inside a string. Catch all of them
+# where a body is read; each means the body is malformed.
+BODY_ERRORS: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    RecursionError,
+    UnicodeDecodeError,
+)
+
+
 class InboundCallback(msgspec.Struct, frozen=True, kw_only=True):
     """A webhook request exactly as it arrived (header names in lower case)."""
 
@@ -215,7 +226,7 @@ class InboundCallback(msgspec.Struct, frozen=True, kw_only=True):
         """Decode the body as JSON into `type`; a malformed body is an InvalidRequest."""
         try:
             return msgspec.json.decode(self.body, type=type)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except BODY_ERRORS as exc:
             raise InvalidRequest(
                 f"Malformed callback body: {exc}", code="malformed_callback", provider=self.provider
             ) from None
@@ -334,6 +345,7 @@ class SetupReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 __all__ = [
+    "BODY_ERRORS",
     "FINAL_STATUSES",
     "OPERATIONS",
     "PAYMENT_STATUSES",

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from mmo_core import hookimpl, phones
+from mmo_core import hookimpl, money, phones
 from mmo_core.callbacks import constant_time_equals
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
@@ -195,7 +195,8 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         status=_STATUS[view.status],  # type: ignore[arg-type]
         provider_reference=view.id,
         failure=_failure(view),
-        amount=Decimal(view.amount),
+        # an amount that is not money (text, negative, too many decimals) is InvalidRequest
+        amount=money.reported_amount(view.amount, view.currency, provider=NAME),
     )
 
 
@@ -214,7 +215,8 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
         payment_id=view.reference,
         provider_reference=view.id,
         failure=_failure(view),
-        amount=Decimal(view.amount),
+        # an amount that is not money (text, negative, too many decimals) is InvalidRequest
+        amount=money.reported_amount(view.amount, view.currency, provider=NAME),
         msisdn=phones.to_e164(view.msisdn, strict=False),
     )
     return CallbackOutcome(

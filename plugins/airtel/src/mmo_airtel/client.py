@@ -415,7 +415,7 @@ def hash_candidates(raw: bytes) -> list[bytes]:
     candidates = [without_hash(raw)]
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the recursion limit
         return candidates
     if not isinstance(parsed, dict):
         return candidates

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from mmo_core import hookimpl, phones
+from mmo_core import hookimpl, money, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     CallbackVerificationFailed,
@@ -25,6 +25,7 @@ from mmo_core.errors import (
     ProviderUnavailable,
 )
 from mmo_core.types import (
+    BODY_ERRORS,
     AmountLimit,
     Balance,
     BalanceReport,
@@ -430,9 +431,11 @@ def _reply(body: dict[str, Any] | None = None) -> WebhookReply:
 
 
 def _callback_json(callback: InboundCallback, type: Any) -> Any:
+    """The one place a callback's body is read: anything but a well-formed body of `type`
+    (nested past the recursion limit, or not UTF-8, included) is an InvalidRequest."""
     try:
         return client.decode(callback.body, type)
-    except msgspec.MsgspecError as exc:
+    except BODY_ERRORS as exc:
         raise InvalidRequest(
             f"Malformed M-Pesa callback: {exc}", code="malformed_callback", provider=NAME
         ) from None
@@ -440,8 +443,10 @@ def _callback_json(callback: InboundCallback, type: Any) -> Any:
 
 def _e164(value: Any) -> str | None:
     """A phone number Daraja sends back (a number or text; masked or hashed ones give None)."""
-    text = str(value).split(" - ")[0].strip() if value is not None else ""
-    if not text.isdigit():
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value).split(" - ")[0].strip()
+    if not (text.isascii() and text.isdigit()):
         return None
     try:
         return phones.to_e164(text, strict=False)
@@ -494,7 +499,7 @@ def _stk_callback(payment_id: str | None, callback: InboundCallback) -> Callback
         provider_reference=stk.CheckoutRequestID,
         provider_transaction_id=str(receipt) if receipt else None,
         failure=failure,
-        amount=decimal(items.get("Amount")),
+        amount=money.reported_amount(items.get("Amount"), "KES", provider=NAME),
         msisdn=_e164(items.get("PhoneNumber")),
         provider_data=data,
     )
@@ -519,7 +524,7 @@ def _b2c_update(kind: str, payment_id: str, result: Result) -> PaymentUpdate:
         provider_reference=result.ConversationID or None,
         provider_transaction_id=str(receipt) if receipt else None,
         failure=failure,
-        amount=decimal(params.get("TransactionAmount")),
+        amount=money.reported_amount(params.get("TransactionAmount"), "KES", provider=NAME),
         msisdn=_e164(params.get("ReceiverPartyPublicName")),
         provider_data={"ResultCode": str(result.ResultCode)},
     )

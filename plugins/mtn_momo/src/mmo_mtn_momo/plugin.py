@@ -9,7 +9,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import msgspec
-from mmo_core import hookimpl, phones
+from mmo_core import hookimpl, money, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     CallbackVerificationFailed,
@@ -313,6 +313,7 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     if payment_id is None:
         return CallbackOutcome(reply=WebhookReply())
     state, failure = client.outcome(tx)
+    amount = _callback_amount(tx)
     if callback.kind == "refund":
         return _refund_callback(context, payment_id, tx, state, failure)
     party = tx.party
@@ -328,10 +329,24 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
         provider_reference=payment_id,
         provider_transaction_id=tx.financial_transaction_id,
         failure=failure,
-        amount=Decimal(tx.amount) if tx.amount else None,
+        amount=amount,
         msisdn=msisdn,
     )
     return CallbackOutcome(reply=WebhookReply(), update=update, authenticated=False)
+
+
+def _callback_amount(tx: Transaction) -> Decimal | None:
+    """The callback's amount, checked against its currency: one that is not money (text,
+    negative, zero, more decimals than the currency has, no currency) is InvalidRequest."""
+    if not tx.amount:
+        return None
+    if not tx.currency:
+        raise InvalidRequest(
+            "MTN MoMo callback with an amount but no currency",
+            code="malformed_callback",
+            provider=NAME,
+        )
+    return money.reported_amount(tx.amount, tx.currency, provider=NAME)
 
 
 def _refund_callback(

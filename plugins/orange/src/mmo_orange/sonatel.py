@@ -8,17 +8,18 @@ by `setup`, whose echoed apiKey `update` checks in constant time.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
 import msgspec
-from mmo_core import phones
+from mmo_core import money, phones
+from mmo_core.callbacks import constant_time_equals
 from mmo_core.context import ProviderContext
 from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
 from mmo_core.errors import CallbackVerificationFailed, InvalidRequest, OperatorDeclined
 from mmo_core.types import (
+    BODY_ERRORS,
     Balance,
     BalanceReport,
     InboundCallback,
@@ -169,24 +170,36 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     )
 
 
+_NOTIFICATION = msgspec.json.Decoder(SonatelNotification, float_hook=Decimal)
+
+
+def _notification(callback: InboundCallback) -> SonatelNotification:
+    """The one place Sonatel's callback body is read: malformed is InvalidRequest."""
+    try:
+        note: SonatelNotification = _NOTIFICATION.decode(callback.body)
+    except BODY_ERRORS as exc:
+        raise InvalidRequest(
+            f"Malformed Orange Senegal callback: {exc}", code="malformed_callback", provider=NAME
+        ) from None
+    return note
+
+
 def update(context: ProviderContext, callback: InboundCallback) -> PaymentUpdate:
-    note = callback.json(SonatelNotification)
-    expected = client.settings_of(context).sonatel_api_key.encode()
-    given = (note.apiKey or callback.headers.get("apikey") or "").encode()
-    if not hmac.compare_digest(given, expected):
+    note = _notification(callback)
+    expected = client.settings_of(context).sonatel_api_key
+    given = note.apiKey or callback.headers.get("apikey") or ""
+    if not constant_time_equals(given, expected):
         raise CallbackVerificationFailed(
             "Orange Senegal callback with a wrong apiKey", provider=NAME
         )
     mapped = client.sonatel_status(note.status)
     failure = None
-    if mapped == "failed":
-        failure = client.failure_of(note.status.upper(), None, note.status)
     amount = None
-    if note.amount is not None:
-        try:
-            amount = Decimal(str(note.amount.value))
-        except InvalidOperation:
-            amount = None
+    if mapped == "failed":
+        # a failed payment moves no money: its amount, whatever it holds, is not read
+        failure = client.failure_of(note.status.upper(), None, note.status)
+    elif note.amount is not None:
+        amount = money.reported_amount(note.amount.value, note.amount.unit, provider=NAME)
     payment_id = None
     if note.reference:
         try:
@@ -224,8 +237,8 @@ async def balance(context: ProviderContext) -> BalanceReport:
     )
     raise_for(response, "balance")
     try:
-        money = msgspec.json.decode(response.content, type=SonatelMoney)
-        available = Decimal(str(money.value))
+        held = msgspec.json.decode(response.content, type=SonatelMoney)
+        available = Decimal(str(held.value))
     except (msgspec.MsgspecError, InvalidOperation):
         raise client.ProviderUnavailable(
             "Orange Senegal: unreadable balance answer", provider=NAME
@@ -234,7 +247,7 @@ async def balance(context: ProviderContext) -> BalanceReport:
         balances=(
             Balance(
                 account=phones.mask("+221" + settings.sonatel_retailer_msisdn),
-                currency=money.unit,
+                currency=held.unit,
                 available=available,
             ),
         )

@@ -178,6 +178,14 @@ class SonatelMerchantCallback(msgspec.Struct, forbid_unknown_fields=True):
     callbackUrl: str
 
 
+class SonatelReportedMoney(msgspec.Struct):
+    """`amount` of a callback: `value` is any JSON value, decoded with `float_hook=Decimal`
+    so a fractional number never passes through a float; the reader checks it is money."""
+
+    value: Any = None
+    unit: str = "XOF"
+
+
 class SonatelNotification(msgspec.Struct):
     """What Sonatel POSTs to the registered callback URL; `apiKey` is echoed back."""
 
@@ -185,7 +193,7 @@ class SonatelNotification(msgspec.Struct):
     transactionId: str
     apiKey: str | None = None
     reference: str | None = None
-    amount: SonatelMoney | None = None
+    amount: SonatelReportedMoney | None = None
     type: str | None = None
     customer: dict[str, Any] | None = None
     partner: dict[str, Any] | None = None
