@@ -159,3 +159,28 @@ async def test_a_forged_c2b_confirmation_does_not_settle_an_open_collection(api,
         b"%FORGED01X%",
     )
     assert row["flag"] == "unconfirmed"
+
+
+async def test_replaying_an_old_success_after_a_reversal_changes_nothing(api, host) -> None:
+    """The operator's own success callback, captured and sent again once the payment is
+    reversed: the payment stays reversed, its amounts and identifiers as they were."""
+    a = await wait_for_status(api, (await _create(api, "+254712340303"))["id"], {"succeeded"})
+    reversed_ = await api.post(
+        f"/api/v1/payments/{a['id']}/reversal",
+        json={"reason": "Order cancelled"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert reversed_.status_code == 200 and reversed_.json()["status"] == "reversed"
+    (original,) = await db.fetch(
+        "SELECT query, body FROM callbacks WHERE payment_id = $1 AND kind = 'stk-callback'",
+        uuid.UUID(a["id"]),
+    )
+    query = json.loads(original["query"])
+    url = f"{host.url}/api/v1/webhooks/mpesa/stk-callback"
+    async with httpx.AsyncClient() as http:
+        replayed = await http.post(url, params=query, content=bytes(original["body"]))
+    assert replayed.status_code == 200
+    after = (await api.get(f"/api/v1/payments/{a['id']}")).json()
+    assert (after["status"], after["amount_reversed"]) == ("reversed", after["amount"])
+    assert after["provider_transaction_id"] == a["provider_transaction_id"]
+    assert (await _flags(a["id"]))[-1] == "conflict"
