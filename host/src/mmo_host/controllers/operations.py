@@ -43,6 +43,7 @@ from mmo_host import db, operator, payments, reversals
 from mmo_host.auth import api_key_guard
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.gateway import Gateway
+from mmo_host.hygiene import AMOUNT_PATTERN
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import PaymentResource
 
@@ -54,7 +55,7 @@ class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     amount: (
-        Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^\d+(\.\d+)?$")] | None
+        Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=AMOUNT_PATTERN)] | None
     ) = None
 
 

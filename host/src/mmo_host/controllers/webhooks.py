@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, route
 from litestar.params import FromPath
 
-from mmo_host import callbacks
+from mmo_host import callbacks, hygiene
 
 # Header values never stored in clear (an operator might send credentials back to us).
 REDACTED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -25,16 +25,19 @@ class WebhookController(Controller):
     ) -> Response:
         gateway = request.app.state.gateway
         body = await request.body()
+        query = dict(request.query_params.items())
         info = {
             "method": request.method,
             "path": request.url.path,
-            "query": dict(request.query_params.items()),
+            "query": query,
             "headers": {
                 k.lower(): ("[redacted]" if k.lower() in REDACTED_HEADERS else v)
                 for k, v in request.headers.items()
             },
             "body": body,
             "remote_addr": request.client.host if request.client else None,
+            # decided before any database access; the row is kept all the same
+            "problem": hygiene.webhook_problem(request.scope, segment, kind, query, body),
         }
         reply = await callbacks.receive(gateway, segment, kind, info)
         return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
