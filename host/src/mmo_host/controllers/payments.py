@@ -8,6 +8,7 @@ from mmo_core.errors import InvalidRequest
 
 from mmo_host import payments
 from mmo_host.auth import api_key_guard
+from mmo_host.errors import API_ERRORS, OPERATOR_ERRORS, error_responses
 from mmo_host.schemas import PaymentCreate, PaymentPage, PaymentResource
 
 IdempotencyKey = Annotated[
@@ -30,6 +31,7 @@ class PaymentController(Controller):
         "/",
         name="payments:create",
         operation_id="createPayment",
+        responses=error_responses(*API_ERRORS, 409, 422, *OPERATOR_ERRORS),
         summary="Create a collection, disbursement or remittance",
         status_code=202,
         request_max_body_size=64 * 1024,
@@ -65,6 +67,7 @@ class PaymentController(Controller):
         "/{payment_id:str}",
         name="payments:get",
         operation_id="getPayment",
+        responses=error_responses(*API_ERRORS, 404),
         summary="Read a payment",
     )
     async def read(self, request: Request, payment_id: FromPath[str]) -> PaymentResource:
@@ -73,7 +76,13 @@ class PaymentController(Controller):
             raise payments.PaymentNotFound(f"No payment {payment_id!r}")
         return payments.resource(row)
 
-    @get("/", name="payments:list", operation_id="listPayments", summary="List payments")
+    @get(
+        "/",
+        name="payments:list",
+        operation_id="listPayments",
+        responses=error_responses(*API_ERRORS, 422),
+        summary="List payments",
+    )
     async def list(
         self,
         request: Request,

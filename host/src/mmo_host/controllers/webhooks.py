@@ -4,6 +4,7 @@ from litestar import Controller, Request, Response, route
 from litestar.params import FromPath
 
 from mmo_host import callbacks, hygiene
+from mmo_host.errors import WEBHOOK_ERRORS, error_responses
 
 # Header values never stored in clear (an operator might send credentials back to us).
 REDACTED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -19,6 +20,7 @@ class WebhookController(Controller):
         name="webhooks:receive",
         summary="Operators' callbacks (stored raw, then verified and applied)",
         status_code=200,
+        responses=error_responses(*WEBHOOK_ERRORS),
     )
     async def receive(
         self, request: Request, segment: FromPath[str], kind: FromPath[str]
