@@ -29,6 +29,7 @@ from mmo_host.controllers.webhooks import WebhookController
 from mmo_host.errors import EXCEPTION_HANDLERS
 from mmo_host.gateway import Gateway
 from mmo_host.hygiene import API_MAX_BODY, HygieneMiddleware
+from mmo_host.ratelimit import RateLimits
 from mmo_host.runtime import open_gateway
 from mmo_host.worker import Worker
 
@@ -52,6 +53,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_simulators(app_config)
         self._configure_errors(app_config)
         self._configure_hygiene(app_config)
+        self._configure_rate_limits(app_config)
         self._configure_openapi(app_config)
         self._configure_lifespan(app_config)
         return app_config
@@ -92,6 +94,11 @@ class GatewayPlugin(InitPluginProtocol):
             HygieneMiddleware(webhook_max_body=self.gateway.config.max_webhook_bytes)
         )
         app_config.request_max_body_size = API_MAX_BODY
+
+    def _configure_rate_limits(self, app_config: AppConfig) -> None:
+        """Per API client and per webhook source address (mmo_host.ratelimit); a hook of
+        the app, so it runs after the API key guard has named the client."""
+        app_config.before_request = RateLimits(self.gateway).before_request
 
     def _configure_openapi(self, app_config: AppConfig) -> None:
         app_config.openapi_config = OpenAPIConfig(
