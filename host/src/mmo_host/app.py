@@ -28,6 +28,8 @@ from mmo_host.controllers.payments import PaymentController
 from mmo_host.controllers.webhooks import WebhookController
 from mmo_host.errors import EXCEPTION_HANDLERS
 from mmo_host.gateway import Gateway
+from mmo_host.hygiene import API_MAX_BODY, HygieneMiddleware
+from mmo_host.ratelimit import RateLimits
 from mmo_host.runtime import open_gateway
 from mmo_host.worker import Worker
 
@@ -50,6 +52,8 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_routes(app_config)
         self._configure_simulators(app_config)
         self._configure_errors(app_config)
+        self._configure_hygiene(app_config)
+        self._configure_rate_limits(app_config)
         self._configure_openapi(app_config)
         self._configure_lifespan(app_config)
         return app_config
@@ -83,6 +87,18 @@ class GatewayPlugin(InitPluginProtocol):
 
     def _configure_errors(self, app_config: AppConfig) -> None:
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+
+    def _configure_hygiene(self, app_config: AppConfig) -> None:
+        """Body limits, JSON and text checks before any handler (mmo_host.hygiene)."""
+        app_config.middleware.append(
+            HygieneMiddleware(webhook_max_body=self.gateway.config.max_webhook_bytes)
+        )
+        app_config.request_max_body_size = API_MAX_BODY
+
+    def _configure_rate_limits(self, app_config: AppConfig) -> None:
+        """Per API client and per webhook source address (mmo_host.ratelimit); a hook of
+        the app, so it runs after the API key guard has named the client."""
+        app_config.before_request = RateLimits(self.gateway).before_request
 
     def _configure_openapi(self, app_config: AppConfig) -> None:
         app_config.openapi_config = OpenAPIConfig(

@@ -6,8 +6,10 @@ before anything else happens. Every outcome is written back on the row (`verifie
 
 - flag `unknown_provider` / `unknown_kind`: no such webhook route (404);
 - `unverified`: the token or signature did not match (401);
-- `malformed`: the body could not be read (400);
-- `error`: the provider raised unexpectedly (503, so the operator retries; kept);
+- `malformed`: the path, token or body is garbage, or the body could not be read (400,
+  so the operator does not retry it; the row is kept, its text made storable);
+- `error`: the provider raised unexpectedly on a readable request (503, so the operator
+  retries; kept);
 - `unmatched`: no payment for it; kept for a person;
 - `mismatch`: amount or phone differ from the payment's; not applied;
 - `duplicate`: the payment already had this status;
@@ -25,10 +27,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, jobs, payments, reports, sources
+from mmo_host import db, hygiene, jobs, payments, reports, sources
 from mmo_host.gateway import Gateway
 from mmo_host.records import CallbackRecord
 
@@ -47,18 +50,19 @@ def _error_reply(status: int, code: str, message: str) -> Reply:
 
 
 async def store_raw(segment: str, kind: str, request_info: dict[str, Any]) -> uuid.UUID:
+    """Keep the request as received; text made storable (hygiene.storable), body as bytes."""
     callback_id = uuid.uuid4()
     await db.fetch(
         """INSERT INTO callbacks (id, provider, kind, method, path, query, headers, body,
                                   remote_addr)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9)""",
         callback_id,
-        segment,
-        kind,
+        hygiene.storable(segment, 64),
+        hygiene.storable(kind, 64),
         request_info["method"],
-        request_info["path"],
-        db.jsonb(request_info["query"]),
-        db.jsonb(request_info["headers"]),
+        hygiene.storable(request_info["path"]),
+        db.jsonb(hygiene.storable_mapping(request_info["query"])),
+        db.jsonb(hygiene.storable_mapping(request_info["headers"])),
         request_info["body"],
         request_info["remote_addr"],
     )
@@ -78,6 +82,10 @@ async def _mark(callback_id: uuid.UUID, **fields: Any) -> None:
 
 async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any]) -> Reply:
     callback_id = await store_raw(segment, kind, info)
+    problem = info.get("problem")
+    if problem:  # garbage in the path, token or body: kept, refused, never retried
+        await _mark(callback_id, flag="malformed", error=problem)
+        return _error_reply(400, "malformed_callback", problem)
     provider = gateway.registry.by_route_segment(segment)
     if provider is None:
         await _mark(callback_id, flag="unknown_provider")
@@ -110,8 +118,13 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
         await _mark(callback_id, verified=False, flag="unverified", error=exc.message)
         return _error_reply(401, exc.code, "Callback verification failed")
     except MmoError as exc:
-        await _mark(callback_id, flag="malformed", error=exc.message[:1000])
+        await _mark(callback_id, flag="malformed", error=hygiene.storable(exc.message, 1000))
         return _error_reply(400, exc.code, exc.message)
+    except (ValueError, RecursionError, msgspec.MsgspecError) as exc:
+        # garbage the provider could not read (bad UTF-8, bad JSON): the operator's to fix
+        log.warning("provider %s could not read a callback: %s", provider.name, type(exc).__name__)
+        await _mark(callback_id, flag="malformed", error=type(exc).__name__)
+        return _error_reply(400, "malformed_callback", "The callback body could not be read")
     except Exception as exc:
         log.exception("provider %s raised while parsing a callback", provider.name)
         await _mark(callback_id, processed=False, flag="error", error=type(exc).__name__)

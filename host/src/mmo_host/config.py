@@ -75,6 +75,9 @@ class HostConfig:
     trusted_proxies: str = ""
     operator_timeout: float = 30.0
     max_webhook_bytes: int = 256 * 1024
+    # requests per second per API client / per webhook source address (0: off)
+    rate_limit_api: int = 200
+    rate_limit_webhooks: int = 100
     run_worker: bool = True
     worker_concurrency: int = 10
     job_lease: float = 120.0
@@ -150,6 +153,8 @@ class HostConfig:
                 "breaker_threshold": int(env.get("MMO_BREAKER_THRESHOLD", "5")),
                 "breaker_window": float(env.get("MMO_BREAKER_WINDOW", "30")),
                 "breaker_cooldown": float(env.get("MMO_BREAKER_COOLDOWN", "30")),
+                "rate_limit_api": int(env.get("MMO_RATE_LIMIT_API", "200")),
+                "rate_limit_webhooks": int(env.get("MMO_RATE_LIMIT_WEBHOOKS", "100")),
             }
         except ValueError as exc:
             raise ConfigurationError(f"Invalid number in settings: {exc}") from None

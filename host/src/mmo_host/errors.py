@@ -12,8 +12,11 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from mmo_core.errors import MmoError
+
+from mmo_host.schemas import ErrorBody
 
 log = logging.getLogger("mmo.http")
 
@@ -28,6 +31,26 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+# what any authenticated API route may answer before its handler runs (docs/api.md, Errors)
+API_ERRORS = (400, 401, 413, 415, 429)
+# what an operator's webhook may be answered (docs/api.md, Operators' webhooks)
+WEBHOOK_ERRORS = (400, 401, 404, 413, 429, 503)
+OPERATOR_ERRORS = (502, 503, 504)
+
+
+def error_responses(*statuses: int, **more: ResponseSpec) -> dict[int, ResponseSpec]:
+    """The OpenAPI `responses` of a route: each status answered with `ErrorBody`.
+
+    `more` adds other documented answers by status (`_202=ResponseSpec(...)`).
+    """
+    responses = {
+        status: ResponseSpec(data_container=ErrorBody, description=_HTTP_CODES.get(status, "error"))
+        for status in sorted(set(statuses))
+    }
+    responses.update({int(key.lstrip("_")): spec for key, spec in more.items()})
+    return responses
 
 
 def _body(code: str, message: str, details: Any = None, provider: str | None = None) -> dict:

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from mmo_core.types import PaymentStatus, PaymentType
 
+from mmo_host.hygiene import AMOUNT_PATTERN
+
 
 class PaymentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/payments`. `amount` is a decimal string in major units ("150", "99.50")."""
 
     type: PaymentType
-    amount: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^\d+(\.\d+)?$")]
+    amount: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=AMOUNT_PATTERN)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
     msisdn: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

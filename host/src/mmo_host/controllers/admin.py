@@ -11,6 +11,7 @@ from mmo_core.types import HealthReport
 from mmo_host import db, payments
 from mmo_host.auth import requires
 from mmo_host.breaker import breaker_key
+from mmo_host.errors import API_ERRORS, error_responses
 from mmo_host.worker import resend_event
 
 
@@ -24,6 +25,7 @@ class AdminController(Controller):
         "/providers",
         name="admin:providers",
         operation_id="listProviders",
+        responses=error_responses(*API_ERRORS),
         summary="Installed providers: version, countries, currencies, operations, hooks",
     )
     async def providers(self, request: Request) -> dict[str, Any]:
@@ -37,6 +39,7 @@ class AdminController(Controller):
         "/providers/health",
         name="admin:providers-health",
         operation_id="providersHealth",
+        responses=error_responses(*API_ERRORS),
         summary="Ask every provider whether its operator is reachable",
     )
     async def health(self, request: Request) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class AdminController(Controller):
         "/breakers",
         name="admin:breakers",
         operation_id="listBreakers",
+        responses=error_responses(*API_ERRORS),
         summary="Circuit-breaker state of every provider (and country where split)",
     )
     async def breakers(self, request: Request) -> dict[str, Any]:
@@ -82,6 +86,7 @@ class AdminController(Controller):
         "/events/{event_id:str}/resend",
         name="admin:events-resend",
         operation_id="resendEvent",
+        responses=error_responses(*API_ERRORS, 404),
         summary="Deliver an event again to every event URL",
         status_code=202,
     )
@@ -98,6 +103,7 @@ class AdminController(Controller):
         "/payments/{payment_id:str}/events",
         name="admin:payment-events",
         operation_id="paymentEvents",
+        responses=error_responses(*API_ERRORS, 404),
         summary="A payment's events and their delivery",
     )
     async def payment_events(self, request: Request, payment_id: FromPath[str]) -> dict[str, Any]:

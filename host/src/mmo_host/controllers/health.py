@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from mmo_host import database
 
@@ -19,6 +20,7 @@ class HealthController(Controller):
         "/ready",
         name="health:ready",
         operation_id="ready",
+        responses={503: ResponseSpec(data_container=dict[str, Any], description="not ready")},
         summary="Database reachable, migrations applied, providers loaded",
     )
     async def ready(self, request: Request) -> Response[dict[str, Any]]:

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from mmo_core import money, phones
 from mmo_core.errors import (
@@ -42,11 +43,16 @@ from mmo_core.types import AccountInfo, BalanceReport, Failure, StatusReport
 from mmo_host import db, operator, payments, reversals
 from mmo_host.auth import requires
 from mmo_host.controllers.payments import IdempotencyKey
+from mmo_host.errors import API_ERRORS, OPERATOR_ERRORS, error_responses
 from mmo_host.gateway import Gateway
+from mmo_host.hygiene import AMOUNT_PATTERN
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import PaymentResource
 
 log = logging.getLogger("mmo.operations")
+
+# a reversal the operator answers later: the payment, unchanged
+ACCEPTED = ResponseSpec(data_container=PaymentResource, description="reversal pending")
 
 
 class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -54,7 +60,7 @@ class ReversalCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     amount: (
-        Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^\d+(\.\d+)?$")] | None
+        Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=AMOUNT_PATTERN)] | None
     ) = None
 
 
@@ -197,6 +203,7 @@ class OperationsController(Controller):
         name="payments:reverse",
         guards=[requires("payments:write")],
         operation_id="reversePayment",
+        responses=error_responses(*API_ERRORS, 402, 404, 409, 422, *OPERATOR_ERRORS, _202=ACCEPTED),
         summary="Reverse (refund) a succeeded payment, all of it or part",
         tags=["payments"],
         status_code=200,
@@ -266,6 +273,7 @@ class OperationsController(Controller):
         name="payments:reversals",
         guards=[requires("payments:read")],
         operation_id="listReversals",
+        responses=error_responses(*API_ERRORS, 404),
         summary="The reversals of a payment, oldest first",
         tags=["payments"],
     )
@@ -279,6 +287,7 @@ class OperationsController(Controller):
         name="payments:settle",
         guards=[requires("payments:write")],
         operation_id="settlePayment",
+        responses=error_responses(*API_ERRORS, 404, 409),
         summary="Record by hand the outcome of a payment the operator never told",
         tags=["payments"],
         status_code=200,
@@ -319,6 +328,7 @@ class OperationsController(Controller):
         name="payments:settle-reversal",
         guards=[requires("payments:write")],
         operation_id="settleReversal",
+        responses=error_responses(*API_ERRORS, 404, 409),
         summary="Record by hand the outcome of a reversal the operator never told",
         tags=["payments"],
         status_code=200,
@@ -367,6 +377,7 @@ class OperationsController(Controller):
         name="payments:resend-prompt",
         guards=[requires("payments:write")],
         operation_id="resendPrompt",
+        responses=error_responses(*API_ERRORS, 402, 404, 409, 422, *OPERATOR_ERRORS),
         summary="Send the payer's approval prompt of a pending collection again",
         tags=["payments"],
         status_code=202,
@@ -397,6 +408,7 @@ class OperationsController(Controller):
         name="admin:provider-balance",
         guards=[requires("admin")],
         operation_id="providerBalance",
+        responses=error_responses(*API_ERRORS, 422, *OPERATOR_ERRORS),
         summary="The business's balances with a provider's operator",
         tags=["admin"],
     )
@@ -425,6 +437,7 @@ class OperationsController(Controller):
         name="admin:provider-account",
         guards=[requires("admin")],
         operation_id="providerAccount",
+        responses=error_responses(*API_ERRORS, 422, *OPERATOR_ERRORS),
         summary="Whether a wallet exists and is active, and its holder's name",
         tags=["admin"],
     )

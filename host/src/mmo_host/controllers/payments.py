@@ -8,6 +8,7 @@ from mmo_core.errors import InvalidRequest
 
 from mmo_host import payments
 from mmo_host.auth import requires
+from mmo_host.errors import API_ERRORS, OPERATOR_ERRORS, error_responses
 from mmo_host.schemas import PaymentCreate, PaymentPage, PaymentResource
 
 IdempotencyKey = Annotated[
@@ -29,6 +30,7 @@ class PaymentController(Controller):
         "/",
         name="payments:create",
         operation_id="createPayment",
+        responses=error_responses(*API_ERRORS, 409, 422, *OPERATOR_ERRORS),
         summary="Create a collection, disbursement or remittance",
         status_code=202,
         request_max_body_size=64 * 1024,
@@ -65,6 +67,7 @@ class PaymentController(Controller):
         "/{payment_id:str}",
         name="payments:get",
         operation_id="getPayment",
+        responses=error_responses(*API_ERRORS, 404),
         summary="Read a payment",
         guards=[requires("payments:read")],
     )
@@ -78,6 +81,7 @@ class PaymentController(Controller):
         "/",
         name="payments:list",
         operation_id="listPayments",
+        responses=error_responses(*API_ERRORS, 422),
         summary="List payments",
         guards=[requires("payments:read")],
     )
