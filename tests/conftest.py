@@ -303,6 +303,7 @@ async def other_client_key() -> None:
 
 @pytest.fixture
 async def api(host: Host, clean_db: None, event_receiver: Any) -> AsyncIterator[httpx.AsyncClient]:
+    attach_log_scan()  # an app built by an earlier test may have reset the root handlers
     fake_provider.reset()
     event_receiver.requests.clear()
     yield host.client
