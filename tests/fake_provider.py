@@ -104,7 +104,11 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         raise ProviderUnavailable("Fake Money is down", provider="fake")
     if payment.msisdn.endswith("0001"):
         raise OperatorDeclined(
-            "Not enough funds", provider="fake", provider_code="F-51", provider_message="NSF"
+            "Not enough funds",
+            provider="fake",
+            provider_code="F-51",
+            provider_message="NSF",
+            failure_code="insufficient_funds",
         )
     ref = reference(payment)
     OPERATOR[ref] = {"status": "pending", "amount": str(payment.amount)}

@@ -613,7 +613,12 @@ async def test_a_person_settles_an_unknown_payment(api, host):
     failed = await api.post(
         f"/api/v1/payments/{other['id']}/settle", json={"status": "failed", "note": "never paid"}
     )
-    assert failed.json()["failure"] == {"code": "settled_by_hand", "message": "never paid"}
+    assert failed.json()["failure"] == {
+        "code": "settled_by_hand",
+        "message": "never paid",
+        "provider_code": None,
+        "provider_message": None,
+    }
     async with httpx.AsyncClient(
         base_url=host.url, headers={"Authorization": f"Bearer {OTHER_KEY}"}
     ) as client:

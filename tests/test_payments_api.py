@@ -77,8 +77,10 @@ async def test_declined_number_ends_failed_with_the_operators_code(api):
     assert response.status_code == 202
     done = await wait_for_status(api, response.json()["id"], {"failed"})
     assert done["failure"] == {
-        "code": "INSUFFICIENT_FUNDS",
+        "code": "insufficient_funds",
         "message": "The payer does not have enough funds",
+        "provider_code": "INSUFFICIENT_FUNDS",
+        "provider_message": "The payer does not have enough funds",
     }
 
 
@@ -163,7 +165,13 @@ async def test_synchronous_refusal_keeps_the_operators_code(api):
     )
     assert response.status_code == 202
     assert response.json()["status"] == "failed"
-    assert response.json()["failure"] == {"code": "F-51", "message": "NSF"}
+    # the gateway's code the plugin mapped, the operator's code and text beside it
+    assert response.json()["failure"] == {
+        "code": "insufficient_funds",
+        "message": "NSF",
+        "provider_code": "F-51",
+        "provider_message": "NSF",
+    }
 
 
 async def test_missing_idempotency_key_is_refused(api):

@@ -125,13 +125,13 @@ async def test_disbursement_test_numbers_fail(api, host, last4: str, code: str) 
     failed = await wait_for_status(api, created["id"], {"failed"})
     entry = await ledger(host, created["id"])
     assert entry is not None and (entry["status"], entry["response_code"]) == ("TF", code)
-    assert failed["failure"]["code"] == code  # unsigned: the enquiry's code is kept
+    assert failed["failure"]["provider_code"] == code  # unsigned: the enquiry's code is kept
 
 
 async def test_disbursement_wrong_pin_number_fails_at_once(api, host) -> None:
     created = await create(api, type="disbursement", msisdn="+256752602001")
     assert created["status"] == "failed"
-    assert created["failure"]["code"] == "ROUTER115"
+    assert created["failure"]["provider_code"] == "ROUTER115"
     assert await ledger(host, created["id"]) is None
 
 
@@ -239,7 +239,7 @@ async def test_mis_hashed_callbacks_change_nothing(api, host, settings) -> None:
     async with httpx.AsyncClient() as http:
         assert (await http.post(url, content=hashed)).status_code == 200
     failed_now = await wait_for_status(api, payment_id, {"failed"})
-    assert failed_now["failure"]["code"] == "TF"
+    assert failed_now["failure"]["provider_code"] == "TF"
     assert detail_of((await transitions(payment_id))[-1])["authenticated"] is True
 
 

@@ -73,21 +73,25 @@ async def test_collection_succeeds_by_unsigned_callback(api, host) -> None:
 
 
 @pytest.mark.parametrize(
-    ("last4", "code"),
+    ("last4", "code", "gateway", "final"),
     [
-        ("0001", "DP00800001007"),
-        ("2001", "DP00800001002"),
-        ("1037", "DP00800001024"),
-        ("1032", "DP00800001008"),
+        ("0001", "DP00800001007", "insufficient_funds", "failed"),
+        ("2001", "DP00800001002", "wrong_pin", "failed"),
+        # the prompt timed out; Airtel's callback and enquiry both say TF: `failed`
+        ("1037", "DP00800001024", "prompt_expired", "failed"),
+        ("1032", "DP00800001008", "payer_declined", "failed"),
     ],
 )
-async def test_declined_test_numbers_fail(api, host, last4: str, code: str) -> None:
+async def test_declined_test_numbers_fail(
+    api, host, last4: str, code: str, gateway: str, final: str
+) -> None:
     created = await create(api, msisdn="+25675260" + last4)
-    failed = await wait_for_status(api, created["id"], {"failed"})
+    failed = await wait_for_status(api, created["id"], {final})
+    assert failed["failure"]["code"] == gateway
     entry = await ledger(host, created["id"])
     assert (entry["status"], entry["response_code"]) == ("TF", code)
     # Airtel's callback carries only TF and a text; the host keeps the callback's failure.
-    assert failed["failure"]["code"] in ("TF", code)
+    assert failed["failure"]["provider_code"] in ("TF", code)
 
 
 async def test_disbursement_succeeds_by_callback(api, host) -> None:

@@ -84,4 +84,4 @@ async def test_signed_collection_declined_by_test_number(api, host, signing) -> 
         "DP00800001007",
         True,
     )
-    assert failed["failure"]["code"] in ("TF", "DP00800001007")
+    assert failed["failure"]["provider_code"] in ("TF", "DP00800001007")

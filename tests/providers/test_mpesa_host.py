@@ -62,7 +62,7 @@ async def test_stk_test_numbers_end_with_daraja_codes(api, host, last4, status, 
     created = await _create(api, f"+25471234{last4}")
     done = await wait_for_status(api, created["id"], {"succeeded", "failed", "expired"})
     assert done["status"] == status
-    assert done["failure"]["code"] == code
+    assert done["failure"]["provider_code"] == code
     entry = next(e for e in await _ledger(api, host) if e["id"] == done["provider_reference"])
     assert entry["result_code"] == code
 
@@ -103,7 +103,7 @@ async def test_b2c_test_numbers(api, host, last4, status, code):
     created = await _create(api, f"+25472200{last4}", type="disbursement", amount="100")
     done = await wait_for_status(api, created["id"], {"succeeded", "failed", "expired"})
     assert done["status"] == status, done
-    assert done["failure"]["code"] == code
+    assert done["failure"]["provider_code"] == code
 
 
 async def test_b2c_below_ten_shillings_is_refused(api, host):

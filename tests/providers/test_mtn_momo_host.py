@@ -66,7 +66,7 @@ async def test_declined_numbers_keep_momo_reason(api, host, msisdn, status, code
     created = await _create(api, msisdn)
     done = await wait_for_status(api, created["id"], {"succeeded", "failed", "expired"})
     assert done["status"] == status
-    assert done["failure"]["code"] == code
+    assert done["failure"]["provider_code"] == code
     entry = await _ledger(host, created["id"])
     assert entry is not None and entry["status"] == "FAILED" and entry["reason"] == code
 
@@ -85,7 +85,7 @@ async def test_transfer_number_not_enough_funds(api, host) -> None:
     created = await _create(api, "+46733123455", kind="disbursement")
     done = await wait_for_status(api, created["id"], {"succeeded", "failed"})
     assert done["status"] == "failed"
-    assert done["failure"]["code"] == "NOT_ENOUGH_FUNDS"
+    assert done["failure"]["provider_code"] == "NOT_ENOUGH_FUNDS"
 
 
 async def test_create_lost_before_momo_is_resent_with_same_reference(api, host) -> None:

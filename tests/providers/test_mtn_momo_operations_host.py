@@ -71,7 +71,9 @@ async def test_request_to_withdraw_chosen_by_metadata(api, host) -> None:
     assert done["status"] == "succeeded"
     declined = await _create(api, "+46733123451", metadata=metadata)
     failed = await wait_for_status(api, declined["id"], {"succeeded", "failed"})
-    assert failed["status"] == "failed" and failed["failure"]["code"] == "APPROVAL_REJECTED"
+    assert (
+        failed["status"] == "failed" and failed["failure"]["provider_code"] == "APPROVAL_REJECTED"
+    )
     ledger = await _ledger(host)
     assert ledger[created["id"]]["kind"] == "requesttowithdraw"
     assert ledger[declined["id"]]["reason"] == "APPROVAL_REJECTED"
@@ -105,7 +107,7 @@ async def test_deposit_chosen_by_setting(api, host, monkeypatch) -> None:
     declined = await _create(api, "+46733123455", kind="disbursement")
     failed = await wait_for_status(api, declined["id"], {"succeeded", "failed"})
     # DepositPayer* follow the RequestToPay rows of MTN's table
-    assert failed["failure"]["code"] == "PAYER_NOT_FOUND"
+    assert failed["failure"]["provider_code"] == "PAYER_NOT_FOUND"
     ledger = await _ledger(host)
     assert ledger[created["id"]]["kind"] == "deposit"
     assert ledger[declined["id"]]["kind"] == "deposit"

@@ -60,7 +60,7 @@ async def test_webpay_collection_redirects_and_succeeds(api, host):
 async def test_webpay_declined_number_fails_with_orange_status(api, host):
     payment = await create(api, "+2250701230001", "XOF")
     done = await wait_for_status(api, payment["id"], {"failed"})
-    assert done["failure"]["code"] == "FAILED"
+    assert done["failure"]["provider_code"] == "FAILED"
     pay_token = payment["next_action"]["url"].rsplit("/", 1)[-1]
     entry = next(e for e in await ledger(host) if e["id"] == pay_token)
     assert entry["status"] == "FAILED"
@@ -121,7 +121,7 @@ async def test_cameroon_collection_succeeds_through_the_notification(api, host):
 async def test_cameroon_insufficient_funds_fails_with_60019(api, host):
     payment = await create(api, "+237690010001", "XAF")
     done = await wait_for_status(api, payment["id"], {"failed"})
-    assert done["failure"]["code"] == "60019"
+    assert done["failure"]["provider_code"] == "60019"
     assert "insuffisant" in done["failure"]["message"]
 
 
@@ -130,8 +130,8 @@ async def test_cameroon_cancelled_and_wrong_pin_fail(api, host):
     wrong_pin = await create(api, "+237690012001", "XAF")
     first = await wait_for_status(api, cancelled["id"], {"failed"})
     second = await wait_for_status(api, wrong_pin["id"], {"failed"})
-    assert first["failure"]["code"] == "CANCELLED"
-    assert second["failure"]["code"] == "60011"
+    assert first["failure"]["provider_code"] == "CANCELLED"
+    assert second["failure"]["provider_code"] == "60011"
 
 
 async def test_cameroon_cashin_disbursement_succeeds(api, host):
@@ -187,8 +187,10 @@ async def test_senegal_declines_keep_sonatel_codes(api, host):
     cancelled = await create(api, "+221770011032", "XOF")
     first = await wait_for_status(api, poor["id"], {"failed"})
     second = await wait_for_status(api, cancelled["id"], {"failed"})
-    assert first["failure"]["code"] == "2011" and "insuffisant" in first["failure"]["message"]
-    assert second["failure"]["code"] == "CANCELLED"
+    assert (
+        first["failure"]["provider_code"] == "2011" and "insuffisant" in first["failure"]["message"]
+    )
+    assert second["failure"]["provider_code"] == "CANCELLED"
 
 
 async def test_senegal_callback_with_a_wrong_api_key_changes_nothing(api, host):

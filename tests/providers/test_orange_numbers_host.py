@@ -78,7 +78,7 @@ async def play(api, host, prefix: str, currency: str, table: dict) -> None:
     for last4, (status, code, how) in table.items():
         payment = created[last4]
         done = await wait_for_status(api, payment["id"], {status})
-        got = (done["failure"] or {}).get("code")
+        got = (done["failure"] or {}).get("provider_code")
         assert got == code, (last4, done["failure"])
         moves = await transitions(payment["id"])
         if how is None:

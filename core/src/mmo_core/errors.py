@@ -26,6 +26,8 @@ class MmoError(Exception):
 
     `code` is a stable machine-readable code; for operator errors `provider_code` and
     `provider_message` keep the operator's own code and text, and `request_id` its request id.
+    `failure_code` is, for a refused payment, the gateway failure code the plugin mapped the
+    operator's code to (`mmo_core.failures`).
     """
 
     code: str = "error"
@@ -44,6 +46,7 @@ class MmoError(Exception):
         http_status: int | None = None,
         raw: Any = None,
         details: Any = None,
+        failure_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -57,6 +60,8 @@ class MmoError(Exception):
         self.request_id = request_id
         self.raw = raw
         self.details = details
+        # for an operator's refusal: the gateway failure code (mmo_core.failures) it means
+        self.failure_code = failure_code
 
     def __str__(self) -> str:
         prefix = f"Request {self.request_id}: " if self.request_id else ""

@@ -137,10 +137,17 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Failure(msgspec.Struct, frozen=True):
-    """Why a payment failed: for an operator's refusal, its own code and text."""
+    """Why a payment failed.
+
+    `code` is the gateway's (one of `mmo_core.failures.CODES`, whichever operator);
+    `message` is human text (the operator's when it gave some). `provider_code` and
+    `provider_message` keep the operator's own code and text, untouched.
+    """
 
     code: str
     message: str
+    provider_code: str | None = None
+    provider_message: str | None = None
 
 
 class NextAction(msgspec.Struct, frozen=True):
@@ -166,6 +173,9 @@ class Payment(msgspec.Struct, frozen=True, kw_only=True):
     reference: str
     country: str
     description: str | None = None
+    # what the payer sees on the prompt or statement, when the orchestrator set it; a
+    # plugin checks it against its operator's limit in `validate`
+    payer_message: str | None = None
     metadata: dict[str, Any] = {}
     status: PaymentStatus = "new"
     provider_reference: str | None = None

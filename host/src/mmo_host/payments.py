@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from mmo_core import money, phones
+from mmo_core import failures, money, phones
 from mmo_core.errors import InvalidRequest, MmoError
 from mmo_core.types import (
     FINAL_STATUSES,
@@ -76,7 +76,16 @@ class Transition:
 
 def resource(row: PaymentRecord) -> PaymentResource:
     """The payment resource of the API, from a `payments` row."""
-    failure = FailureBody(row.failure_code, row.failure_message or "") if row.failure_code else None
+    failure = (
+        FailureBody(
+            row.failure_code,
+            row.failure_message or "",
+            provider_code=row.failure_provider_code,
+            provider_message=row.failure_provider_message,
+        )
+        if row.failure_code
+        else None
+    )
     next_action = row.next_action
     return PaymentResource(
         id=str(row.id),
@@ -143,6 +152,7 @@ def to_core(row: PaymentRecord) -> Payment:
         reference=row.reference,
         country=row.country,
         description=row.description,
+        payer_message=row.payer_message,
         metadata=row.metadata,
         status=row.status,
         provider_reference=row.provider_reference,
@@ -295,6 +305,10 @@ async def apply_transition(
                 failure_code = CASE WHEN $9 THEN COALESCE($6, failure_code) ELSE failure_code END,
                 failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
                                   ELSE failure_message END,
+                failure_provider_code = CASE WHEN $9 AND $6::varchar IS NOT NULL THEN $10
+                                        ELSE failure_provider_code END,
+                failure_provider_message = CASE WHEN $9 AND $6::varchar IS NOT NULL THEN $11
+                                           ELSE failure_provider_message END,
                 next_action = CASE WHEN $9 THEN COALESCE($8::jsonb, next_action)
                               ELSE next_action END,
                 updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
@@ -311,6 +325,8 @@ async def apply_transition(
             failure.message if failure else None,
             db.jsonb(msgspec.to_builtins(next_action)) if next_action else None,
             allowed,
+            failure.provider_code if failure else None,
+            failure.provider_message if failure else None,
         )
         if allowed:
             await _record(gateway, row, current, source, callback_id, detail)
@@ -359,7 +375,11 @@ async def emit_event(gateway: Gateway, row: PaymentRecord, event_type: str) -> N
 
 
 def request_hash(body: PaymentCreate) -> str:
-    canonical = msgspec.json.encode(msgspec.to_builtins(body), order="sorted")
+    fields = msgspec.to_builtins(body)
+    if fields.get("payer_message") is None:
+        # absent, as before the field existed: a retry across an upgrade hashes the same
+        fields.pop("payer_message", None)
+    canonical = msgspec.json.encode(fields, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -389,6 +409,7 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
         reference=body.reference,
         country=country,
         description=body.description,
+        payer_message=body.payer_message,
         metadata=body.metadata,
     )
     if provider.implements("validate"):
@@ -434,6 +455,7 @@ async def insert_new(
                 "msisdn": p.msisdn,
                 "reference": p.reference,
                 "description": p.description,
+                "payer_message": p.payer_message,
                 "metadata": p.metadata,
             },
             on_conflict="ON CONFLICT (client_id, idempotency_key) DO NOTHING",
@@ -621,7 +643,7 @@ async def send_to_operator(gateway: Gateway, row: PaymentRecord, attempt: int = 
         )
     if answer.kind == "declined" and answer.error is not None:
         exc = answer.error
-        failure = Failure(exc.provider_code or exc.code, exc.provider_message or exc.message)
+        failure = failures.from_error(exc)
         return await _settle(gateway, row, "failed", failure=failure, detail={"error": exc.code})
     if answer.kind == "not_sent":
         return await _queue(gateway, row, attempt, answer)
@@ -648,7 +670,7 @@ async def never_received(
         row.id,
         "failed",
         source=source,
-        failure=Failure("not_received", "The operator never received the payment"),
+        failure=failures.failure(failures.NOT_RECEIVED, "The operator never received the payment"),
         detail={"error": error.code},
     )
     return transition.row
@@ -664,7 +686,7 @@ async def _queue(
         attempt, age=age, retry_after=answer.retry_after if answer.error is not None else None
     )
     if delay is None:
-        failure = Failure("provider_unavailable", f"Not sent: {reason}")
+        failure = failures.failure(failures.PROVIDER_UNAVAILABLE, f"Not sent: {reason}")
         return await _settle(
             gateway, row, "failed", failure=failure, detail={"error": "queue_timeout"}
         )

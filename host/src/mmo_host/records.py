@@ -59,6 +59,11 @@ class PaymentRecord(Record, frozen=True, kw_only=True):
     provider_data: dict[str, Any]
     failure_code: str | None
     failure_message: str | None
+    # the gateway's code is `failure_code`; the operator's own code and text
+    failure_provider_code: str | None = None
+    failure_provider_message: str | None = None
+    # what the payer sees on the prompt or statement, when the orchestrator set it
+    payer_message: str | None = None
     next_action: dict[str, Any] | None
     # the JSON of the first answer, replayed for a reused Idempotency-Key
     first_response: str | None

@@ -21,12 +21,20 @@ class PaymentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     provider: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    # what the payer sees on the prompt or statement; each operator's limit is checked by
+    # its plugin (`validate`), with a 422 that says the limit
+    payer_message: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
     metadata: dict[str, Any] = {}
 
 
 class FailureBody(msgspec.Struct):
+    """`code` is the gateway's failure code (docs/api.md, "Failure codes"), the same for
+    every operator; `provider_code` and `provider_message` are the operator's own."""
+
     code: str
     message: str
+    provider_code: str | None = None
+    provider_message: str | None = None
 
 
 class NextActionBody(msgspec.Struct):

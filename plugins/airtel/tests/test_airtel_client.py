@@ -475,7 +475,7 @@ async def test_enquiry_statuses(
     assert report.status == expected
     if expected in ("failed", "expired"):
         assert report.failure is not None
-        assert report.failure.code == (code or "UNKNOWN")
+        assert report.failure.provider_code == (code or "UNKNOWN")
         assert report.failure.message == "text from airtel"
     if state == "TS":
         assert report.provider_transaction_id == "MP210603.1234.L06941"
@@ -580,7 +580,7 @@ async def test_disbursement_enquiry_v2_and_configured_key(httpx_mock: HTTPXMock)
     context = make(disbursement_version="v2", disbursement_type="B2B", encryption_public_key=public)
     report = await plugin.status(context, pay)
     assert report.status == "failed"
-    assert report.failure and report.failure.code == "DP00900001013"
+    assert report.failure and report.failure.provider_code == "DP00900001013"
     assert await client.encryption_key(context, "UG", "UGX") == public
 
 
@@ -820,7 +820,7 @@ async def test_unsigned_callbacks(state: str, expected: str, kind: str) -> None:
     )
     if expected in ("failed", "expired"):
         assert update.failure is not None
-        assert (update.failure.code, update.failure.message) == (state, "done")
+        assert (update.failure.provider_code, update.failure.message) == (state, "done")
     else:
         assert update.failure is None
 

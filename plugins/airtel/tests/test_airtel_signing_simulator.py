@@ -203,7 +203,7 @@ async def test_plugin_v2_collection_refund_and_balances(context: Any) -> None:
     await plugin.initiate(context, declined)
     failed = await plugin.status(context, declined)
     assert failed.status == "failed" and failed.failure
-    assert failed.failure.code == "DP00800001007"
+    assert failed.failure.provider_code == "DP00800001007"
     middle = {b.account: b.available for b in (await plugin.balance(context)).balances}
     assert middle["UG COLL"] == before["UG COLL"] + 3000
     paid = payment(

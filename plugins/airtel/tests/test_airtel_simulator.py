@@ -328,7 +328,7 @@ async def test_plugin_disbursement_and_refund_over_http(version: str) -> None:
             )
             await plugin.initiate(context, declined)
             failed = await plugin.status(context, declined)
-            assert failed.failure and failed.failure.code == "DP00900001007"
+            assert failed.failure and failed.failure.provider_code == "DP00900001007"
             with pytest.raises(ProviderAuthenticationError) as caught:
                 wrong_pin = {**_fields(payout), "id": uuid.uuid4().hex, "msisdn": "+256752602001"}
                 await plugin.initiate(context, Payment(**wrong_pin))

@@ -249,12 +249,15 @@ def test_every_result_code_maps_to_a_status(code):
         assert (state, failure) == ("succeeded", None)
     else:
         assert state == ("expired" if code in ("1019", "1037") else "failed")
-        assert failure.code == code and failure.message == client.RESULT_CODES[code]
+        assert failure.provider_code == code and failure.message == client.RESULT_CODES[code]
     assert client.result_status(int(code) if code.isdigit() else code)[0] == state
 
 
 def test_unknown_result_code_fails_with_its_text():
-    assert client.result_status("4242", "Odd") == ("failed", client.Failure("4242", "Odd"))
+    assert client.result_status("4242", "Odd") == (
+        "failed",
+        client.Failure("operator_error", "Odd", provider_code="4242", provider_message="Odd"),
+    )
 
 
 # -- token ----------------------------------------------------------------------------------
@@ -410,7 +413,7 @@ async def test_stk_query_results(context, httpx_mock, answer, status, code):
     httpx_mock.add_response(method="POST", url=f"{BASE}{plugin.STK_QUERY}", json=answer)
     report = await plugin.status(context, _payment(provider_reference="ws_CO_1"))
     assert report.status == status
-    assert (report.failure.code if report.failure else None) == code
+    assert (report.failure.provider_code if report.failure else None) == code
 
 
 async def test_stk_query_being_processed_is_pending(context, httpx_mock):
@@ -510,7 +513,7 @@ async def test_transaction_status_waits_for_its_result(context, httpx_mock):
         "ResultDesc": "Accepted",
     }
     report = await plugin.status(context, payment)
-    assert report.status == "failed" and report.failure.code == "2001"
+    assert report.status == "failed" and report.failure.provider_code == "2001"
     assert report.amount == Decimal("150.0") and report.provider_transaction_id == "R1"
 
 
@@ -654,7 +657,7 @@ async def test_stk_failure_callback_has_no_metadata(context, code, status):
         }
     }
     update = (await plugin.parse_callback(context, inbound(context, "stk-callback", body))).update
-    assert update.status == status and update.failure.code == str(code)
+    assert update.status == status and update.failure.provider_code == str(code)
     assert update.failure.message == "Request cancelled by user"
     assert (
         update.amount is None and update.msisdn is None and update.provider_transaction_id is None
@@ -729,7 +732,11 @@ async def test_b2c_results(context):
     update = (
         await plugin.parse_callback(context, inbound(context, "b2c-result", failed, payment_id))
     ).update
-    assert update.status == "failed" and update.failure.code == "2001" and update.amount is None
+    assert (
+        update.status == "failed"
+        and update.failure.provider_code == "2001"
+        and update.amount is None
+    )
     timeout = {
         "Result": {
             "ResultType": 1,
@@ -742,7 +749,7 @@ async def test_b2c_results(context):
     update = (
         await plugin.parse_callback(context, inbound(context, "timeout", timeout, payment_id))
     ).update
-    assert update.status == "expired" and update.failure.code == "QueueTimeOut"
+    assert update.status == "expired" and update.failure.provider_code == "QueueTimeOut"
     with pytest.raises(CallbackVerificationFailed):
         await plugin.parse_callback(
             context, inbound(context, "b2c-result", body, str(uuid.uuid4()))
@@ -976,7 +983,7 @@ async def test_late_reversal_result_is_found_by_reversal_status(context, httpx_m
     )
     no = msgspec.structs.replace(reversal, provider_data={"ReversalConversationID": "AG_NO"})
     report = await plugin.reversal_status(context, paid, no)
-    assert (report.status, report.failure.code) == ("failed", "R000001")
+    assert (report.status, report.failure.provider_code) == ("failed", "R000001")
 
 
 @pytest.mark.parametrize(("held", "status"), [("Reversed", "reversed"), ("Completed", "pending")])

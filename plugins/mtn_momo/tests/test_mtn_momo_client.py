@@ -246,7 +246,7 @@ def test_raise_for_lets_success_through() -> None:
 def test_outcome_of_every_status_and_reason(body, status, code) -> None:
     state, failure = client.outcome(msgspec.convert(body, Transaction))
     assert state == status
-    assert (failure.code if failure else None) == code
+    assert (failure.provider_code if failure else None) == code
     if isinstance(body.get("reason"), dict):
         assert failure.message == "Payer not found"
 
@@ -516,7 +516,7 @@ async def test_status_reads_failed_reason_and_amount(httpx_mock: HTTPXMock) -> N
     )
     report = await plugin.status(ctx, p)
     assert report.status == "failed"
-    assert report.failure.code == "NOT_ENOUGH_FUNDS"
+    assert report.failure.provider_code == "NOT_ENOUGH_FUNDS"
     assert report.amount == Decimal(1500)
 
 
@@ -639,7 +639,7 @@ async def test_callback_failed_keeps_reason(reason, status, code) -> None:
     }
     outcome = await plugin.parse_callback(context(), inbound("collection", body, pid))
     assert outcome.update.status == status
-    assert outcome.update.failure.code == code
+    assert outcome.update.failure.provider_code == code
 
 
 async def test_transfer_callback_has_payee() -> None:

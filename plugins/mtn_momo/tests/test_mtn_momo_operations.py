@@ -451,7 +451,7 @@ async def test_withdraw_status_409_and_errors(httpx_mock: HTTPXMock) -> None:
         json={"status": "FAILED", "reason": "APPROVAL_REJECTED"},
     )
     report = await plugin.status(context(), q)
-    assert report.status == "failed" and report.failure.code == "APPROVAL_REJECTED"
+    assert report.status == "failed" and report.failure.provider_code == "APPROVAL_REJECTED"
     httpx_mock.add_response(
         method="POST",
         url=create,
@@ -656,7 +656,7 @@ async def test_reversal_status_reads_the_refund_by_its_reversal_id(
     httpx_mock.add_response(method="GET", url=f"{REFUND_V1}/{rid}", json=body)
     report = await plugin.reversal_status(ctx, p, reversal)
     assert report.status == status
-    assert (report.failure.code if report.failure else None) == code
+    assert (report.failure.provider_code if report.failure else None) == code
     assert report.provider_data["refund_reference"] == rid
     if status == "reversed":
         assert report.provider_transaction_id == "700000001"

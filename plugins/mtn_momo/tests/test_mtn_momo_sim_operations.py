@@ -406,7 +406,7 @@ async def test_plugin_withdraw_and_deposit_against_the_simulator(sim_url, record
         d = new_payment("disbursement", msisdn="+46733123455")
         result = await plugin.initiate(ctx, d)
         report = await plugin.status(ctx, succeeded(d, result))
-        assert report.status == "failed" and report.failure.code == "PAYER_NOT_FOUND"
+        assert report.status == "failed" and report.failure.provider_code == "PAYER_NOT_FOUND"
         async with httpx.AsyncClient(base_url=sim_url) as http:
             entries = {e["id"]: e for e in (await ledger(http))["entries"]}
         assert entries[w.id]["kind"] == "requesttowithdraw"

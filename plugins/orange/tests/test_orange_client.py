@@ -368,7 +368,7 @@ async def test_webpay_status_mapping(httpx_mock, orange, ours, code):
     )
     report = await plugin.status(ctx, p)
     assert report.status == ours
-    assert (report.failure.code if report.failure else None) == code
+    assert (report.failure.provider_code if report.failure else None) == code
     await ctx.http.aclose()
 
 
@@ -443,7 +443,7 @@ async def test_webpay_notification_forms(status, ours, code):
     assert outcome.reply.status_code == 200
     assert outcome.update.status == ours
     assert outcome.update.provider_reference == client.notif_reference("nt")
-    assert (outcome.update.failure.code if outcome.update.failure else None) == code
+    assert (outcome.update.failure.provider_code if outcome.update.failure else None) == code
     await ctx.http.aclose()
 
 
@@ -477,7 +477,7 @@ async def test_cameroon_notification_forms(status, message, ours, code):
     assert outcome.update.payment_id == "pay-1"
     assert outcome.update.provider_reference == "MP123"
     assert outcome.update.status == ours
-    assert (outcome.update.failure.code if outcome.update.failure else None) == code
+    assert (outcome.update.failure.provider_code if outcome.update.failure else None) == code
     await ctx.http.aclose()
 
 
@@ -630,7 +630,7 @@ async def test_cameroon_status_mapping(httpx_mock, data, ours, code):
     )
     report = await plugin.status(ctx, p)
     assert report.status == ours
-    assert (report.failure.code if report.failure else None) == code
+    assert (report.failure.provider_code if report.failure else None) == code
     await ctx.http.aclose()
 
 

@@ -286,7 +286,7 @@ async def test_status_mapping(httpx_mock, sonatel, ours):
     report = await plugin.status(context(), p)
     assert report.status == ours and report.provider_transaction_id == "MP9"
     if ours == "failed":
-        assert report.failure.code == sonatel and report.failure.message == "why"
+        assert report.failure.provider_code == sonatel and report.failure.message == "why"
     else:
         assert report.failure is None
 
@@ -343,7 +343,7 @@ async def test_callback_failed_keeps_the_status_and_takes_the_key_from_a_header(
     outcome = await plugin.parse_callback(
         ctx, inbound(ctx, body, headers={"apikey": "sandbox-sonatel-callback-key"})
     )
-    assert outcome.update.status == "failed" and outcome.update.failure.code == "CANCELLED"
+    assert outcome.update.status == "failed" and outcome.update.failure.provider_code == "CANCELLED"
     assert outcome.update.payment_id is None and outcome.update.amount is None
 
 

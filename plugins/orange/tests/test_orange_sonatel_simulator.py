@@ -239,7 +239,7 @@ async def test_plugin_flows_and_callbacks(ctx, served):
     twice = await plugin.initiate(ctx, payment(msisdn="+221770019991"))
     (note,) = await _wait(recorder, cancelled.provider_reference, 1)
     update = (await plugin.parse_callback(ctx, to_inbound(note))).update
-    assert update.status == "failed" and update.failure.code == "CANCELLED"
+    assert update.status == "failed" and update.failure.provider_code == "CANCELLED"
     assert len(await _wait(recorder, twice.provider_reference, 2)) == 2
     assert notes_for(recorder, silent.provider_reference) == []
 

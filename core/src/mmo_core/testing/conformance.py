@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 
-from mmo_core import hookspecs, phones
+from mmo_core import failures, hookspecs, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import CallbackVerificationFailed, InvalidRequest, MmoError, NotSupported
 from mmo_core.http import create_http_client
@@ -107,6 +107,10 @@ class ProviderConformance:
     payment_type: ClassVar[str] = "collection"
     settings_env: ClassVar[dict[str, str]] = {}
     callback_timeout: ClassVar[float] = 15.0
+    # test number (last four digits) -> the gateway failure code its payment must end with
+    # (mmo_core.failures.SCENARIO_CODES): every plugin is held to the same vocabulary. A
+    # plugin whose operator cannot tell two scenarios apart removes them here, and says so.
+    failure_scenarios: ClassVar[dict[str, str]] = dict(failures.SCENARIO_CODES)
 
     # -- fixtures --------------------------------------------------------------------------
 
@@ -234,6 +238,21 @@ class ProviderConformance:
         report = await harness.call("status", payment=payment)
         assert report.status == outcome.update.status
 
+    async def test_scenarios_end_with_their_gateway_codes(self, harness: _Harness) -> None:
+        """0001 -> insufficient_funds, 1032 -> payer_declined, 1037 -> prompt_expired (and
+        `expired`), 2001 -> wrong_pin: as the refusal's `failure_code`, or as the failure of
+        the final status the `status` hook reports."""
+        wrong = {}
+        for last4, expected in self.failure_scenarios.items():
+            payment = self.new_payment(harness.provider, msisdn=self.msisdn[:-4] + last4)
+            got = await _final_failure(harness, payment, self.callback_timeout)
+            # the code is strict; an operator that reports a timed-out prompt as a plain
+            # failure (Airtel's TF) may end `failed` rather than `expired`
+            statuses = {failures.status_of(expected), "failed"}
+            if got[1] != expected or got[0] not in statuses:
+                wrong[last4] = (got, expected)
+        assert not wrong, f"test numbers that end with another code: {wrong}"
+
     async def test_tampered_callback_is_refused(self, harness: _Harness) -> None:
         await harness.call("initiate", payment=self.new_payment(harness.provider))
         recorded = (await harness.wait_for_requests(1))[-1]
@@ -283,6 +302,34 @@ class ProviderConformance:
     async def test_health_reports_ok(self, harness: _Harness) -> None:
         report = await harness.call("health")
         assert report.ok, report.detail
+
+
+async def _final_failure(
+    harness: _Harness, payment: Payment, timeout: float
+) -> tuple[str, str | None]:
+    """(final status, gateway failure code) of a payment, by `initiate` then `status`."""
+    try:
+        ack = await harness.call("initiate", payment=payment)
+    except MmoError as exc:
+        assert exc.provider_code, "a refusal keeps the operator's code"
+        return "failed", exc.failure_code
+    payment = msgspec.structs.replace(
+        payment,
+        status="pending",
+        provider_reference=ack.provider_reference,
+        provider_data=ack.provider_data,
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        report = await harness.call("status", payment=payment)
+        if report.status not in ("pending", "unknown") or (
+            asyncio.get_running_loop().time() > deadline
+        ):
+            break
+        await asyncio.sleep(0.05)
+    if report.failure is not None:
+        assert report.failure.provider_code, "a failure keeps the operator's code"
+    return report.status, report.failure.code if report.failure else None
 
 
 class _Harness:

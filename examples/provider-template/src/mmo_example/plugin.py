@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from mmo_core import hookimpl, money, phones
+from mmo_core import failures, hookimpl, money, phones
 from mmo_core.callbacks import constant_time_equals
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
@@ -147,7 +147,7 @@ def _raise_for(response: httpx.Response, operation: str) -> None:
     if response.status_code == 401:
         raise ProviderAuthenticationError(f"Example Pay: {operation} unauthorised", **kwargs)
     if response.status_code == 402:
-        raise OperatorDeclined(text or "Declined", **kwargs)
+        raise OperatorDeclined(text or "Declined", failure_code=VOCABULARY.code(code), **kwargs)
     raise InvalidRequest(f"Example Pay refused {operation}: {text or code}", **kwargs)
 
 
@@ -182,10 +182,23 @@ async def _view(context: ProviderContext, payment: Payment) -> PaymentView:
     return msgspec.json.decode(response.content, type=PaymentView)
 
 
+# Example Pay's reason codes -> the gateway's failure vocabulary (mmo_core.failures): the
+# one table of this plugin. A code not here becomes `operator_error`, logged once.
+VOCABULARY = failures.Vocabulary(
+    NAME,
+    {
+        "INSUFFICIENT_FUNDS": failures.INSUFFICIENT_FUNDS,
+        "CANCELLED": failures.PAYER_DECLINED,
+        "TIMEOUT": failures.PROMPT_EXPIRED,
+        "WRONG_PIN": failures.WRONG_PIN,
+    },
+)
+
+
 def _failure(view: PaymentView) -> Failure | None:
     if view.reason_code is None:
         return None
-    return Failure(code=view.reason_code, message=view.reason or view.reason_code)
+    return VOCABULARY.failure(view.reason_code, view.reason or view.reason_code)
 
 
 @hookimpl

@@ -29,7 +29,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
-from mmo_core import money, phones
+from mmo_core import failures, money, phones
 from mmo_core.errors import (
     InvalidRequest,
     MmoError,
@@ -38,7 +38,7 @@ from mmo_core.errors import (
     OutcomeUnknown,
 )
 from mmo_core.registry import Provider
-from mmo_core.types import AccountInfo, BalanceReport, Failure, StatusReport
+from mmo_core.types import AccountInfo, BalanceReport, StatusReport
 
 from mmo_host import db, operator, payments, reversals
 from mmo_host.auth import requires
@@ -305,7 +305,11 @@ class OperationsController(Controller):
                 f"{row['status']}",
                 code="payment_not_open",
             )
-        failure = Failure("settled_by_hand", data.note) if data.status == "failed" else None
+        failure = (
+            failures.failure(failures.SETTLED_BY_HAND, data.note)
+            if data.status == "failed"
+            else None
+        )
         transition = await payments.apply_transition(
             request.app.state.gateway,
             row.id,
@@ -492,8 +496,9 @@ def _reversal_error(provider: str, answer: operator.Answer) -> MmoError:
             return OperatorDeclined(
                 failure.message if failure else "The operator refused the reversal",
                 provider=provider,
-                provider_code=failure.code if failure else None,
-                provider_message=failure.message if failure else None,
+                provider_code=(failure.provider_code or failure.code) if failure else None,
+                provider_message=(failure.provider_message or failure.message) if failure else None,
+                failure_code=failure.code if failure else None,
             )
         return operator.ProviderError(
             f"The provider answered the reversal with {report.status!r}; its outcome is unknown",

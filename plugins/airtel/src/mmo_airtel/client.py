@@ -37,7 +37,7 @@ from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
 from mmo_core.types import Failure
 
-from mmo_airtel.codes import CODES, Kind, strongest
+from mmo_airtel.codes import Kind, failure_for, strongest
 from mmo_airtel.settings import AirtelSettings
 from mmo_airtel.wire import (
     ENCODER,
@@ -72,8 +72,7 @@ class Answer:
         return {}
 
     def failure(self) -> Failure:
-        code = self.code or "UNKNOWN"
-        return Failure(code=code, message=self.message or CODES.get(code, ("", code))[1])
+        return failure_for(self.code or "UNKNOWN", self.message)
 
 
 @honours_retry_after

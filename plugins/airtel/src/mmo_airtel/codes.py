@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from mmo_core import failures
+from mmo_core.types import Failure
+
 Kind = Literal[
     "auth",
     "invalid",
@@ -114,6 +117,57 @@ CODES: dict[str, tuple[Kind, str]] = {
     "invalid_grant": ("auth", "Invalid grant"),
     "unauthorized_client": ("auth", "Unauthorised client"),
 }
+
+
+# Every refusal code of Airtel's documentation (and the transaction statuses TF/TE, which
+# the callback carries alone) -> the gateway's failure code: this plugin's one mapping table
+# (docs/api.md). A code not here becomes `operator_error`, logged once; those mapped to
+# `prompt_expired` end the payment `expired`.
+VOCABULARY = failures.Vocabulary(
+    "airtel",
+    {
+        "DP00800001002": failures.WRONG_PIN,
+        "DP00800001003": failures.PAYER_LIMIT_REACHED,
+        "DP00800001004": failures.AMOUNT_OUT_OF_BOUNDS,
+        "DP00800001005": failures.PROMPT_EXPIRED,
+        "DP00800001007": failures.INSUFFICIENT_FUNDS,
+        "DP00800001008": failures.PAYER_DECLINED,
+        "DP00800001009": failures.PAYER_NOT_ALLOWED,
+        "DP00800001010": failures.PAYEE_NOT_ALLOWED,
+        "DP00800001024": failures.PROMPT_EXPIRED,
+        "DP00800001025": failures.NOT_RECEIVED,
+        "DP00800001029": failures.PROMPT_EXPIRED,
+        "DP00900001003": failures.PAYER_LIMIT_REACHED,
+        "DP00900001004": failures.AMOUNT_OUT_OF_BOUNDS,
+        "DP00900001005": failures.OPERATOR_ERROR,
+        "DP00900001007": failures.INSUFFICIENT_FUNDS,
+        "DP00900001009": failures.PAYER_NOT_FOUND,
+        "DP00900001010": failures.PAYER_NOT_ALLOWED,
+        "DP00900001011": failures.DUPLICATE,
+        "DP00900001012": failures.PAYER_NOT_FOUND,
+        "DP00900001013": failures.PAYER_DECLINED,
+        "DP00900001015": failures.NOT_RECEIVED,
+        "DP00900001017": failures.DUPLICATE,
+        "DP02200000002": failures.PAYER_NOT_FOUND,
+        "ESB000011": failures.OPERATOR_ERROR,
+        "ESB000041": failures.DUPLICATE,
+        "ESB000045": failures.NOT_RECEIVED,
+        # our disbursement PIN was refused: the merchant's account, not the payee's
+        "ROUTER114": failures.ACCOUNT_ERROR,
+        "ROUTER115": failures.ACCOUNT_ERROR,
+        "ROUTER116": failures.ACCOUNT_ERROR,
+        "ROUTER001": failures.ACCOUNT_ERROR,
+        "ROUTER007": failures.ACCOUNT_ERROR,
+        "TF": failures.OPERATOR_ERROR,
+        "TE": failures.PROMPT_EXPIRED,
+    },
+)
+
+
+def failure_for(code: str, text: str | None = None) -> Failure:
+    """The one translation of an Airtel code into the gateway's vocabulary, keeping
+    Airtel's code and its text (or the documented text of the code)."""
+    return VOCABULARY.failure(code, text or CODES.get(code, ("", code))[1])
 
 
 def kind_of(code: str | None) -> Kind | None:

@@ -40,6 +40,7 @@ from mmo_core.types import (
 
 from mmo_airtel import client
 from mmo_airtel.client import NAME, Answer
+from mmo_airtel.codes import failure_for
 from mmo_airtel.settings import AirtelSettings
 from mmo_airtel.wire import (
     MARKETS,
@@ -95,8 +96,9 @@ def _declined(answer: Answer, operation: str) -> OperatorDeclined:
     return OperatorDeclined(
         f"Airtel refused the {operation}: {failure.message}",
         provider=NAME,
-        provider_code=failure.code,
-        provider_message=failure.message,
+        provider_code=failure.provider_code,
+        provider_message=failure.provider_message,
+        failure_code=failure.code,
     )
 
 
@@ -193,12 +195,13 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         # The transaction id was already received: the first request got through.
         report = await _enquire(context, payment)
         if report.status in ("failed", "expired"):
-            failure = report.failure or Failure(code=answer.code or "", message=answer.message)
+            failure = report.failure or answer.failure()
             raise OperatorDeclined(
                 f"Airtel refused the {payment.type}: {failure.message}",
                 provider=NAME,
-                provider_code=failure.code,
-                provider_message=failure.message,
+                provider_code=failure.provider_code,
+                provider_message=failure.provider_message,
+                failure_code=failure.code,
             )
         return InitiateResult(
             status="succeeded" if report.status == "succeeded" else "pending",
@@ -260,8 +263,8 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
             raise UnknownToOperator(
                 f"Airtel has no transaction {payment.id}",
                 provider=NAME,
-                provider_code=missing.code,
-                provider_message=missing.message,
+                provider_code=missing.provider_code,
+                provider_message=missing.provider_message,
             )
         return StatusReport(status="pending")
     status = TRANSACTION_STATUS.get(str(transaction.get("status") or ""))
@@ -274,8 +277,9 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
             status = "pending"  # TA, TIP, an unknown value (TI): still processing
     failure: Failure | None = None
     if status in ("failed", "expired"):
-        base = answer.failure()
-        failure = Failure(code=base.code, message=transaction.get("message") or base.message)
+        failure = failure_for(
+            answer.code or "UNKNOWN", transaction.get("message") or answer.message
+        )
     return StatusReport(
         status=status,  # type: ignore[arg-type]
         provider_reference=payment.provider_reference or payment.id,
@@ -318,9 +322,7 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     failure = None
     if status in ("failed", "expired"):
         # Airtel's callback has no response code: its status and text are kept.
-        failure = Failure(
-            code=transaction.status_code, message=transaction.message or transaction.status_code
-        )
+        failure = failure_for(transaction.status_code, transaction.message)
     update = PaymentUpdate(
         status=status,  # type: ignore[arg-type]
         payment_id=transaction.id,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
-from mmo_core import phones
+from mmo_core import failures, phones
 from mmo_core.context import ProviderContext
 from mmo_core.crypto import rsa_encrypt_pkcs1v15
 from mmo_core.errors import (
@@ -47,9 +47,43 @@ INVALID_TOKEN_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01"})
 AUTH_CODES = frozenset({"400.008.01", "400.008.02", "404.001.04"})
 BEING_PROCESSED = "being processed"
 
-# Every documented ResultCode that is not a success. Codes are compared as strings.
-# Expired: the payer never answered the prompt (or the request timed out in the queue).
-EXPIRED_CODES = frozenset({"1019", "1037"})
+# Every documented ResultCode (and refusal code) -> the gateway's failure code: this
+# plugin's one mapping table (docs/api.md). Codes are compared as strings; one that is not
+# here becomes `operator_error`, logged once. Those mapped to `prompt_expired` (the payer
+# never answered: 1019, 1036, 1037) end the payment `expired`.
+VOCABULARY = failures.Vocabulary(
+    NAME,
+    {
+        "1": failures.INSUFFICIENT_FUNDS,
+        "2": failures.AMOUNT_OUT_OF_BOUNDS,
+        "3": failures.AMOUNT_OUT_OF_BOUNDS,
+        "4": failures.PAYER_LIMIT_REACHED,
+        "8": failures.PAYER_LIMIT_REACHED,
+        "11": failures.PAYER_NOT_ALLOWED,
+        "17": failures.DUPLICATE,
+        "21": failures.ACCOUNT_ERROR,
+        "26": failures.PROVIDER_UNAVAILABLE,
+        "1001": failures.PROVIDER_UNAVAILABLE,
+        "1019": failures.PROMPT_EXPIRED,
+        "1025": failures.OPERATOR_ERROR,
+        "1032": failures.PAYER_DECLINED,
+        "1036": failures.PROMPT_EXPIRED,
+        "1037": failures.PROMPT_EXPIRED,
+        "2001": failures.WRONG_PIN,
+        "2006": failures.PAYER_NOT_ALLOWED,
+        "2028": failures.ACCOUNT_ERROR,
+        "2040": failures.PAYER_NOT_FOUND,
+        "8006": failures.ACCOUNT_ERROR,
+        "9999": failures.OPERATOR_ERROR,
+        "R000001": failures.DUPLICATE,
+        "R000002": failures.OPERATOR_ERROR,
+        "SFC_IC0003": failures.PAYER_NOT_FOUND,
+        # a B2C request that timed out in Daraja's queue (its QueueTimeOutURL)
+        "QueueTimeOut": failures.NOT_RECEIVED,
+        # the synchronous refusal "Unable to lock subscriber" (retry in a few minutes)
+        "500.001.1001": failures.PROVIDER_UNAVAILABLE,
+    },
+)
 RESULT_CODES: dict[str, str] = {
     "0": "The service request is processed successfully.",
     "1": "The balance is insufficient for the transaction.",
@@ -149,8 +183,14 @@ def result_status(code: int | str | None, text: str = "") -> tuple[ReportedStatu
     key = str(code).strip()
     if key == "0":
         return "succeeded", None
-    failure = Failure(code=key, message=text or RESULT_CODES.get(key, "M-Pesa declined"))
-    return ("expired" if key in EXPIRED_CODES else "failed"), failure
+    failure = failure_for(key, text)
+    return ("expired" if failure.code in failures.EXPIRED_CODES else "failed"), failure
+
+
+def failure_for(code: str, text: str | None = None) -> Failure:
+    """The one translation of a Daraja code into the gateway's vocabulary, keeping
+    Daraja's code and its text (or the documented text of the code)."""
+    return VOCABULARY.failure(code, text or RESULT_CODES.get(code, "M-Pesa declined"))
 
 
 @honours_retry_after
@@ -183,7 +223,9 @@ def raise_for(response: httpx.Response, operation: str) -> None:
         if "does not exist" in lowered:
             raise InvalidRequest(f"M-Pesa does not know this transaction ({operation})", **kwargs)
         # "Unable to lock subscriber", and any other refusal of this request
-        raise OperatorDeclined(text or "M-Pesa declined the request", **kwargs)
+        raise OperatorDeclined(
+            text or "M-Pesa declined the request", failure_code=VOCABULARY.code(code), **kwargs
+        )
     if code in ("500.003.02", "500.003.03") or status == 429:
         raise RateLimited(f"M-Pesa: {operation} rate limited ({text})", retry_after=60, **kwargs)
     if status in (502, 503):

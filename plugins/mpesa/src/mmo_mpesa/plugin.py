@@ -30,7 +30,6 @@ from mmo_core.types import (
     Balance,
     BalanceReport,
     CallbackOutcome,
-    Failure,
     HealthReport,
     InboundCallback,
     InboundPayment,
@@ -189,6 +188,7 @@ async def _stk_push(context: ProviderContext, payment: Payment) -> InitiateResul
             provider=NAME,
             provider_code=ack.ResponseCode,
             provider_message=ack.ResponseDescription,
+            failure_code=client.VOCABULARY.code(ack.ResponseCode),
         )
     return InitiateResult(
         provider_reference=ack.CheckoutRequestID,
@@ -260,6 +260,7 @@ def _ack(data: bytes, operation: str) -> AsyncAck:
             provider=NAME,
             provider_code=ack.ResponseCode,
             provider_message=ack.ResponseDescription,
+            failure_code=client.VOCABULARY.code(ack.ResponseCode),
         )
     return ack
 
@@ -391,7 +392,7 @@ async def _transaction_status(
     failure = None
     if state in ("failed", "expired"):
         reason = str(params.get("ReasonType") or params.get("TransactionStatus"))
-        failure = Failure(code=reason, message=str(params.get("TransactionReason") or reason))
+        failure = client.failure_for(reason, str(params.get("TransactionReason") or reason))
     return StatusReport(
         status=state,  # type: ignore[arg-type]
         provider_reference=reference,
@@ -511,8 +512,8 @@ def _b2c_update(kind: str, payment_id: str, result: Result) -> PaymentUpdate:
         return PaymentUpdate(
             status="expired",
             payment_id=payment_id,
-            failure=Failure(
-                code="QueueTimeOut", message=result.ResultDesc or "The request timed out"
+            failure=client.failure_for(
+                "QueueTimeOut", result.ResultDesc or "The request timed out"
             ),
         )
     state, failure = result_status(result.ResultCode, result.ResultDesc)
@@ -568,8 +569,9 @@ async def reverse(
         raise OperatorDeclined(
             report.failure.message,
             provider=NAME,
-            provider_code=report.failure.code,
-            provider_message=report.failure.message,
+            provider_code=report.failure.provider_code,
+            provider_message=report.failure.provider_message,
+            failure_code=report.failure.code,
         )
     return report
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from mmo_core import phones
+from mmo_core import failures, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     InvalidRequest,
@@ -36,7 +36,6 @@ from mmo_core.types import Failure, Payment, ReportedStatus
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
     DECLINE_CODES,
-    EXPIRED_REASONS,
     EXPIRED_STATUSES,
     FINAL_FAILED,
     REASONS,
@@ -47,6 +46,46 @@ from mmo_mtn_momo.wire import (
 
 NAME = "mtn_momo"
 DISPLAY = "MTN MoMo"
+
+# Every documented `ErrorReason`, extra `reason` and final status -> the gateway's failure
+# code: this plugin's one mapping table (docs/api.md). A reason not here becomes
+# `operator_error`, logged once; those mapped to `prompt_expired` end the payment `expired`.
+# PAYMENT_NOT_APPROVED is what MTN's sandbox (and our simulator) answers for a wrong PIN.
+VOCABULARY = failures.Vocabulary(
+    NAME,
+    {
+        "NOT_ENOUGH_FUNDS": failures.INSUFFICIENT_FUNDS,
+        "APPROVAL_REJECTED": failures.PAYER_DECLINED,
+        "TRANSACTION_CANCELED": failures.PAYER_DECLINED,
+        "EXPIRED": failures.PROMPT_EXPIRED,
+        "TIMEOUT": failures.PROMPT_EXPIRED,
+        "COULD_NOT_PERFORM_TRANSACTION": failures.PROMPT_EXPIRED,
+        "PAYMENT_NOT_APPROVED": failures.WRONG_PIN,
+        "PAYER_NOT_FOUND": failures.PAYER_NOT_FOUND,
+        "PAYEE_NOT_FOUND": failures.PAYER_NOT_FOUND,
+        "SENDER_ACCOUNT_NOT_ACTIVE": failures.PAYER_NOT_ALLOWED,
+        "PAYER_LIMIT_REACHED": failures.PAYER_LIMIT_REACHED,
+        "PAYEE_NOT_ALLOWED_TO_RECEIVE": failures.PAYEE_NOT_ALLOWED,
+        "NOT_ALLOWED": failures.ACCOUNT_ERROR,
+        "NOT_ALLOWED_TARGET_ENVIRONMENT": failures.ACCOUNT_ERROR,
+        "INVALID_CALLBACK_URL_HOST": failures.ACCOUNT_ERROR,
+        "INVALID_CURRENCY": failures.OPERATOR_ERROR,
+        "RESOURCE_ALREADY_EXIST": failures.DUPLICATE,
+        "RESOURCE_NOT_FOUND": failures.NOT_RECEIVED,
+        "TRANSACTION_NOT_FOUND": failures.NOT_RECEIVED,
+        "SERVICE_UNAVAILABLE": failures.PROVIDER_UNAVAILABLE,
+        "INTERNAL_PROCESSING_ERROR": failures.OPERATOR_ERROR,
+        "FAILED": failures.OPERATOR_ERROR,
+        "REJECTED": failures.OPERATOR_ERROR,
+    },
+)
+
+
+def failure_for(code: str, text: str | None = None) -> Failure:
+    """The one translation of a MoMo reason into the gateway's vocabulary, keeping MoMo's
+    reason and its text (or the documented text of the reason)."""
+    return VOCABULARY.failure(code, text or REASONS.get(code, code))
+
 
 # Payment type -> the MoMo operations that make it (the first is the default).
 MODES: dict[str, tuple[str, ...]] = {
@@ -165,7 +204,7 @@ def raise_for(response: httpx.Response, operation: str) -> None:
     if code == "SERVICE_UNAVAILABLE" or status in (502, 503):
         raise ProviderUnavailable(f"{where}: unavailable", **kwargs)
     if code in DECLINE_CODES:
-        raise OperatorDeclined(text, **kwargs)
+        raise OperatorDeclined(text, failure_code=VOCABULARY.code(code), **kwargs)
     if code in ("INVALID_CURRENCY", "INVALID_CALLBACK_URL_HOST"):
         raise InvalidRequest(f"{where} refused: {text}", **kwargs)
     if status == 404:
@@ -190,12 +229,12 @@ def outcome(tx: Transaction) -> tuple[ReportedStatus, Failure | None]:
     code = tx.reason_code
     failure = None
     if code:
-        failure = Failure(code=code, message=tx.reason_message or REASONS.get(code, code))
+        failure = failure_for(code, tx.reason_message)
     if state in FINAL_FAILED:
-        failure = failure or Failure(code=state, message="The transaction failed")
-        return ("expired" if failure.code in EXPIRED_REASONS else "failed"), failure
+        failure = failure or failure_for(state, "The transaction failed")
+        return ("expired" if failure.code in failures.EXPIRED_CODES else "failed"), failure
     if state in EXPIRED_STATUSES:
-        return "expired", failure or Failure(code=state, message=REASONS["EXPIRED"])
+        return "expired", failure or failure_for(state, REASONS["EXPIRED"])
     return "pending", None
 
 

@@ -228,8 +228,9 @@ def _declined(failure: Failure) -> OperatorDeclined:
     return OperatorDeclined(
         failure.message,
         provider=NAME,
-        provider_code=failure.code,
-        provider_message=failure.message,
+        provider_code=failure.provider_code or failure.code,
+        provider_message=failure.provider_message or failure.message,
+        failure_code=failure.code,
     )
 
 
@@ -495,7 +496,7 @@ async def reverse(
         )
     state, failure = client.outcome(refund)
     if state in ("failed", "expired"):
-        raise _declined(failure or Failure(code=refund.status, message="The refund failed"))
+        raise _declined(failure or client.failure_for(refund.status, "The refund failed"))
     return msgspec.structs.replace(
         report,
         status="reversed" if state == "succeeded" else "pending",

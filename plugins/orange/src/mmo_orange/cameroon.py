@@ -75,11 +75,13 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
     mapped = client.cameroon_status(data.status if data else None)
     if mapped in ("failed", "expired"):
         code, text = client.split_coded(answer.message)
+        refused = (data.inittxnstatus if data else None) or code or mapped
         raise OperatorDeclined(
             text or "Declined by Orange Money",
             provider=NAME,
-            provider_code=(data.inittxnstatus if data else None) or code or mapped,
+            provider_code=refused,
             provider_message=(data.inittxnmessage if data else None) or text,
+            failure_code=client.VOCABULARY.code(refused.upper()),
         )
     return InitiateResult(
         status="succeeded" if mapped == "succeeded" else "pending",

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from mmo_core import failures
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     InvalidRequest,
@@ -72,6 +73,25 @@ SONATEL_STATUS: dict[str, ReportedStatus] = {
 # exist" is in the sources [O9]; 2011 (insufficient balance) and 2040 (wrong or expired OTP)
 # are the simulator's (derived). Any other problem code is an InvalidRequest.
 SONATEL_DECLINED = frozenset({"2000", "2011", "2040"})
+
+# Every refusal code and final status of the notes (WebPay, Cameroon, Sonatel) -> the
+# gateway's failure code: this plugin's one mapping table (docs/api.md). A failure without a
+# code is looked up by its status. A code not here becomes `operator_error`, logged once;
+# those mapped to `prompt_expired` end the payment `expired`.
+VOCABULARY = failures.Vocabulary(
+    NAME,
+    {
+        "60019": failures.INSUFFICIENT_FUNDS,
+        "60011": failures.WRONG_PIN,
+        "2000": failures.PAYER_NOT_FOUND,
+        "2011": failures.INSUFFICIENT_FUNDS,
+        "2040": failures.WRONG_PIN,
+        "CANCELLED": failures.PAYER_DECLINED,
+        "EXPIRED": failures.PROMPT_EXPIRED,
+        "FAILED": failures.OPERATOR_ERROR,
+        "REJECTED": failures.OPERATOR_ERROR,
+    },
+)
 
 # "60019 :: Le solde du compte du payeur est insuffisant"
 _CODED = re.compile(r"^\s*(\d+)\s*::\s*(.*)$", re.S)
@@ -179,9 +199,13 @@ def raise_for(response: httpx.Response, operation: str) -> None:
             **kwargs,
         )
     if status == 417:  # Cameroon business errors: the payment is refused for good
-        raise OperatorDeclined(text or "Declined by Orange Money", **kwargs)
+        raise OperatorDeclined(
+            text or "Declined by Orange Money", failure_code=VOCABULARY.code(code), **kwargs
+        )
     if problem and status in (400, 409, 422) and code in SONATEL_DECLINED:
-        raise OperatorDeclined(text or "Declined by Orange Money", **kwargs)
+        raise OperatorDeclined(
+            text or "Declined by Orange Money", failure_code=VOCABULARY.code(code), **kwargs
+        )
     if problem and status == 404 and operation == "status":
         # Sonatel's own "no such transaction" (a wrong base URL gives the gateway's 404/60)
         raise UnknownToOperator(f"Orange has no record of this transaction: {text}", **kwargs)
@@ -199,7 +223,9 @@ def raise_for(response: httpx.Response, operation: str) -> None:
 
 
 def failure_of(code: str | None, text: str | None, status: str) -> Failure:
-    return Failure(code=code or status, message=text or f"Orange Money reported {status}")
+    """The one translation of an Orange code (or, without one, its status) into the
+    gateway's vocabulary, keeping Orange's code and text."""
+    return VOCABULARY.failure(code or status, text or f"Orange Money reported {status}")
 
 
 # -- tokens and calls -----------------------------------------------------------------------

@@ -133,6 +133,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             provider=NAME,
             provider_code=answer.status.upper(),
             provider_message=answer.description,
+            failure_code=client.VOCABULARY.code(answer.status.upper()),
         )
     return InitiateResult(
         status="succeeded" if mapped == "succeeded" else "pending",
