@@ -39,7 +39,10 @@ OTHER_CLIENT = "other"
 # -- the log scan: no configured secret and no unmasked phone number in any log line ----------
 
 # full phone numbers as the suite uses them: E.164, or the digits an operator wants
-_NUMBER = re.compile(r"(?<![\d*])\+?(?:254|255|256|233|225|221|237|260|243|46|56)\d{8,10}(?!\d)")
+# (not inside a word: a UUID's hex, a receipt or an id may hold such digits)
+_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z*_-])\+?(?:254|255|256|233|225|221|237|260|243|46|56)\d{8,10}(?![0-9A-Za-z_])"
+)
 
 
 class LogScan(logging.Handler):
