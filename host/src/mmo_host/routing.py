@@ -29,6 +29,7 @@ import msgspec
 from mmo_core import phones
 from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported, ProviderUnavailable
 from mmo_core.registry import Provider, ProviderRegistry
+from mmo_core.types import OPERATIONS, Market, ProviderDeclaration
 
 from mmo_host.breaker import breaker_key
 from mmo_host.config import HostConfig
@@ -140,8 +141,6 @@ class Router:
     """The routing of one gateway: its prefix table, its policy and its providers."""
 
     def __init__(self, config: HostConfig, registry: ProviderRegistry) -> None:
-        from mmo_core.types import OPERATIONS
-
         self.registry = registry
         self.priority = {name: i for i, name in enumerate(config.provider_priority)}
         self.prefixes = parse_prefixes(config.network_prefixes)
@@ -302,9 +301,7 @@ def _operations(providers: list[Provider]) -> list[str]:
     return list(dict.fromkeys(op for p in providers for op in p.declaration.operations))
 
 
-def _markets(d: Any) -> list[Any]:
-    from mmo_core.types import Market
-
+def _markets(d: ProviderDeclaration) -> list[Market]:
     if d.markets:
         return list(d.markets)
     return [Market(c, cur) for c in d.countries for cur in d.currencies]
