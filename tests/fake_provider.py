@@ -33,6 +33,7 @@ from mmo_core.types import (
     InboundCallback,
     InboundPayment,
     InitiateResult,
+    Network,
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
@@ -74,6 +75,9 @@ def mmo_provider() -> ProviderDeclaration:
         display_name="Fake Money",
         countries=("TZ",),
         currencies=("TZS",),
+        # the suite's numbers +2557123... are on Yas (phonenumbers' carrier data): a payment
+        # without a provider for one of them is routed here
+        networks=(Network("TZ", "yas"),),
         operations=(
             "collection",
             "disbursement",

@@ -8,6 +8,7 @@ helpers below. Full numbers never go to logs: use `mask`.
 from __future__ import annotations
 
 import phonenumbers
+from phonenumbers import carrier
 
 from mmo_core.errors import InvalidRequest
 
@@ -42,6 +43,55 @@ def to_e164(raw: str, default_region: str | None = None, *, strict: bool = True)
 def region_of(e164: str) -> str:
     """ISO 3166 alpha-2 region of an E.164 number ('KE' for +254...), or 'ZZ' if unknown."""
     return phonenumbers.region_code_for_number(_parse(e164, None)) or "ZZ"
+
+
+# Brand names as phonenumbers' carrier data spells them ("MTN Cameroon", "Airtel"), to the
+# small network ids providers declare; any other name is its first word, lower case.
+NETWORK_BRANDS: tuple[str, ...] = (
+    "safaricom",
+    "airtel",
+    "mtn",
+    "orange",
+    "moov",
+    "vodacom",
+    "vodafone",
+    "tigo",
+    "yas",
+    "telkom",
+    "halotel",
+    "zamtel",
+    "glo",
+    "9mobile",
+    "africell",
+    "expresso",
+    "free",
+    "nexttel",
+    "camtel",
+    "econet",
+    "telecel",
+    "lonestar",
+)
+
+
+def network_id(name: str) -> str | None:
+    """The small id of a carrier's name: 'MTN Cameroon' -> 'mtn', 'Airtel' -> 'airtel'."""
+    lowered = name.strip().lower()
+    if not lowered:
+        return None
+    for brand in NETWORK_BRANDS:
+        if lowered.startswith(brand):
+            return brand
+    return "".join(ch for ch in lowered.split()[0] if ch.isalnum()) or None
+
+
+def network_of(e164: str) -> str | None:
+    """The mobile network a number was allocated to, by phonenumbers' carrier data
+    ('safaricom' for +254712..., 'mtn' for +256772...), or None when it is not known.
+
+    Numbers are ported between networks, so this is a prediction: the host's configured
+    prefix table (MMO_NETWORK_PREFIXES) overrides it.
+    """
+    return network_id(carrier.name_for_number(_parse(e164, None), "en"))
 
 
 def country_calling_code(e164: str) -> int:
@@ -83,6 +133,8 @@ __all__ = [
     "last_digits",
     "mask",
     "national_number",
+    "network_id",
+    "network_of",
     "region_of",
     "to_e164",
 ]

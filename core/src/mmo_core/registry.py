@@ -97,6 +97,7 @@ class Provider:
             "currencies": list(d.currencies),
             "operations": list(d.operations),
             "limits": msgspec.to_builtins(d.limits),
+            "networks": msgspec.to_builtins(d.networks),
             "webhook_path": d.route_segment,
             "webhook_kinds": list(d.webhook_kinds),
             "hooks": list(self.hooks),
@@ -238,6 +239,17 @@ class ProviderRegistry:
         log.info("hook %s %s", hook_name, "raised" if failed else "returned")
 
 
+def _network_problems(declaration: ProviderDeclaration) -> list[str]:
+    problems = []
+    for network in declaration.networks:
+        where = f"network {network.country}/{network.network}"
+        if network.country not in declaration.countries:
+            problems.append(f"{where}: undeclared country")
+        if not network.network or network.network != network.network.lower():
+            problems.append(f"{where}: not a lower-case id")
+    return problems
+
+
 def validate_declaration(declaration: Any) -> None:
     """Raise ConfigurationError when a provider declaration is incomplete or inconsistent."""
     if not isinstance(declaration, ProviderDeclaration):
@@ -266,6 +278,7 @@ def validate_declaration(declaration: Any) -> None:
             or market.currency not in declaration.currencies
         ):
             problems.append(f"market {market.country}/{market.currency} is not declared")
+    problems.extend(_network_problems(declaration))
     for limit in declaration.limits:
         if limit.currency not in declaration.currencies:
             problems.append(f"limit for undeclared currency {limit.currency}")

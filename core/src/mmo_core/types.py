@@ -61,6 +61,17 @@ class Market(msgspec.Struct, frozen=True):
     currency: str
 
 
+class Network(msgspec.Struct, frozen=True):
+    """A mobile network in one country ("KE", "safaricom"): the wallets a provider reaches.
+
+    `network` is the small id `phones.network_of` gives ("safaricom", "airtel", "mtn",
+    "orange", ...). The host chooses a provider for a number by its country and network.
+    """
+
+    country: str
+    network: str
+
+
 class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     """What a provider says about itself: returned by its `mmo_provider` hook.
 
@@ -70,6 +81,10 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     are further segments routed to the same provider, for operators that refuse URLs
     containing certain words (Daraja refuses "mpesa"). `settings` is the
     `ProviderSettings` subclass the core fills from the environment.
+
+    `networks` are the mobile networks whose wallets the provider reaches, by country: the
+    host routes a payment without a named provider to the one that serves the number's
+    network. A provider that declares none is used only when a payment names it.
     """
 
     name: str
@@ -79,6 +94,7 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
     operations: tuple[Operation, ...]
     limits: tuple[AmountLimit, ...] = ()
     markets: tuple[Market, ...] = ()
+    networks: tuple[Network, ...] = ()
     webhook_kinds: tuple[str, ...] = ()
     webhook_path: str | None = None
     webhook_aliases: tuple[str, ...] = ()
@@ -104,6 +120,18 @@ class ProviderDeclaration(msgspec.Struct, frozen=True, kw_only=True):
         if not self.markets:
             return True
         return Market(country, currency) in self.markets
+
+    def serves_network(self, country: str, network: str | None) -> bool:
+        """True when this provider reaches the wallets of `network` in `country`."""
+        return network is not None and Network(country, network) in self.networks
+
+    def currencies_in(self, country: str) -> tuple[str, ...]:
+        """The currencies of this provider's wallets in `country`."""
+        if country not in self.countries:
+            return ()
+        if not self.markets:
+            return self.currencies
+        return tuple(m.currency for m in self.markets if m.country == country)
 
     def limit_for(self, currency: str) -> AmountLimit | None:
         for limit in self.limits:
@@ -371,6 +399,7 @@ __all__ = [
     "InboundPayment",
     "InitiateResult",
     "Market",
+    "Network",
     "NextAction",
     "Operation",
     "Payment",

@@ -25,6 +25,7 @@ from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.health import HealthController
 from mmo_host.controllers.operations import OperationsController
 from mmo_host.controllers.payments import PaymentController
+from mmo_host.controllers.providers import ProviderController
 from mmo_host.controllers.webhooks import WebhookController
 from mmo_host.errors import EXCEPTION_HANDLERS
 from mmo_host.gateway import Gateway
@@ -69,7 +70,7 @@ class GatewayPlugin(InitPluginProtocol):
             request_max_body_size=self.gateway.config.max_webhook_bytes,
         )
         app_config.route_handlers.extend(
-            [PaymentController, webhooks, HealthController, AdminController]
+            [PaymentController, ProviderController, webhooks, HealthController, AdminController]
         )
         app_config.route_handlers.append(OperationsController)
 

@@ -71,6 +71,11 @@ class HostConfig:
     auto_migrate: bool = True
     mount_simulators: bool = True
     provider_priority: tuple[str, ...] = ()
+    # MMO_NETWORK_PREFIXES: "KE:25475=airtel,..." (country, number prefix, network), read
+    # as-is here; mmo_host.routing parses and checks it
+    network_prefixes: str = ""
+    # MMO_ROUTING_POLICY: "KE/collection=mpesa:fail_fast,..." (mmo_host.routing)
+    routing_policy: str = ""
     # proxies whose X-Forwarded-For is believed (host/sources.py); none by default
     trusted_proxies: str = ""
     operator_timeout: float = 30.0
@@ -174,6 +179,8 @@ class HostConfig:
             "auto_migrate": _flag(env.get("MMO_AUTO_MIGRATE"), not production),
             "mount_simulators": _flag(env.get("MMO_MOUNT_SIMULATORS"), not production),
             "provider_priority": _list(env.get("MMO_PROVIDER_PRIORITY")),
+            "network_prefixes": env.get("MMO_NETWORK_PREFIXES", ""),
+            "routing_policy": env.get("MMO_ROUTING_POLICY", ""),
             "trusted_proxies": env.get("MMO_TRUSTED_PROXIES", ""),
             "operator_timeout": timeout,
             "max_webhook_bytes": max_webhook,

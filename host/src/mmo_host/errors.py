@@ -68,8 +68,12 @@ def mmo_error_handler(_: Request, exc: MmoError) -> Response:
         log.warning("%s: %s", exc.code, exc)
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after else None
+    # details (e.g. the country and network no provider serves) are for the caller's 4xx
+    details = exc.details if status < 500 else None
     return Response(
-        _body(exc.code, exc.message, provider=exc.provider), status_code=status, headers=headers
+        _body(exc.code, exc.message, details, provider=exc.provider),
+        status_code=status,
+        headers=headers,
     )
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 from mmo_core.context import ProviderContext
-from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported
+from mmo_core.errors import ConfigurationError
 from mmo_core.http import create_http_client
-from mmo_core.registry import Provider, ProviderRegistry
+from mmo_core.registry import ProviderRegistry
 from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings, env_var, load_settings
 from mmo_core.tokens import TokenCache
@@ -22,6 +22,7 @@ from mmo_host import sources
 from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
 from mmo_host.keys import Keyring
+from mmo_host.routing import Router
 from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.gateway")
@@ -61,6 +62,8 @@ class Gateway:
         self.schedule = Schedule.from_config(
             config, {n: p.declaration.poll_after for n, p in registry.providers.items()}
         )
+        # who takes a payment (routing.py): its prefix table and policy, read once
+        self.router = Router(config, registry)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -124,45 +127,3 @@ class Gateway:
 
     def context(self, name: str) -> ProviderContext:
         return self.contexts[name]
-
-    def choose_provider(
-        self, *, requested: str | None, operation: str, country: str, currency: str
-    ) -> Provider:
-        """The provider for a payment: the one asked for, else the first that serves it."""
-        if requested is not None:
-            if requested not in self.registry.providers:
-                raise InvalidRequest(
-                    f"Unknown or disabled provider {requested!r}", code="unknown_provider"
-                )
-            provider = self.registry.providers[requested]
-            self._check_serves(provider, operation, country, currency)
-            return provider
-        candidates = []
-        for provider in self.registry.providers.values():
-            try:
-                self._check_serves(provider, operation, country, currency)
-            except NotSupported:
-                continue
-            candidates.append(provider)
-        if not candidates:
-            raise NotSupported(
-                f"No installed provider offers {operation} in {currency} for country {country}",
-                code="no_provider",
-            )
-        priority = {name: i for i, name in enumerate(self.config.provider_priority)}
-        candidates.sort(key=lambda p: (priority.get(p.name, len(priority)), p.name))
-        return candidates[0]
-
-    @staticmethod
-    def _check_serves(provider: Provider, operation: str, country: str, currency: str) -> None:
-        d = provider.declaration
-        if operation not in d.operations:
-            raise NotSupported(f"{d.display_name} does not offer {operation}", provider=d.name)
-        if country not in d.countries:
-            raise NotSupported(
-                f"{d.display_name} does not serve country {country}", provider=d.name
-            )
-        if not d.serves(country, currency):
-            raise NotSupported(
-                f"{d.display_name} does not take {currency} in country {country}", provider=d.name
-            )

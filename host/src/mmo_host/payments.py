@@ -30,10 +30,16 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_host import db, jobs, operator
+from mmo_host import db, jobs, operator, routing
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
-from mmo_host.schemas import FailureBody, NextActionBody, PaymentCreate, PaymentResource
+from mmo_host.schemas import (
+    FailureBody,
+    NextActionBody,
+    PaymentCreate,
+    PaymentResource,
+    RoutingBody,
+)
 
 log = logging.getLogger("mmo.payments")
 
@@ -104,6 +110,7 @@ def resource(row: PaymentRecord) -> PaymentResource:
         failure=failure,
         next_action=msgspec.convert(next_action, NextActionBody) if next_action else None,
         origin=row.origin,
+        routing=msgspec.convert(row.routing, RoutingBody) if row.routing else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -389,16 +396,19 @@ class Accepted:
 
     provider: str
     payment: Payment
+    # the routing decision (routing.Decision), kept on the payment as `routing`
+    decision: routing.Decision | None = None
 
 
 def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
     """Validate everything before anything is stored; raise InvalidRequest/NotSupported."""
     amount = money.parse_amount(body.amount, body.currency)
     msisdn = phones.to_e164(body.msisdn)
-    country = phones.region_of(msisdn)
-    provider = gateway.choose_provider(
-        requested=body.provider, operation=body.type, country=country, currency=body.currency
+    decision = gateway.router.choose(
+        requested=body.provider, operation=body.type, msisdn=msisdn, currency=body.currency
     )
+    provider = decision.provider
+    country = decision.located.country
     provider.declaration.check_amount(amount, body.currency)
     payment = Payment(
         id=str(uuid.uuid4()),
@@ -414,10 +424,10 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
     )
     if provider.implements("validate"):
         provider.call_sync("validate", context=gateway.context(provider.name), payment=payment)
-    return Accepted(provider.name, payment)
+    return Accepted(provider.name, payment, decision)
 
 
-JSONB_COLUMNS = frozenset({"metadata", "provider_data"})
+JSONB_COLUMNS = frozenset({"metadata", "provider_data", "routing"})
 
 
 async def _insert(columns: dict[str, Any], *, on_conflict: str = "") -> PaymentRecord | None:
@@ -457,6 +467,7 @@ async def insert_new(
                 "description": p.description,
                 "payer_message": p.payer_message,
                 "metadata": p.metadata,
+                "routing": accepted.decision.record() if accepted.decision else None,
             },
             on_conflict="ON CONFLICT (client_id, idempotency_key) DO NOTHING",
         )

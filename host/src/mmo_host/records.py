@@ -37,7 +37,9 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PaymentRecord(Record, frozen=True, kw_only=True):
-    json_columns: ClassVar[frozenset[str]] = frozenset({"metadata", "provider_data", "next_action"})
+    json_columns: ClassVar[frozenset[str]] = frozenset(
+        {"metadata", "provider_data", "next_action", "routing"}
+    )
 
     id: uuid.UUID
     client_id: str
@@ -71,6 +73,9 @@ class PaymentRecord(Record, frozen=True, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+    # how the provider was chosen (mmo_host.routing): {"network", "provider", "reason"};
+    # None for payments the gateway did not start and those stored before routing was kept
+    routing: dict[str, Any] | None = None
 
 
 class ReversalRecord(Record, frozen=True, kw_only=True):

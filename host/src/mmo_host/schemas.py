@@ -42,6 +42,15 @@ class NextActionBody(msgspec.Struct):
     url: str
 
 
+class RoutingBody(msgspec.Struct, kw_only=True):
+    """How the provider was chosen: the number's network, the provider and why
+    (`requested`, `network`, `prefix`, `preferred` or `priority`; docs/api.md)."""
+
+    network: str | None
+    provider: str
+    reason: str
+
+
 class PaymentResource(msgspec.Struct, kw_only=True):
     id: str
     type: PaymentType
@@ -62,6 +71,7 @@ class PaymentResource(msgspec.Struct, kw_only=True):
     # "api" for payments the orchestrator created; the operator's channel ("c2b") for
     # payments the operator reported that the gateway did not start
     origin: str = "api"
+    routing: RoutingBody | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

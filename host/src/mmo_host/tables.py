@@ -56,6 +56,8 @@ class Payment(Table, tablename="payments"):
     created_at = Timestamptz()
     updated_at = Timestamptz()
     version = Integer()
+    # how the provider was chosen (mmo_host.routing)
+    routing = JSONB(null=True)
 
 
 class Reversal(Table, tablename="reversals"):

@@ -103,6 +103,23 @@ def test_validate_checks_the_environment_currency() -> None:
         plugin.validate(context(target_environment="mtnmars"), payment())
 
 
+def test_the_default_sandbox_sends_each_country_to_its_target_environment() -> None:
+    """Against the gateway's simulator a Ugandan payment goes to mtnuganda (so UGX is
+    taken); MTN's own sandbox (a base URL) and a configured environment are kept."""
+    assert client.target_environment(context(), "UG") == "mtnuganda"
+    assert client.target_environment(context(), "CM") == "mtncameroon"
+    assert client.target_environment(context(), "SE") == "sandbox"
+    assert client.target_environment(context()) == "sandbox"
+    mtn_sandbox = context(base_url="https://sandbox.momodeveloper.mtn.com")
+    assert client.target_environment(mtn_sandbox, "UG") == "sandbox"
+    with pytest.raises(InvalidRequest):
+        plugin.validate(mtn_sandbox, payment(currency="UGX", msisdn="+256772345678", country="UG"))
+    plugin.validate(context(), payment(currency="UGX", msisdn="+256772345678", country="UG"))
+    assert client.target_environment(context(target_environment="mtnghana"), "UG") == "mtnghana"
+    renamed = context(country_environments="UG=mtnrwanda")
+    assert client.target_environment(renamed, "UG") == "mtnrwanda"
+
+
 # -- the one translation of errors --------------------------------------------------------------
 
 

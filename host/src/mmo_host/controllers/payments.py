@@ -55,6 +55,8 @@ class PaymentController(Controller):
         client_id = request.state.client_id
         digest = payments.request_hash(body)
         accepted = payments.check_request(gateway, body)
+        if accepted.decision is not None:  # a fail_fast policy: 503 while it is down
+            await gateway.router.refuse_if_down(gateway.breakers, accepted.decision)
         row, created = await payments.insert_new(
             gateway, client_id, idempotency_key, digest, accepted
         )

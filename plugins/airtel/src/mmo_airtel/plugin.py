@@ -30,6 +30,7 @@ from mmo_core.types import (
     InboundCallback,
     InitiateResult,
     Market,
+    Network,
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
@@ -70,6 +71,7 @@ DECLARATION = ProviderDeclaration(
     countries=tuple(dict.fromkeys(country for country, _ in MARKETS)),
     currencies=_CURRENCIES,
     markets=tuple(Market(country, currency) for country, currency in MARKETS),
+    networks=tuple(Network(country, "airtel") for country in dict.fromkeys(c for c, _ in MARKETS)),
     operations=("collection", "disbursement", "reversal", "balance", "lookup"),
     # Airtel's own limits depend on the wallet's grade and are answered with
     # DP00800001003 / DP00900001003; we only refuse what can never pass.

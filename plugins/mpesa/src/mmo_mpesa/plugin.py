@@ -34,6 +34,7 @@ from mmo_core.types import (
     InboundCallback,
     InboundPayment,
     InitiateResult,
+    Network,
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
@@ -95,6 +96,8 @@ DECLARATION = ProviderDeclaration(
     description="Safaricom M-Pesa Kenya: STK push, B2C, reversal, balance and C2B.",
     countries=("KE",),
     currencies=("KES",),
+    # M-Pesa wallets are Safaricom's: the host routes Safaricom Kenya numbers here
+    networks=(Network("KE", "safaricom"),),
     operations=("collection", "disbursement", "reversal", "balance"),
     limits=(
         AmountLimit(

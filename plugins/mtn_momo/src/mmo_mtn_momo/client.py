@@ -36,6 +36,7 @@ from mmo_core.types import Failure, Payment, ReportedStatus
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
     DECLINE_CODES,
+    ENVIRONMENT_COUNTRY,
     EXPIRED_STATUSES,
     FINAL_FAILED,
     REASONS,
@@ -102,6 +103,34 @@ COLLECTION_MODE_KEY = "mtn_momo_collection"
 
 def settings_of(context: ProviderContext) -> MtnMomoSettings:
     return context.settings  # type: ignore[return-value]
+
+
+def country_environments(settings: MtnMomoSettings) -> dict[str, str]:
+    """Country -> target environment: MTN's names, then `country_environments` entries."""
+    found = {country: env for env, country in ENVIRONMENT_COUNTRY.items()}
+    for entry in settings.country_environments.split(","):
+        country, _, env = entry.strip().partition("=")
+        if country and env:
+            found[country.strip().upper()] = env.strip()
+    return found
+
+
+def target_environment(context: ProviderContext, country: str | None = None) -> str:
+    """`X-Target-Environment` of a call about a payment in `country`.
+
+    A configured environment other than "sandbox" (a country's credentials) is always
+    used. With "sandbox" and no `base_url` in the gateway's sandbox, calls go to the
+    gateway's own simulator, which serves every country: a payment in one of MTN's
+    countries goes to that country's environment, so its currency is taken. Pointed at
+    MTN's own sandbox (a `base_url`), "sandbox" stays, with MTN's EUR-only rule.
+    """
+    settings = settings_of(context)
+    configured = settings.target_environment
+    if configured != "sandbox" or settings.base_url or context.environment != "sandbox":
+        return configured
+    if country is None:
+        return configured
+    return country_environments(settings).get(country, configured)
 
 
 def mode_of(settings: MtnMomoSettings, payment: Payment) -> str:
@@ -246,14 +275,17 @@ def token_key(context: ProviderContext, product: str) -> str:
     return context.token_key(product, user)
 
 
-def operator(context: ProviderContext, product: str) -> OperatorClient:
+def operator(
+    context: ProviderContext, product: str, environment: str | None = None
+) -> OperatorClient:
     """The core's operator client for one product: its token (`POST /{product}/token/`,
-    Basic auth), and `Ocp-Apim-Subscription-Key` / `X-Target-Environment` on every call."""
+    Basic auth), and `Ocp-Apim-Subscription-Key` / `X-Target-Environment` (`environment`,
+    by default the configured one) on every call."""
     settings = settings_of(context)
     key, user, secret = settings.credentials(product)
     product_headers = {
         "Ocp-Apim-Subscription-Key": key,
-        "X-Target-Environment": settings.target_environment,
+        "X-Target-Environment": environment or settings.target_environment,
     }
 
     async def fetch() -> AccessToken:
@@ -296,22 +328,29 @@ async def send(
     moves_money: bool,
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
+    environment: str | None = None,
 ) -> httpx.Response:
     """One product call through the core's operator client (one token refresh on a 401)."""
     extra = dict(headers or {})
     if content is not None:
         extra["Content-Type"] = "application/json"
-    return await operator(context, product).send(
+    return await operator(context, product, environment).send(
         method, path, operation, moves_money=moves_money, headers=extra, content=content
     )
 
 
 async def get_transaction(
-    context: ProviderContext, product: str, mode: str, reference: str
+    context: ProviderContext,
+    product: str,
+    mode: str,
+    reference: str,
+    environment: str | None = None,
 ) -> Transaction | None:
     """`GET /{product}/v1_0/{mode}/{reference}`; None when MoMo does not know it (404)."""
     path = f"/{product}/v1_0/{mode}/{reference}"
-    response = await send(context, product, "GET", path, "status", moves_money=False)
+    response = await send(
+        context, product, "GET", path, "status", moves_money=False, environment=environment
+    )
     if response.status_code == 404:
         return None
     raise_for(response, "status")

@@ -32,6 +32,7 @@ from mmo_core.types import (
     InboundCallback,
     InitiateResult,
     Market,
+    Network,
     Payment,
     PaymentUpdate,
     ProviderDeclaration,
@@ -80,6 +81,9 @@ DECLARATION = ProviderDeclaration(
     countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
     currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
     markets=MARKETS,
+    # MTN in each country of a target environment; the sandbox's Swedish and Chilean test
+    # numbers are no MTN network, so MoMo is chosen for them only when a payment names it
+    networks=tuple(Network(m.country, "mtn") for m in COUNTRY_MARKETS),
     operations=("collection", "disbursement", "remittance", "reversal", "balance", "lookup"),
     # one route per product, and one for refunds (disbursement `refund` of a collection)
     webhook_kinds=(*PRODUCTS, "refund"),
@@ -98,16 +102,17 @@ def mmo_provider() -> ProviderDeclaration:
 @hookimpl
 def validate(context: ProviderContext, payment: Payment) -> None:
     settings = settings_of(context)
-    wanted = ENVIRONMENT_CURRENCY.get(settings.target_environment)
+    environment = client.target_environment(context, payment.country)
+    wanted = ENVIRONMENT_CURRENCY.get(environment)
     if wanted is None:
         raise InvalidRequest(
-            f"MMO_MTN_MOMO_TARGET_ENVIRONMENT {settings.target_environment!r} is not one of "
-            "MTN's target environments",
+            f"MTN MoMo target environment {environment!r} is not one of MTN's target "
+            "environments (MMO_MTN_MOMO_TARGET_ENVIRONMENT, MMO_MTN_MOMO_COUNTRY_ENVIRONMENTS)",
             provider=NAME,
         )
     if payment.currency != wanted:
         raise InvalidRequest(
-            f"{DISPLAY} ({settings.target_environment}) takes {wanted} only",
+            f"{DISPLAY} ({environment}) takes {wanted} only",
             code="unsupported_currency",
             provider=NAME,
         )
@@ -158,6 +163,7 @@ async def _submit(
     headers: dict[str, str],
     content: bytes,
     operation: str,
+    environment: str | None = None,
 ) -> bool:
     """POST a create with its X-Reference-Id, resending it while its answer is lost.
 
@@ -179,6 +185,7 @@ async def _submit(
                 moves_money=True,
                 headers=headers,
                 content=content,
+                environment=environment,
             )
             if response.status_code == 409:
                 return False
@@ -218,7 +225,8 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         "X-Callback-Url": context.callback_url(product, payment.id),
     }
     path = client.create_path(settings, product, mode)
-    if await _submit(context, product, path, headers, _body(payment), "initiate"):
+    environment = client.target_environment(context, payment.country)
+    if await _submit(context, product, path, headers, _body(payment), "initiate", environment):
         return _accepted(payment, product, mode)
     # 409 on our own reference: MoMo already has this request (an earlier attempt)
     return await _already_received(context, payment, product, mode)
@@ -238,7 +246,8 @@ async def _already_received(
     context: ProviderContext, payment: Payment, product: str, mode: str
 ) -> InitiateResult:
     """A 409 on our own reference: MoMo has the request. Confirm it by a status GET."""
-    tx = await client.get_transaction(context, product, mode, payment.id)
+    environment = client.target_environment(context, payment.country)
+    tx = await client.get_transaction(context, product, mode, payment.id, environment)
     if tx is None:
         raise OutcomeUnknown(
             f"{DISPLAY}: reference already used but not readable",
@@ -260,7 +269,8 @@ async def _already_received(
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     reference = payment.provider_reference or payment.id
     mode = client.mode_of(settings_of(context), payment)
-    tx = await client.get_transaction(context, payment.type, mode, reference)
+    environment = client.target_environment(context, payment.country)
+    tx = await client.get_transaction(context, payment.type, mode, reference, environment)
     if tx is None:
         if payment.provider_data.get("accepted"):
             # MoMo answered 202: a 404 now is a late read, never a failure
@@ -276,7 +286,9 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     if state == "succeeded" and _may_be_refunded(context, payment):
         done = []
         for refund_id in _refund_ids(payment):
-            refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+            refund = await client.get_transaction(
+                context, "disbursement", "refund", refund_id, environment
+            )
             if refund is not None and client.outcome(refund)[0] == "succeeded":
                 done.append((refund_id, refund))
         if done:
@@ -475,9 +487,11 @@ async def reverse(
         "X-Callback-Url": context.callback_url("refund", payment.id),
     }
     path = client.create_path(settings, "disbursement", "refund")
-    await _submit(context, "disbursement", path, headers, msgspec.json.encode(body), "refund")
+    environment = client.target_environment(context, payment.country)
+    encoded = msgspec.json.encode(body)
+    await _submit(context, "disbursement", path, headers, encoded, "refund", environment)
     # 202 (taken) or 409 (an earlier attempt was): read the refund back
-    refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+    refund = await client.get_transaction(context, "disbursement", "refund", refund_id, environment)
     report = StatusReport(
         status="pending",
         provider_reference=payment.provider_reference or payment.id,
@@ -511,7 +525,8 @@ async def reversal_status(
     """A refund that `reverse` left pending (or whose answer was lost), read by its
     X-Reference-Id: `GET /disbursement/v1_0/refund/{id}`; a 404 means MoMo never got it."""
     refund_id = client.refund_reference(payment.id, reversal.id)
-    refund = await client.get_transaction(context, "disbursement", "refund", refund_id)
+    environment = client.target_environment(context, payment.country)
+    refund = await client.get_transaction(context, "disbursement", "refund", refund_id, environment)
     if refund is None:
         raise UnknownToOperator(
             f"{DISPLAY} does not know this refund",

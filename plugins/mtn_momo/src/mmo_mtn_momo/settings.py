@@ -13,6 +13,11 @@ from mmo_core.settings import ProviderSettings
 class MtnMomoSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are inherited
     # `X-Target-Environment`: "sandbox" (EUR) or a country's value such as "mtnuganda"
     target_environment: str = "sandbox"
+    # Against the gateway's own simulator with `target_environment` "sandbox" (the default
+    # sandbox), a payment goes to its country's environment: MTN's names (UG=mtnuganda,
+    # GH=mtnghana, CM=mtncameroon, ...), changed here as "UG=mtnuganda,CI=mtnivorycoast".
+    # Pointed at MTN's own sandbox (`base_url` set), "sandbox" stays: EUR only.
+    country_environments: str = ""
 
     collection_subscription_key: str = "c0115ec710c74fbd9e4bd0a1c2b3d4e5"
     collection_api_user: str = "0b1c7a52-5f3e-4d8a-9c61-2e7f3a4b5c6d"

@@ -23,6 +23,7 @@ from mmo_core.types import (
     InboundCallback,
     InitiateResult,
     Market,
+    Network,
     Payment,
     ProviderDeclaration,
     SetupReport,
@@ -64,6 +65,7 @@ DECLARATION = ProviderDeclaration(
     countries=tuple(dict.fromkeys(m.country for m in MARKETS)),
     currencies=tuple(dict.fromkeys(m.currency for m in MARKETS)),
     markets=MARKETS,
+    networks=tuple(Network(m.country, "orange") for m in MARKETS),
     # balance: the Senegal (Sonatel) API only; `balance` raises NotSupported without it.
     # resend_prompt: Orange Cameroon merchant payments only (`mp/push`); NotSupported elsewhere
     operations=("collection", "disbursement", "balance", "resend_prompt"),
