@@ -145,6 +145,35 @@ def test_serve_with_defaults_takes_a_payment_end_to_end():
                 break
             time.sleep(0.1)
         assert seen["status"] == "succeeded"
+        # the README's first payment names no provider: the number's network chooses M-Pesa
+        readme = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/payments",
+            headers={
+                "Authorization": "Bearer sk_sandbox_mmo",
+                "Idempotency-Key": str(uuid.uuid4()),
+            },
+            json={
+                "type": "collection",
+                "amount": "150",
+                "currency": "KES",
+                "msisdn": "+254712345678",
+                "reference": "INV-2041",
+            },
+            timeout=30,
+        ).json()
+        assert readme["routing"] == {
+            "network": "safaricom",
+            "provider": "mpesa",
+            "reason": "network",
+        }, readme
+        deadline = time.monotonic() + 30
+        while readme["status"] != "succeeded" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            readme = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/payments/{readme['id']}",
+                headers={"Authorization": "Bearer sk_sandbox_mmo"},
+            ).json()
+        assert readme["status"] == "succeeded", readme
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
