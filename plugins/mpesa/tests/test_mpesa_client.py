@@ -150,8 +150,6 @@ def test_certificate_from_text_and_file(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "error"),
     [
-        ({"reference": "REFERENCE-13C"}, InvalidRequest),
-        ({"description": "Fourteen chars"}, InvalidRequest),
         ({"currency": "UGX"}, InvalidRequest),
         ({"amount": Decimal("10.5")}, InvalidRequest),
         ({"msisdn": "+256712345678"}, InvalidRequest),
@@ -168,6 +166,18 @@ def test_validate_accepts_limits(context):
     plugin.validate(context, _payment(reference="ABCDEFGHIJKL", description="ABCDEFGHIJKLM"))
     plugin.validate(context, _payment(type="disbursement", amount=Decimal(10), reference="X" * 40))
     plugin.validate(context, _payment(description=None))
+    # the reference (up to 128) and description are fitted, never refused (issue: one API)
+    plugin.validate(context, _payment(reference="REFERENCE-13C", description="Fourteen chars"))
+
+
+def test_account_reference_and_description_fit_daraja():
+    long = _payment(reference="ORDER-2026-12-01-CUSTOMER-0042-BRAND-A-KE")
+    derived = plugin.account_reference(long)
+    assert len(derived) == 12 and derived.isalnum() and derived.startswith("ORDER2")
+    assert plugin.account_reference(long) == derived  # the same every time
+    other = _payment(reference="ORDER-2026-12-01-CUSTOMER-0043-BRAND-A-KE")
+    assert plugin.account_reference(other) != derived
+    assert plugin.account_reference(_payment(reference="INV42")) == "INV42"
 
 
 # -- error envelope -------------------------------------------------------------------------

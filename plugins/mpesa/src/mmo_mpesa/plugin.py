@@ -8,6 +8,9 @@ callbacks are `authenticated=False`, so the host confirms final states with `sta
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -122,7 +125,21 @@ def mmo_provider() -> ProviderDeclaration:
 
 
 def _description(context: ProviderContext, payment: Payment) -> str:
-    return payment.description or _settings(context).transaction_desc
+    """TransactionDesc (at most 13 characters): the description, cut to fit."""
+    return (payment.description or _settings(context).transaction_desc)[:13]
+
+
+def account_reference(payment: Payment) -> str:
+    """AccountReference (at most 12 characters, letters and digits): the orchestrator's
+    reference when it fits, else its first six letters and digits and six characters of
+    its SHA-256 (base32), the same for the same reference every time. The payment keeps
+    the orchestrator's reference; only the operator sees this one."""
+    reference = payment.reference
+    if len(reference) <= 12:
+        return reference
+    head = re.sub(r"[^A-Za-z0-9]", "", reference)[:6].upper()
+    digest = base64.b32encode(hashlib.sha256(reference.encode()).digest()).decode()
+    return head + digest[: 12 - len(head)]
 
 
 @hookimpl
@@ -131,25 +148,14 @@ def validate(context: ProviderContext, payment: Payment) -> None:
         raise InvalidRequest("M-Pesa takes KES only", code="unsupported_currency", provider=NAME)
     client.msisdn(payment.msisdn)
     client.whole_shillings(payment.amount)
-    if payment.type == "collection":
-        if len(payment.reference) > 12:
-            raise InvalidRequest(
-                "AccountReference (the payment reference) is at most 12 characters for M-Pesa",
-                code="reference_too_long",
-                provider=NAME,
-            )
-        if len(_description(context, payment)) > 13:
-            raise InvalidRequest(
-                "TransactionDesc (the description) is at most 13 characters for M-Pesa",
-                code="description_too_long",
-                provider=NAME,
-            )
-    elif payment.type == "disbursement":
+    # the reference and description never are refused: `account_reference` and
+    # `_description` fit them to Daraja's 12 and 13 characters
+    if payment.type == "disbursement":
         if payment.amount < B2C_MINIMUM:
             raise InvalidRequest(
                 "The minimum M-Pesa B2C amount is 10 KES", code="amount_too_small", provider=NAME
             )
-    else:
+    elif payment.type != "collection":
         raise NotSupported(f"M-Pesa does not offer {payment.type}", provider=NAME)
 
 
@@ -179,7 +185,7 @@ async def _stk_push(context: ProviderContext, payment: Payment) -> InitiateResul
         PartyB=(settings.till_number or settings.shortcode) if buy_goods else settings.shortcode,
         PhoneNumber=phone,
         CallBackURL=context.callback_url("stk-callback", payment.id),
-        AccountReference=payment.reference,
+        AccountReference=account_reference(payment),
         TransactionDesc=_description(context, payment),
     )
     response = await client.send(context, STK_PUSH, body, "initiate", moves_money=True)
