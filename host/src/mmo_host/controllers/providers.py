@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 from mmo_core import phones
 
 from mmo_host.auth import requires
+from mmo_host.errors import API_ERRORS, error_responses
 
 
 class PredictRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -30,6 +31,7 @@ class ProviderController(Controller):
         name="providers:predict",
         operation_id="predictProvider",
         summary="The country, network and provider of a number",
+        responses=error_responses(*API_ERRORS, 403, 422),
         status_code=200,
         request_max_body_size=4 * 1024,
     )
@@ -45,6 +47,7 @@ class ProviderController(Controller):
         name="providers:active",
         operation_id="listActiveProviders",
         summary="The active providers: markets, networks, operations, limits, breakers",
+        responses=error_responses(*API_ERRORS, 403),
     )
     async def list(self, request: Request) -> dict[str, Any]:
         gateway = request.app.state.gateway
