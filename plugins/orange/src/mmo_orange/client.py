@@ -231,6 +231,25 @@ def failure_of(code: str | None, text: str | None, status: str) -> Failure:
 # -- tokens and calls -----------------------------------------------------------------------
 
 
+def decode(
+    response: httpx.Response,
+    into: Any,
+    what: str,
+    *,
+    moves_money: bool,
+) -> Any:
+    """An Orange answer decoded into `into`; an unreadable one is `OutcomeUnknown` when the
+    call moved money (it may have taken effect), else `ProviderUnavailable` (`what` names
+    it in the message, e.g. "Orange WebPay: webpayment")."""
+    try:
+        return msgspec.json.decode(response.content, type=into)
+    except msgspec.MsgspecError:
+        error = OutcomeUnknown if moves_money else ProviderUnavailable
+        raise error(
+            f"{what}: unreadable answer", provider=NAME, provider_message=response.text[:200]
+        ) from None
+
+
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -250,12 +269,7 @@ async def _fetch_token(
         context, "POST", url, "token", moves_money=False, headers=headers, data=form
     )
     raise_for(response, "token")
-    try:
-        body = msgspec.json.decode(response.content, type=TokenResponse)
-    except msgspec.MsgspecError:
-        raise ProviderUnavailable(
-            "Orange: unreadable token answer", provider=NAME, provider_message=response.text[:200]
-        ) from None
+    body = decode(response, TokenResponse, "Orange: token", moves_money=False)
     return AccessToken.lasting(body.access_token, body.expires_in)
 
 

@@ -68,12 +68,7 @@ async def encrypted_pin(context: ProviderContext) -> str:
         context, "sonatel", "GET", "/api/account/v1/publicKeys", "public key", moves_money=False
     )
     raise_for(response, "public key")
-    try:
-        key = msgspec.json.decode(response.content, type=SonatelPublicKey)
-    except msgspec.MsgspecError:
-        raise client.ProviderUnavailable(
-            "Orange Senegal: unreadable publicKeys answer", provider=NAME
-        ) from None
+    key = client.decode(response, SonatelPublicKey, "Orange Senegal: publicKeys", moves_money=False)
     return rsa_encrypt_pkcs1v15(load_public_key(key.key), client.settings_of(context).sonatel_pin)
 
 
@@ -120,12 +115,9 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         content=msgspec.json.encode(body),
     )
     raise_for(response, "initiate")
-    try:
-        answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
-    except msgspec.MsgspecError:
-        raise client.OutcomeUnknown(
-            "Orange Senegal: unreadable transaction answer", provider=NAME
-        ) from None
+    answer = client.decode(
+        response, SonatelTransactionResponse, "Orange Senegal: transaction", moves_money=True
+    )
     mapped = client.sonatel_status(answer.status)
     if mapped == "failed":
         raise OperatorDeclined(

@@ -88,12 +88,9 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         content=msgspec.json.encode(body),
     )
     raise_for(response, "initiate")
-    try:
-        created = msgspec.json.decode(response.content, type=WebPaymentCreated)
-    except msgspec.MsgspecError:
-        raise client.OutcomeUnknown(
-            "Orange WebPay: unreadable webpayment answer", provider=NAME
-        ) from None
+    created = client.decode(
+        response, WebPaymentCreated, "Orange WebPay: webpayment", moves_money=True
+    )
     return InitiateResult(
         provider_reference=client.notif_reference(created.notif_token),
         provider_data={
