@@ -17,9 +17,22 @@ from urllib.parse import urlencode
 from mmo_core.errors import CallbackVerificationFailed
 from mmo_core.types import InboundCallback
 
+DEFAULT_ACCOUNT = "default"
 
-def callback_token(secret: str, provider: str, kind: str, payment_id: str | None = None) -> str:
-    message = f"{provider}:{kind}:{payment_id or ''}".encode()
+
+def _signer(provider: str, account: str) -> str:
+    """Whose token it is: `mpesa` for the default account, `mpesa/brand-a` for another."""
+    return provider if account == DEFAULT_ACCOUNT else f"{provider}/{account}"
+
+
+def callback_token(
+    secret: str,
+    provider: str,
+    kind: str,
+    payment_id: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+) -> str:
+    message = f"{_signer(provider, account)}:{kind}:{payment_id or ''}".encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
 
@@ -31,18 +44,27 @@ def build_callback_url(
     kind: str,
     secret: str,
     payment_id: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> str:
-    query = {"ref": payment_id} if payment_id else {}
-    query["token"] = callback_token(secret, provider, kind, payment_id)
+    """The URL of a webhook; an account other than `default` is named in it (`account=`),
+    so that the host verifies the callback with that account's secret and matches it
+    among that account's payments."""
+    query = {"account": account} if account != DEFAULT_ACCOUNT else {}
+    if payment_id:
+        query["ref"] = payment_id
+    query["token"] = callback_token(secret, provider, kind, payment_id, account)
     return f"{public_url.rstrip('/')}/api/v1/webhooks/{route_segment}/{kind}?{urlencode(query)}"
 
 
-def verify_callback_token(secret: str, callback: InboundCallback) -> str | None:
-    """Check the URL token of `callback`; return the payment id it vouches for (or None)."""
+def verify_callback_token(
+    secret: str, callback: InboundCallback, account: str = DEFAULT_ACCOUNT
+) -> str | None:
+    """Check the URL token of `callback` for `account`; return the payment id it vouches
+    for (or None). A token made for another account never matches."""
     given = callback.query.get("token", "")
     payment_id = callback.query.get("ref") or None
     try:
-        expected = callback_token(secret, callback.provider, callback.kind, payment_id)
+        expected = callback_token(secret, callback.provider, callback.kind, payment_id, account)
         matches = bool(given) and hmac.compare_digest(given.encode(), expected.encode())
     except UnicodeEncodeError:  # a lone surrogate in the query: no URL we made holds one
         matches = False
@@ -64,4 +86,10 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(left, right)
 
 
-__all__ = ["build_callback_url", "callback_token", "constant_time_equals", "verify_callback_token"]
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "build_callback_url",
+    "callback_token",
+    "constant_time_equals",
+    "verify_callback_token",
+]

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from mmo_core.callbacks import build_callback_url, verify_callback_token
+from mmo_core.callbacks import DEFAULT_ACCOUNT, build_callback_url, verify_callback_token
 from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings
 from mmo_core.tokens import TokenCache
@@ -22,7 +22,11 @@ from mmo_core.types import InboundCallback, ProviderDeclaration
 class ProviderContext:
     """Everything a provider's hooks need from the host.
 
-    - `settings`: the provider's `ProviderSettings` subclass, filled from `MMO_<NAME>_*`.
+    - `settings`: the provider's `ProviderSettings` subclass: the settings of one account
+      (`mmo.toml` or `MMO_<NAME>__<ACCOUNT>__*`; the flat `MMO_<NAME>_*` fill `default`).
+    - `account`: that account's name. The host builds one context per account, so a
+      plugin serving several accounts needs no code of its own for it: credentials,
+      tokens, callback URLs and results are the account's.
     - `http`: an `httpx.AsyncClient` whose `base_url` is the operator's (or simulator's).
     - `tokens`: the shared access-token cache; key your tokens by provider and credential.
     - `results`: where asynchronous answers (a Result POSTed to a URL) wait for the hook
@@ -45,9 +49,11 @@ class ProviderContext:
         environment: str = "sandbox",
         extras: dict[str, Any] | None = None,
         results: ResultBoard | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
         self.declaration = declaration
         self.name = declaration.name
+        self.account = account
         self.settings = settings
         self.http = http
         self.tokens = tokens
@@ -78,15 +84,16 @@ class ProviderContext:
             kind,
             self._callback_secret,
             payment_id,
+            self.account,
         )
 
     def verify_callback(self, callback: InboundCallback) -> str | None:
         """Verify the URL token; return the payment id it vouches for, if any."""
-        return verify_callback_token(self._callback_secret, callback)
+        return verify_callback_token(self._callback_secret, callback, self.account)
 
     def token_key(self, *parts: str) -> str:
-        """A token-cache key namespaced by this provider."""
-        return ":".join(("token", self.name, *parts))
+        """A token-cache key namespaced by this provider and account."""
+        return ":".join(("token", self.name, self.account, *parts))
 
 
 __all__ = ["ProviderContext"]

@@ -228,12 +228,19 @@ async def setup(context: ProviderContext) -> SetupReport:
 
 
 @hookspec
-def simulator_app(settings: ProviderSettings) -> Any:
+def simulator_app(settings: ProviderSettings, accounts: dict[str, ProviderSettings]) -> Any:
     """Return an ASGI application that simulates the operator's sandbox.
 
     Optional but expected of every provider. Served alone by ``mmo simulate <provider>`` and
     mounted by ``mmo serve`` in the sandbox environment. It must serve
-    ``GET /_simulator/ledger`` and ``POST /_simulator/faults``.
+    ``GET /_simulator/ledger`` (``?account=<name>`` for one account's entries; every entry
+    names its ``account``) and ``POST /_simulator/faults``.
 
-    :param settings: the provider's settings (credentials the simulator accepts).
+    One simulator serves every account at once, each with its own credentials and ledger:
+    a token is issued for one account's credentials, and one account's token on another
+    account's resources is refused the way the operator refuses it.
+
+    :param settings: the settings of the first account (credentials it accepts).
+    :param accounts: every account's settings by account name, ``settings`` included
+        (``{"default": settings}`` when there is one account).
     """

@@ -16,10 +16,16 @@ def simulator_routes(sim: Simulation) -> list[Any]:
     """`GET /_simulator/ledger`, `POST` and `GET /_simulator/faults` as Litestar handlers."""
     from litestar import Request, get, post
     from litestar.exceptions import ValidationException
+    from litestar.params import FromQuery
 
     @get("/_simulator/ledger", sync_to_thread=False, include_in_schema=False)
-    def ledger() -> dict[str, Any]:
-        return {"entries": sim.ledger.entries(), "callbacks_sent": list(sim.callbacks.sent)}
+    def ledger(account: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Every entry, or with `?account=` one account's (an entry without `account`
+        belongs to `default`)."""
+        entries = sim.ledger.entries()
+        if account is not None:
+            entries = [e for e in entries if e.get("account", "default") == account]
+        return {"entries": entries, "callbacks_sent": list(sim.callbacks.sent)}
 
     @post("/_simulator/faults", include_in_schema=False, status_code=200)
     async def faults(request: Request) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import httpx
 import msgspec
 import pytest
 
@@ -67,6 +68,7 @@ def make_context(
     public_url: str,
     callback_secret: str = "conformance-secret",
     environment: str = "sandbox",
+    account: str = "default",
 ) -> ProviderContext:
     """A ProviderContext as the host builds it, pointed at `base_url`."""
     return ProviderContext(
@@ -79,6 +81,7 @@ def make_context(
         public_url=public_url,
         callback_secret=callback_secret,
         environment=environment,
+        account=account,
     )
 
 
@@ -111,6 +114,10 @@ class ProviderConformance:
     # (mmo_core.failures.SCENARIO_CODES): every plugin is held to the same vocabulary. A
     # plugin whose operator cannot tell two scenarios apart removes them here, and says so.
     failure_scenarios: ClassVar[dict[str, str]] = dict(failures.SCENARIO_CODES)
+    # settings fields of a second account of the same operator with other credentials
+    # (another shortcode, subscription, application, merchant key): the kit runs both in
+    # one simulator and checks that nothing crosses between them
+    second_account: ClassVar[dict[str, Any]] = {}
 
     # -- fixtures --------------------------------------------------------------------------
 
@@ -128,7 +135,7 @@ class ProviderConformance:
     @pytest.fixture
     async def harness(self, provider: Provider, settings: ProviderSettings) -> AsyncIterator[Any]:
         recorder = CallbackRecorder()
-        app = provider.call_sync("simulator_app", settings=settings)
+        app = provider.call_sync("simulator_app", settings=settings, accounts={"default": settings})
         with serve_app(app) as simulator, serve_app(recorder) as receiver:
             context = make_context(
                 provider.declaration, settings, base_url=simulator.url, public_url=receiver.url
@@ -137,6 +144,44 @@ class ProviderConformance:
                 yield _Harness(provider, context, recorder)
             finally:
                 await context.http.aclose()
+
+    @pytest.fixture
+    async def two_accounts(
+        self, provider: Provider, settings: ProviderSettings
+    ) -> AsyncIterator[tuple[Any, Any]]:
+        """Harnesses of two accounts (`default` and `second`) served by one simulator."""
+        assert self.second_account, "set second_account: a second account's settings"
+        second = msgspec.structs.replace(settings, **self.second_account)
+        recorders = CallbackRecorder(), CallbackRecorder()
+        app = provider.call_sync(
+            "simulator_app", settings=settings, accounts={"default": settings, "second": second}
+        )
+        with (
+            serve_app(app) as simulator,
+            serve_app(recorders[0]) as first_receiver,
+            serve_app(recorders[1]) as second_receiver,
+        ):
+            contexts = [
+                make_context(
+                    provider.declaration,
+                    account_settings,
+                    base_url=simulator.url,
+                    public_url=receiver.url,
+                    account=name,
+                )
+                for name, account_settings, receiver in (
+                    ("default", settings, first_receiver),
+                    ("second", second, second_receiver),
+                )
+            ]
+            try:
+                yield (
+                    _Harness(provider, contexts[0], recorders[0], simulator.url),
+                    _Harness(provider, contexts[1], recorders[1], simulator.url),
+                )
+            finally:
+                for context in contexts:
+                    await context.http.aclose()
 
     def new_payment(self, provider: Provider, msisdn: str | None = None, **changes: Any) -> Payment:
         number = msisdn or self.msisdn
@@ -303,6 +348,52 @@ class ProviderConformance:
         report = await harness.call("health")
         assert report.ok, report.detail
 
+    # -- accounts --------------------------------------------------------------------------
+
+    async def test_long_reference_goes_through(self, harness: _Harness) -> None:
+        """The orchestrator's reference (up to 128 characters) is never refused for an
+        operator's field limit: the plugin derives the operator's fields from it."""
+        payment = self.new_payment(harness.provider, reference="ORDER-" + "7" * 34)
+        assert len(payment.reference) == 40
+        if harness.provider.implements("validate"):
+            harness.provider.call_sync("validate", context=harness.context, payment=payment)
+        ack = await harness.call("initiate", payment=payment)
+        assert isinstance(ack, InitiateResult)
+        outcome = await harness.next_callback()
+        assert outcome.update is not None and outcome.update.status == "succeeded"
+
+    async def test_two_accounts_do_not_cross(self, two_accounts: tuple[Any, Any]) -> None:
+        """A payment of one account: its callback is refused by the other account, the
+        other account's status query does not report it paid, and it is in its own
+        account's ledger only."""
+        first, second = two_accounts
+        payment = await self._paid_through(first)
+        assert await first.ledger("default"), "the payment is in its account's ledger"
+        assert not await first.ledger("second"), "the other account's ledger is empty"
+        recorded = (await first.wait_for_requests(1))[-1]
+        with pytest.raises(CallbackVerificationFailed):
+            await second.call("parse_callback", callback=to_inbound(first.provider.name, recorded))
+        await _refused_across(second, payment)
+        # and the second account works on its own, without seeing the first's
+        other = await self._paid_through(second)
+        assert await first.ledger("second"), "the second account's payment is in its ledger"
+        await _refused_across(first, other)
+
+    async def _paid_through(self, harness: _Harness) -> Payment:
+        """A payment initiated through `harness`, its callback verified and succeeded."""
+        payment = self.new_payment(harness.provider)
+        ack = await harness.call("initiate", payment=payment)
+        outcome = await harness.next_callback()
+        assert outcome.update is not None and outcome.update.status == "succeeded"
+        payment = msgspec.structs.replace(
+            payment,
+            status="pending",
+            provider_reference=ack.provider_reference,
+            provider_data=ack.provider_data,
+        )
+        assert (await harness.call("status", payment=payment)).status == "succeeded"
+        return payment
+
 
 async def _final_failure(
     harness: _Harness, payment: Payment, timeout: float
@@ -332,12 +423,36 @@ async def _final_failure(
     return report.status, report.failure.code if report.failure else None
 
 
+async def _refused_across(harness: _Harness, payment: Payment) -> None:
+    """Another account's status query on `payment` must not report it paid."""
+    try:
+        crossed = await harness.call("status", payment=payment)
+    except MmoError:
+        return
+    assert crossed.status != "succeeded", "a status query crossed accounts"
+
+
 class _Harness:
-    def __init__(self, provider: Provider, context: ProviderContext, recorder: CallbackRecorder):
+    def __init__(
+        self,
+        provider: Provider,
+        context: ProviderContext,
+        recorder: CallbackRecorder,
+        simulator_url: str = "",
+    ):
         self.provider = provider
         self.context = context
         self.recorder = recorder
+        self.simulator_url = simulator_url or context.base_url
         self._seen = 0
+
+    async def ledger(self, account: str) -> list[dict[str, Any]]:
+        """The simulator's ledger entries of one account."""
+        async with httpx.AsyncClient(base_url=self.simulator_url) as client:
+            response = await client.get("/_simulator/ledger", params={"account": account})
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries
 
     async def call(self, hook: str, **kwargs: Any) -> Any:
         return await self.provider.call(hook, context=self.context, **kwargs)
