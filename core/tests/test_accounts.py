@@ -54,6 +54,14 @@ def test_the_flat_variables_still_fill_default():
     assert found.accounts["default"].settings.client_id == "flat"
 
 
+def test_with_named_accounts_the_flat_variables_are_every_accounts_start(tmp_path):
+    config = toml(tmp_path, '[providers.pay.accounts.one]\nclient_id = "own"\n')
+    found = load({"MMO_PAY_CLIENT_ID": "flat", "MMO_PAY_TIMEOUT": "7"}, config)
+    assert list(found.accounts) == ["one"]
+    assert found.accounts["one"].settings.client_id == "own"
+    assert found.accounts["one"].settings.timeout == 7.0
+
+
 def test_accounts_from_the_file_with_secrets_by_reference(tmp_path):
     secret_file = tmp_path / "gh-secret"
     secret_file.write_text("gh-secret-value\n")

@@ -22,8 +22,9 @@ together (the environment wins over the file, field by field):
   an account `brand-a` is `BRAND_A` there), each also as `..._FILE`.
 
 The flat `MMO_<PROVIDER>_<FIELD>` variables define the account `default`, as they always
-did. `default` exists when the provider has no named account, when the file names it, or
-when a flat variable of the provider is set.
+did, when the provider has no named account (or the file names `default`). With named
+accounts they are what every account starts from (a timeout, a callback delay), each
+account overriding what it sets itself.
 
 `load_accounts` never raises for one account's bad settings: it returns the good accounts
 and one problem per bad one, so that the others run. It raises ConfigurationError for
@@ -152,13 +153,6 @@ def _env_accounts(environ: Mapping[str, str], provider: str) -> set[str]:
     return found
 
 
-def _flat_set(environ: Mapping[str, str], provider: str, fields: tuple[str, ...]) -> bool:
-    return any(
-        read_variable(environ, account_variable(provider, DEFAULT_ACCOUNT, f)) is not None
-        for f in fields
-    )
-
-
 def _by_reference(value: Any, environ: Mapping[str, str], where: str) -> Any:
     """A value from the file: inline, or `{env = "VAR"}` / `{file = "path"}`."""
     if not isinstance(value, dict):
@@ -204,6 +198,26 @@ def _operations(value: Any, declaration: ProviderDeclaration, where: str) -> tup
     return found
 
 
+def _from_environ(
+    environ: Mapping[str, str],
+    provider: str,
+    account: str,
+    fields: set[str],
+    values: dict[str, Any],
+    extra: dict[str, Any],
+    problems: list[str],
+) -> None:
+    """The account's variables into `values` (settings) and `extra` (ACCOUNT_KEYS)."""
+    for key in (*fields, *ACCOUNT_KEYS):
+        try:
+            found = read_variable(environ, account_variable(provider, account, key))
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+            continue
+        if found is not None:
+            (extra if key in ACCOUNT_KEYS else values)[key] = found
+
+
 def _one_account(
     provider: str,
     name: str,
@@ -222,6 +236,8 @@ def _one_account(
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems = []
+    if name != DEFAULT_ACCOUNT:  # the flat variables are every account's starting point
+        _from_environ(environ, provider, DEFAULT_ACCOUNT, fields, values, extra, problems)
     for key, raw in from_file.items():
         place = f"mmo.toml providers.{provider}.accounts.{name}.{key}"
         if key in ACCOUNT_KEYS:
@@ -235,14 +251,7 @@ def _one_account(
                 values[key] = _by_reference(raw, environ, place)
             except ConfigurationError as exc:
                 problems.append(exc.message)
-    for key in (*fields, *ACCOUNT_KEYS):
-        try:
-            found = read_variable(environ, account_variable(provider, name, key))
-        except ConfigurationError as exc:
-            problems.append(exc.message)
-            continue
-        if found is not None:
-            (extra if key in ACCOUNT_KEYS else values)[key] = found
+    _from_environ(environ, provider, name, fields, values, extra, problems)
     if problems:
         raise ConfigurationError(f"{where}: " + "; ".join(problems))
     try:
@@ -286,11 +295,8 @@ def load_accounts(
     names = list(in_file) + sorted(
         by_segment.get(s, s.lower()) for s in segments if s not in by_segment
     )
-    field_names = tuple(f.name for f in msgspec.structs.fields(settings_type))
-    if not names or (
-        _flat_set(environ, provider, (*field_names, *ACCOUNT_KEYS)) and DEFAULT_ACCOUNT not in names
-    ):
-        names.insert(0, DEFAULT_ACCOUNT)
+    if not names:
+        names = [DEFAULT_ACCOUNT]
     found = Accounts()
     for name in dict.fromkeys(names):
         try:
