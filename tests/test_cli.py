@@ -164,6 +164,7 @@ def test_serve_with_defaults_takes_a_payment_end_to_end():
         assert readme["routing"] == {
             "network": "safaricom",
             "provider": "mpesa",
+            "account": "default",
             "reason": "network",
         }, readme
         deadline = time.monotonic() + 30

@@ -128,7 +128,9 @@ async def check_setup(provider, context):
 
 
 async def check_simulator_app(provider, context):
-    assert callable(provider.call_sync("simulator_app", settings=context.settings))
+    accounts = {context.account: context.settings}
+    app = provider.call_sync("simulator_app", settings=context.settings, accounts=accounts)
+    assert callable(app)
 
 
 HOOK_CHECKS = {

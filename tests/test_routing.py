@@ -64,7 +64,12 @@ async def test_payment_without_provider_goes_to_the_numbers_network(
     assert response.status_code == 202, response.text
     created = response.json()
     assert created["provider"] == provider
-    assert created["routing"] == {"network": network, "provider": provider, "reason": "network"}
+    assert created["routing"] == {
+        "network": network,
+        "provider": provider,
+        "account": "default",
+        "reason": "network",
+    }
     read = (await api.get(f"/api/v1/payments/{created['id']}")).json()
     assert read["routing"] == created["routing"]
 
@@ -78,6 +83,7 @@ async def test_a_named_provider_wins_and_is_checked(api, installed):
     assert response.json()["routing"] == {
         "network": "safaricom",
         "provider": "airtel",
+        "account": "default",
         "reason": "requested",
     }
     refused = await api.post(
@@ -128,7 +134,12 @@ def test_the_prefix_table_overrides_the_carrier_data(host, installed):
     decision = router.choose(
         requested=None, operation="collection", msisdn="+254712345678", currency="KES"
     )
-    assert decision.record() == {"network": "airtel", "provider": "airtel", "reason": "prefix"}
+    assert decision.record() == {
+        "network": "airtel",
+        "provider": "airtel",
+        "account": "default",
+        "reason": "prefix",
+    }
     # other Safaricom numbers keep their network
     assert router.locate("+254712000000").network == "safaricom"
 
@@ -155,15 +166,16 @@ async def test_fail_fast_refuses_while_the_preferred_provider_is_down(host, inst
         requested=None, operation="collection", msisdn="+254712345678", currency="KES"
     )
     assert decision.reason == "preferred"
-    await router.refuse_if_down(_Breakers("closed"), decision)
+    assert await router.when_down(_Breakers("closed"), decision) == decision
     with pytest.raises(ProviderUnavailable) as refused:
-        await router.refuse_if_down(_Breakers("open"), decision)
+        await router.when_down(_Breakers("open"), decision)
     assert refused.value.http_status == 503 and refused.value.retry_after == 7
     queued = Router(HostConfig(routing_policy="KE/collection=mpesa"), host.gateway.registry)
     decision = queued.choose(
         requested=None, operation="collection", msisdn="+254712345678", currency="KES"
     )
-    await queued.refuse_if_down(_Breakers("open"), decision)  # queue: nothing refused
+    # queue: nothing refused, the payment waits for the operator
+    assert await queued.when_down(_Breakers("open"), decision) == decision
 
 
 # -- predict and the catalogue -------------------------------------------------------------

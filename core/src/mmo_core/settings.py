@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -98,7 +98,7 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     environment: str = "sandbox",
 ) -> S:
-    """Build `settings_type` from `MMO_<PROVIDER>_*` variables.
+    """Build `settings_type` from `MMO_<PROVIDER>_*` variables (the account `default`).
 
     Raises ConfigurationError naming the variable when a value cannot be converted, when a
     field without default is unset, or (in production) when a `required_in_production`
@@ -106,16 +106,33 @@ def load_settings(
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    missing: list[str] = []
     for field in msgspec.structs.fields(settings_type):
-        name = env_var(provider, field.name)
-        value = read_variable(environ, name)
+        value = read_variable(environ, env_var(provider, field.name))
         if value is not None:
             values[field.name] = value
-        elif field.required or (
-            environment == "production" and field.name in settings_type.required_in_production
-        ):
-            missing.append(name)
+    return build_settings(
+        provider, settings_type, values, lambda name: env_var(provider, name), environment
+    )
+
+
+def build_settings(
+    provider: str,
+    settings_type: type[S],
+    values: Mapping[str, Any],
+    variable: Callable[[str], str],
+    environment: str = "sandbox",
+) -> S:
+    """Build `settings_type` from the `values` given (by field name); `variable(field)`
+    names where a field is set, for the messages. See `load_settings`."""
+    missing = [
+        variable(field.name)
+        for field in msgspec.structs.fields(settings_type)
+        if field.name not in values
+        and (
+            field.required
+            or (environment == "production" and field.name in settings_type.required_in_production)
+        )
+    ]
     if missing:
         raise ConfigurationError(
             f"Missing setting(s) for provider {provider!r}: {', '.join(missing)}",
@@ -123,15 +140,15 @@ def load_settings(
             details=missing,
         )
     try:
-        settings = msgspec.convert(values, settings_type, strict=False)
+        settings = msgspec.convert(dict(values), settings_type, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r"\$\.(\w+)", message)
-        where = env_var(provider, match.group(1)) if match else env_prefix(provider) + "*"
+        where = variable(match.group(1)) if match else env_prefix(provider) + "*"
         raise ConfigurationError(
             f"Invalid value for {where}: {message}", provider=provider
         ) from None
-    needed = [env_var(provider, f) for f in settings.missing_in(environment, frozenset(values))]
+    needed = [variable(f) for f in settings.missing_in(environment, frozenset(values))]
     if needed:
         raise ConfigurationError(
             f"Missing setting(s) for provider {provider!r}: {', '.join(needed)}",
@@ -153,6 +170,7 @@ def public_settings(settings: ProviderSettings) -> dict[str, Any]:
 __all__ = [
     "ENVIRONMENTS",
     "ProviderSettings",
+    "build_settings",
     "env_prefix",
     "env_var",
     "load_settings",

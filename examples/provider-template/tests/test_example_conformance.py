@@ -9,3 +9,9 @@ class TestExampleConformance(ProviderConformance):
     msisdn = "+254712345678"
     currency = "KES"
     amount = "150"
+    # a second account of Example Pay: other client credentials and webhook secret
+    second_account = {
+        "client_id": "second-client",
+        "client_secret": "second-secret",
+        "webhook_secret": "second-webhook-secret",
+    }

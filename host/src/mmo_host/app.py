@@ -80,9 +80,17 @@ class GatewayPlugin(InitPluginProtocol):
         if not (config.sandbox and config.mount_simulators):
             return
         for name, provider in self.gateway.registry.providers.items():
-            if not provider.implements("simulator_app") or self.gateway.settings[name].base_url:
+            # one simulator serves every account of the provider that has no base URL
+            simulated = {
+                account.name: account.settings
+                for account in self.gateway.accounts[name].values()
+                if not account.settings.base_url
+            }
+            if not provider.implements("simulator_app") or not simulated:
                 continue
-            simulator = provider.call_sync("simulator_app", settings=self.gateway.settings[name])
+            simulator = provider.call_sync(
+                "simulator_app", settings=next(iter(simulated.values())), accounts=simulated
+            )
             self.simulators.append(simulator)
             app_config.route_handlers.append(simulators.mount(f"/_sim/{name}", simulator, name))
 

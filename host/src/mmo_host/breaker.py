@@ -140,8 +140,10 @@ class RedisBreakers:
         await self.redis.aclose()
 
 
-def breaker_key(provider: Any, country: str | None) -> str:
-    """`mpesa`, or `airtel:UG` for operators whose availability differs by country."""
+def breaker_key(provider: Any, country: str | None, account: str | None = None) -> str:
+    """`mpesa`, or `airtel:UG` for operators whose availability differs by country; an
+    account other than `default` has its own: `mtn_momo/ghana`, `airtel/uganda:UG`."""
+    name = provider.name if account in (None, "default") else f"{provider.name}/{account}"
     if provider.declaration.breaker_per_country and country:
-        return f"{provider.name}:{country}"
-    return provider.name
+        return f"{name}:{country}"
+    return name

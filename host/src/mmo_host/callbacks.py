@@ -4,7 +4,8 @@ An operator that got a 2xx can rely on its callback being kept: the row is commi
 before anything else happens. Every outcome is written back on the row (`verified`,
 `processed`, `payment_id`, `flag`, `error`):
 
-- flag `unknown_provider` / `unknown_kind`: no such webhook route (404);
+- flag `unknown_provider` / `unknown_kind` / `unknown_account`: no such webhook route
+  (404);
 - `unverified`: the token or signature did not match (401);
 - `malformed`: the path, token or body is garbage, or the body could not be read (400,
   so the operator does not retry it; the row is kept, its text made storable);
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
@@ -93,9 +95,19 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
     if provider.declaration.webhook_kinds and kind not in provider.declaration.webhook_kinds:
         await _mark(callback_id, flag="unknown_kind")
         return _error_reply(404, "not_found", "No such webhook")
-    await db.fetch("UPDATE callbacks SET provider = $2 WHERE id = $1", callback_id, provider.name)
+    # the account named in the URL we handed the operator (none: `default`)
+    account = info["query"].get("account") or DEFAULT_ACCOUNT
+    if account not in gateway.accounts.get(provider.name, {}):
+        await _mark(callback_id, flag="unknown_account")
+        return _error_reply(404, "not_found", "No such webhook")
+    await db.fetch(
+        "UPDATE callbacks SET provider = $2, account = $3 WHERE id = $1",
+        callback_id,
+        provider.name,
+        account,
+    )
     source = sources.client_address(info["remote_addr"], info["headers"], gateway.trusted_proxies)
-    if not sources.allowed(source, gateway.allowed_sources.get(provider.name, ())):
+    if not sources.allowed(source, gateway.allowed_sources.get((provider.name, account), ())):
         await _mark(callback_id, verified=False, flag="unverified", error=f"source {source}")
         log.warning("callback %s for %s from a source not allowed", callback_id, provider.name)
         return _error_reply(403, "forbidden", "This source may not send callbacks")
@@ -109,7 +121,7 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
         body=info["body"],
         remote_addr=info["remote_addr"],
     )
-    context = gateway.context(provider.name)
+    context = gateway.context(provider.name, account)
     try:
         outcome: CallbackOutcome = await provider.call(
             "parse_callback", context=context, callback=inbound
@@ -136,11 +148,11 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
     try:
         if outcome.inbound is not None:
             row, flag = await payments.record_inbound(
-                gateway, provider.name, outcome.inbound, callback_id
+                gateway, provider.name, outcome.inbound, callback_id, account
             )
             await _mark(callback_id, verified=True, payment_id=row.id if row else None, flag=flag)
         else:
-            await _apply(gateway, provider.name, callback_id, outcome)
+            await _apply(gateway, provider.name, account, callback_id, outcome)
     except MmoError as exc:  # what the provider reported cannot be a payment (its amount)
         await _mark(callback_id, verified=True, flag="malformed", error=exc.message[:1000])
         return _error_reply(400, exc.code, exc.message)
@@ -169,11 +181,12 @@ async def rematch(gateway: Gateway, callback_id: uuid.UUID) -> str | None:
         body=bytes(row.body),
         remote_addr=row.remote_addr,
     )
+    account = row.account or DEFAULT_ACCOUNT
     outcome: CallbackOutcome = await provider.call(
-        "parse_callback", context=gateway.context(provider.name), callback=inbound
+        "parse_callback", context=gateway.context(provider.name, account), callback=inbound
     )
     if outcome.update is not None:
-        await _apply(gateway, provider.name, callback_id, outcome, first_time=False)
+        await _apply(gateway, provider.name, account, callback_id, outcome, first_time=False)
     after = await db.fetchone_as(
         CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id
     )
@@ -187,6 +200,7 @@ def _reply(reply: WebhookReply) -> Reply:
 async def _apply(
     gateway: Gateway,
     provider: str,
+    account: str,
     callback_id: uuid.UUID,
     outcome: CallbackOutcome,
     first_time: bool = True,
@@ -195,7 +209,10 @@ async def _apply(
     if update is None:
         return
     row = await payments.find_for_provider(
-        provider, payment_id=update.payment_id, provider_reference=update.provider_reference
+        provider,
+        payment_id=update.payment_id,
+        provider_reference=update.provider_reference,
+        account=account,
     )
     if row is None:
         await _mark(callback_id, verified=True, flag="unmatched")

@@ -4,7 +4,7 @@ mmo serve [--host H] [--port P]   run the gateway (worker included)
 mmo migrate                       apply database migrations
 mmo providers [--json]            list installed providers
 mmo simulate PROVIDER [--port P]  run one provider's simulator alone
-mmo setup PROVIDER                run a provider's one-time setup
+mmo setup PROVIDER [--account A]  run a provider's one-time setup (for one account)
 mmo keys create|list|rotate|revoke  API clients' keys (docs/security.md)
 """
 
@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import msgspec
 from mmo_core.errors import MmoError
-from mmo_core.settings import load_settings
 
 from mmo_host import database, keys
 from mmo_host.config import HostConfig
@@ -155,10 +154,17 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_providers(args: argparse.Namespace) -> int:
     from mmo_host.app import build_registry
+    from mmo_host.gateway import Gateway
 
-    registry = build_registry(HostConfig.from_env())
-    described = registry.describe()
+    config = HostConfig.from_env()
+    gateway = Gateway(config, build_registry(config))
+    registry = gateway.registry
+    described = [
+        p | {"accounts": [a.describe() for a in gateway.accounts[p["name"]].values()]}
+        for p in registry.describe()
+    ]
     failures = [{"name": f.name, "error": f.error} for f in registry.failures]
+    failures += [{"name": n, "error": e} for n, e in gateway.configuration_errors.items()]
     if args.json:
         print(json.dumps({"providers": described, "failures": failures}, indent=2, default=str))
         return 0
@@ -169,6 +175,13 @@ def cmd_providers(args: argparse.Namespace) -> int:
         print(f"{'':<12} countries:  {', '.join(p['countries'])}")
         print(f"{'':<12} currencies: {', '.join(p['currencies'])}")
         print(f"{'':<12} operations: {', '.join(p['operations'])}")
+        for account in p["accounts"]:
+            markets = ", ".join(account["markets"]) or "all"
+            operations = ", ".join(account["operations"]) or "all"
+            print(
+                f"{'':<12} account {account['name']}: markets {markets}; "
+                f"operations {operations}; priority {account['priority']}"
+            )
     for f in failures:
         print(f"{f['name']:<12} FAILED TO LOAD: {f['error']}", file=sys.stderr)
     return 0
@@ -176,41 +189,50 @@ def cmd_providers(args: argparse.Namespace) -> int:
 
 def _provider(name: str):
     from mmo_host.app import build_registry
+    from mmo_host.gateway import Gateway
 
     config = HostConfig.from_env()
     registry = build_registry(config)
-    provider = registry.providers.get(name)
-    if provider is None:
+    if name not in registry.providers:
         known = ", ".join(sorted(registry.providers)) or "none"
         raise SystemExit(f"mmo: unknown provider {name!r} (installed: {known})")
-    settings = load_settings(name, provider.settings_type, config.environ, config.environment)
-    return config, registry, provider, settings
+    gateway = Gateway(config, registry)
+    if name not in gateway.accounts:
+        raise SystemExit(f"mmo: provider {name!r}: {gateway.configuration_errors.get(name)}")
+    return gateway, registry.providers[name]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     import uvicorn
 
-    _, _, provider, settings = _provider(args.provider)
+    gateway, provider = _provider(args.provider)
     if not provider.implements("simulator_app"):
         raise SystemExit(f"mmo: provider {args.provider!r} ships no simulator")
-    app = provider.call_sync("simulator_app", settings=settings)
+    accounts = {a.name: a.settings for a in gateway.accounts[provider.name].values()}
+    app = provider.call_sync(
+        "simulator_app", settings=next(iter(accounts.values())), accounts=accounts
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from mmo_host.gateway import Gateway
-
-    config, registry, provider, _ = _provider(args.provider)
+    gateway, provider = _provider(args.provider)
     if not provider.implements("setup"):
         print(f"provider {args.provider!r} needs no setup")
         return 0
-    gateway = Gateway(config, registry)
+    accounts = gateway.accounts[provider.name]
+    if args.account is not None and args.account not in accounts:
+        raise SystemExit(
+            f"mmo: provider {args.provider!r} has no account {args.account!r} "
+            f"(accounts: {', '.join(accounts)})"
+        )
 
     async def run():
         await gateway.open()
         try:
-            return await provider.call("setup", context=gateway.context(provider.name))
+            context = gateway.context(provider.name, args.account)
+            return await provider.call("setup", context=context)
         finally:
             await gateway.close()
 
@@ -335,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     setup = sub.add_parser("setup", help="run a provider's one-time setup")
     setup.add_argument("provider")
+    setup.add_argument("--account", help="one of the provider's accounts (default: its first)")
     setup.set_defaults(func=cmd_setup)
 
     _keys_parser(sub)

@@ -12,7 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mmo_core.accounts import read_config_file
 from mmo_core.errors import ConfigurationError
 from mmo_core.settings import ENVIRONMENTS, read_variable
 
@@ -98,6 +100,8 @@ class HostConfig:
     event_secrets: tuple[str, ...] = ()
     event_stream: str = "mmo:events"
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # the parsed configuration file (MMO_CONFIG, mmo.toml): the providers' accounts
+    config_file: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def sandbox(self) -> bool:
@@ -189,6 +193,7 @@ class HostConfig:
             "event_secrets": event_secrets,
             "event_stream": env.get("MMO_EVENT_STREAM", "mmo:events"),
             "environ": env,
+            "config_file": read_config_file(env.get("MMO_CONFIG")),
             **numbers,
         }
         values.update(overrides)

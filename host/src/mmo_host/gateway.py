@@ -10,12 +10,14 @@ import logging
 from typing import Any
 
 import httpx
+from mmo_core.accounts import Account, Accounts, account_variable, load_accounts
+from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.context import ProviderContext
-from mmo_core.errors import ConfigurationError
+from mmo_core.errors import ConfigurationError, NotSupported
 from mmo_core.http import create_http_client
-from mmo_core.registry import ProviderRegistry
+from mmo_core.registry import Provider, ProviderRegistry
 from mmo_core.results import ResultBoard
-from mmo_core.settings import ProviderSettings, env_var, load_settings
+from mmo_core.settings import ProviderSettings
 from mmo_core.tokens import TokenCache
 
 from mmo_host import sources
@@ -32,38 +34,67 @@ class Gateway:
     def __init__(self, config: HostConfig, registry: ProviderRegistry) -> None:
         self.config = config
         self.registry = registry
+        # every provider's accounts (mmo_core.accounts), and the settings of its first
+        self.accounts: dict[str, dict[str, Account]] = {}
         self.settings: dict[str, ProviderSettings] = {}
-        self.contexts: dict[str, ProviderContext] = {}
+        self.contexts: dict[tuple[str, str], ProviderContext] = {}
         self.store: Any = None
         self.tokens = TokenCache()
+        # what kept a provider (`mpesa`) or one account (`mpesa/brand-a`) from running
         self.configuration_errors: dict[str, str] = {}
         # who an API key is (mmo_host.keys), looked up and cached per gateway
         self.keys = Keyring(config)
         self.breakers: MemoryBreakers | RedisBreakers = MemoryBreakers(BreakerConfig())
         self._event_http: httpx.AsyncClient | None = None
         for name, provider in list(registry.providers.items()):
-            try:
-                self.settings[name] = load_settings(
-                    name, provider.settings_type, config.environ, config.environment
-                )
-            except ConfigurationError as exc:
-                if config.environment == "production":
-                    raise
-                self.configuration_errors[name] = exc.message
-                registry.unregister(name)
-                log.error("provider %s disabled: %s", name, exc.message)
+            self._load_accounts(name, provider)
         # where webhooks may come from (sources.py): read once, a bad entry stops start-up
         self.trusted_proxies = sources.networks(config.trusted_proxies, "MMO_TRUSTED_PROXIES")
         self.allowed_sources = {
-            name: sources.networks(s.allowed_ips, env_var(name, "allowed_ips"))
-            for name, s in self.settings.items()
+            (name, account.name): sources.networks(
+                account.settings.allowed_ips, account_variable(name, account.name, "allowed_ips")
+            )
+            for name, accounts in self.accounts.items()
+            for account in accounts.values()
         }
         # every follow-up's delays (schedule.py), from the settings and the providers
         self.schedule = Schedule.from_config(
             config, {n: p.declaration.poll_after for n, p in registry.providers.items()}
         )
         # who takes a payment (routing.py): its prefix table and policy, read once
-        self.router = Router(config, registry)
+        self.router = Router(config, registry, self.accounts)
+
+    def _load_accounts(self, name: str, provider: Provider) -> None:
+        """The provider's accounts; a bad account is left out and said why (the others
+        run); a provider left with none is disabled (in production: start-up stops)."""
+        config = self.config
+        try:
+            found = load_accounts(
+                provider.declaration,
+                provider.settings_type,
+                config.environ,
+                config.config_file,
+                config.environment,
+            )
+        except ConfigurationError as exc:  # ambiguous accounts: routing cannot choose
+            found = Accounts(problems={"*": exc.message})
+        if not found.accounts:
+            message = "; ".join(found.problems.values())
+            if config.environment == "production":
+                raise ConfigurationError(message, provider=name)
+            self.configuration_errors[name] = message
+            self.registry.unregister(name)
+            log.error("provider %s disabled: %s", name, message)
+            return
+        for account, problem in found.problems.items():
+            self.configuration_errors[f"{name}/{account}"] = problem
+            log.error("account %s/%s left out: %s", name, account, problem)
+        ordered = sorted(
+            found.accounts.values(),
+            key=lambda a: (a.name != DEFAULT_ACCOUNT, -a.priority, a.name),
+        )
+        self.accounts[name] = {a.name: a for a in ordered}
+        self.settings[name] = ordered[0].settings
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -82,28 +113,34 @@ class Gateway:
         else:
             self.breakers = MemoryBreakers(breaker_config)
         for name, provider in self.registry.providers.items():
-            settings = self.settings[name]
-            base_url = settings.base_url or (
-                self.config.simulator_url(name) if self.config.sandbox else ""
-            )
-            if not base_url:
-                raise ConfigurationError(f"No base URL for provider {name!r}")
-            self.contexts[name] = ProviderContext(
-                declaration=provider.declaration,
-                settings=settings,
-                http=create_http_client(
-                    base_url=base_url,
-                    timeout=min(settings.timeout, self.config.operator_timeout),
-                    connect_timeout=settings.connect_timeout,
-                ),
-                tokens=self.tokens,
-                public_url=self.config.base_public_url,
-                callback_secret=self.config.callback_secret,
-                environment=self.config.environment,
-                results=ResultBoard(
-                    self.store.with_namespace(f"results:{name}") if self.store else None
-                ),
-            )
+            for account in self.accounts[name].values():
+                self.contexts[(name, account.name)] = self._context(provider, account)
+
+    def _context(self, provider: Provider, account: Account) -> ProviderContext:
+        name, settings = provider.name, account.settings
+        base_url = settings.base_url or (
+            self.config.simulator_url(name) if self.config.sandbox else ""
+        )
+        if not base_url:
+            raise ConfigurationError(f"No base URL for {account.key}")
+        namespace = f"results:{name}" + (
+            "" if account.name == DEFAULT_ACCOUNT else f"/{account.name}"
+        )
+        return ProviderContext(
+            declaration=provider.declaration,
+            settings=settings,
+            http=create_http_client(
+                base_url=base_url,
+                timeout=min(settings.timeout, self.config.operator_timeout),
+                connect_timeout=settings.connect_timeout,
+            ),
+            tokens=self.tokens,
+            public_url=self.config.base_public_url,
+            callback_secret=self.config.callback_secret,
+            environment=self.config.environment,
+            results=ResultBoard(self.store.with_namespace(namespace) if self.store else None),
+            account=account.name,
+        )
 
     @property
     def event_http(self) -> httpx.AsyncClient:
@@ -125,5 +162,17 @@ class Gateway:
 
     # -- providers -------------------------------------------------------------------------
 
-    def context(self, name: str) -> ProviderContext:
-        return self.contexts[name]
+    def context(self, name: str, account: str | None = None) -> ProviderContext:
+        """The context of one account of a provider (its first account when None)."""
+        if account is None:
+            account = next(iter(self.accounts[name]))
+        try:
+            return self.contexts[(name, account)]
+        except KeyError:
+            raise NotSupported(
+                f"Provider {name!r} has no account {account!r}", code="unknown_account"
+            ) from None
+
+    def account(self, name: str, account: str | None = None) -> Account:
+        accounts = self.accounts[name]
+        return accounts[account] if account is not None else next(iter(accounts.values()))

@@ -104,22 +104,26 @@ class Answer:
 
 @dataclass(frozen=True)
 class Target:
-    """Whom to ask when there is no payment: a provider (and a country, for its breaker)."""
+    """Whom to ask when there is no payment: a provider (and a country, for its breaker),
+    through one of its accounts (None: its first)."""
 
     provider: str
     country: str | None = None
+    account: str | None = None
 
 
 async def call(gateway: Gateway, target: PaymentRecord | Target, hook: str, **kwargs: Any) -> Any:
     """Call the hook through the breaker and the operator timeout; raises as the hook does,
     `BreakerOpen` when the call was not made, `TimeoutError` when it did not return."""
     provider = gateway.registry.get(target.provider)
-    key = breaker_key(provider, target.country)
+    # a payment's calls all go through the account it was sent with (`payments.account`)
+    context = gateway.context(provider.name, target.account)
+    key = breaker_key(provider, target.country, context.account)
     if not await gateway.breakers.allow(key):
         raise BreakerOpen(key)
     try:
         result = await asyncio.wait_for(
-            provider.call(hook, context=gateway.context(provider.name), **kwargs),
+            provider.call(hook, context=context, **kwargs),
             timeout=gateway.config.operator_timeout + 5,
         )
     except (ProviderUnavailable, OutcomeUnknown, TimeoutError):

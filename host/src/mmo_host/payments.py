@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 from mmo_core import failures, money, phones
+from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import InvalidRequest, MmoError
 from mmo_core.types import (
     FINAL_STATUSES,
@@ -98,6 +99,7 @@ def resource(row: PaymentRecord) -> PaymentResource:
         type=row.type,
         status=row.status,
         provider=row.provider,
+        account=row.account,
         amount=money.format_amount(row.amount_minor, row.currency),
         amount_reversed=money.format_amount(row.amount_reversed_minor, row.currency),
         currency=row.currency,
@@ -110,7 +112,11 @@ def resource(row: PaymentRecord) -> PaymentResource:
         failure=failure,
         next_action=msgspec.convert(next_action, NextActionBody) if next_action else None,
         origin=row.origin,
-        routing=msgspec.convert(row.routing, RoutingBody) if row.routing else None,
+        routing=(
+            msgspec.convert({**row.routing, "account": row.account}, RoutingBody)
+            if row.routing
+            else None
+        ),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -190,19 +196,30 @@ async def get(payment_id: str) -> PaymentRecord:
 
 
 async def find_for_provider(
-    provider: str, *, payment_id: str | None, provider_reference: str | None
-):
+    provider: str,
+    *,
+    payment_id: str | None,
+    provider_reference: str | None,
+    account: str = DEFAULT_ACCOUNT,
+) -> PaymentRecord | None:
+    """The payment an operator's report is about, among one account's payments only."""
     if payment_id and (pid := parse_id(payment_id)) is not None:
         row = await db.fetchrow_as(
-            PaymentRecord, "SELECT * FROM payments WHERE id = $1 AND provider = $2", pid, provider
+            PaymentRecord,
+            "SELECT * FROM payments WHERE id = $1 AND provider = $2 AND account = $3",
+            pid,
+            provider,
+            account,
         )
         if row is not None:
             return row
     if provider_reference:
         return await db.fetchrow_as(
             PaymentRecord,
-            "SELECT * FROM payments WHERE provider = $1 AND provider_reference = $2",
+            "SELECT * FROM payments WHERE provider = $1 AND account = $2"
+            " AND provider_reference = $3",
             provider,
+            account,
             provider_reference,
         )
     return None
@@ -383,9 +400,10 @@ async def emit_event(gateway: Gateway, row: PaymentRecord, event_type: str) -> N
 
 def request_hash(body: PaymentCreate) -> str:
     fields = msgspec.to_builtins(body)
-    if fields.get("payer_message") is None:
-        # absent, as before the field existed: a retry across an upgrade hashes the same
-        fields.pop("payer_message", None)
+    for name in ("payer_message", "account"):
+        if fields.get(name) is None:
+            # absent, as before the field existed: a retry across an upgrade hashes the same
+            fields.pop(name, None)
     canonical = msgspec.json.encode(fields, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
 
@@ -405,7 +423,11 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
     amount = money.parse_amount(body.amount, body.currency)
     msisdn = phones.to_e164(body.msisdn)
     decision = gateway.router.choose(
-        requested=body.provider, operation=body.type, msisdn=msisdn, currency=body.currency
+        requested=body.provider,
+        operation=body.type,
+        msisdn=msisdn,
+        currency=body.currency,
+        account=body.account,
     )
     provider = decision.provider
     country = decision.located.country
@@ -423,7 +445,8 @@ def check_request(gateway: Gateway, body: PaymentCreate) -> Accepted:
         metadata=body.metadata,
     )
     if provider.implements("validate"):
-        provider.call_sync("validate", context=gateway.context(provider.name), payment=payment)
+        context = gateway.context(provider.name, decision.account)
+        provider.call_sync("validate", context=context, payment=payment)
     return Accepted(provider.name, payment, decision)
 
 
@@ -459,6 +482,7 @@ async def insert_new(
                 "request_hash": digest,
                 "type": p.type,
                 "provider": accepted.provider,
+                "account": accepted.decision.account if accepted.decision else DEFAULT_ACCOUNT,
                 "country": p.country,
                 "amount_minor": money.to_minor(p.amount, p.currency),
                 "currency": p.currency,
@@ -486,14 +510,16 @@ async def insert_new(
 OPEN_STATUSES = ("new", "pending", "unknown")
 
 
-async def inbound_confirmed(gateway: Gateway, provider: str, inbound: InboundPayment) -> bool:
+async def inbound_confirmed(
+    gateway: Gateway, provider: str, inbound: InboundPayment, account: str = DEFAULT_ACCOUNT
+) -> bool:
     """Whether the operator's own records show the payment it reported (`inbound_status`);
     True for a provider without that hook (its callback URL's token vouches alone)."""
     if not gateway.registry.get(provider).implements("inbound_status"):
         return True
     answer = await operator.ask(
         gateway,
-        operator.Target(provider, inbound.country),
+        operator.Target(provider, inbound.country, account),
         "inbound_status",
         expect=StatusReport,
         inbound=inbound,
@@ -508,7 +534,11 @@ async def inbound_confirmed(gateway: Gateway, provider: str, inbound: InboundPay
 
 
 async def record_inbound(
-    gateway: Gateway, provider: str, inbound: InboundPayment, callback_id: uuid.UUID
+    gateway: Gateway,
+    provider: str,
+    inbound: InboundPayment,
+    callback_id: uuid.UUID,
+    account: str = DEFAULT_ACCOUNT,
 ) -> tuple[PaymentRecord | None, str]:
     """Store a payment the operator reports but the gateway did not start; return its row
     and what happened: `matched` (it settled an open collection), `inbound` (stored as a
@@ -520,7 +550,7 @@ async def record_inbound(
     resend) never make two payments.
     """
     amount_minor = money.to_minor(inbound.amount, inbound.currency)  # a malformed amount
-    if not await inbound_confirmed(gateway, provider, inbound):
+    if not await inbound_confirmed(gateway, provider, inbound, account):
         return None, "unconfirmed"
     receipt = inbound.provider_transaction_id
     data = {**inbound.provider_data, "origin": inbound.origin}
@@ -546,12 +576,14 @@ async def record_inbound(
                 """SELECT * FROM payments
                    WHERE provider = $1 AND type = 'collection' AND status = ANY($2::text[])
                      AND reference = $3 AND amount_minor = $4 AND currency = $5
+                     AND account = $6
                    ORDER BY created_at LIMIT 1 FOR UPDATE""",
                 provider,
                 list(OPEN_STATUSES),
                 inbound.account_reference,
                 amount_minor,
                 inbound.currency,
+                account,
             )
         if match is not None:
             transition = await apply_transition(
@@ -576,6 +608,7 @@ async def record_inbound(
                 "request_hash": hashlib.sha256(f"{provider}:{receipt}".encode()).hexdigest(),
                 "type": "collection",
                 "provider": provider,
+                "account": account,
                 "country": inbound.country,
                 "amount_minor": amount_minor,
                 "currency": inbound.currency,

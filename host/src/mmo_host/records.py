@@ -48,6 +48,8 @@ class PaymentRecord(Record, frozen=True, kw_only=True):
     type: PaymentType
     status: PaymentStatus
     provider: str
+    # the provider's account it was sent with (mmo_core.accounts); `default` before
+    account: str = "default"
     country: str
     amount_minor: int
     amount_reversed_minor: int
@@ -115,6 +117,8 @@ class CallbackRecord(Record, frozen=True, kw_only=True):
     flag: str | None
     error: str | None
     processed_at: dt.datetime | None
+    # the account named in the callback's URL (None: not read that far)
+    account: str | None = None
 
 
 class JobRecord(Record, frozen=True, kw_only=True):

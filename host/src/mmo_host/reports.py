@@ -128,7 +128,7 @@ async def apply(
     detail = dict(detail or {})
     failure: Failure | None = report.failure
     confirmed: StatusReport | None = None
-    required = gateway.context(row.provider).settings.confirm_callbacks
+    required = gateway.context(row.provider, row.account).settings.confirm_callbacks
     # what vouches for the identifiers: the report itself, or the status API's answer
     vouched: PaymentUpdate | StatusReport | None = report if authenticated or not required else None
     if not authenticated and payments.is_final(report.status):

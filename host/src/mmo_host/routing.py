@@ -14,19 +14,27 @@ While the chosen provider's breaker is open, the policy says what to do: `queue`
 payment and send it when the operator is back, the default) or `fail_fast` (503 with
 `Retry-After`, nothing stored).
 
-The payment keeps the decision (`payments.routing`: network, provider, reason); `predict`
-and `catalogue` (the `/api/v1/providers` routes) answer from the same functions.
+The provider chosen, the account of it follows (mmo_core.accounts): the one named in the
+payment, else the accounts that serve the country, currency and operation, highest
+`priority` first. While that account's breaker is open, the next account that serves the
+same payment takes it (`fallback`): the same operator reached through another of the
+business's accounts, never another operator, which would be another wallet.
+
+The payment keeps the decision (`payments.routing`: network, provider, account, reason);
+`predict` and `catalogue` (the `/api/v1/providers` routes) answer from the same functions.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import msgspec
 from mmo_core import phones
+from mmo_core.accounts import Account
+from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import ConfigurationError, InvalidRequest, NotSupported, ProviderUnavailable
 from mmo_core.registry import Provider, ProviderRegistry
 from mmo_core.types import OPERATIONS, Market, ProviderDeclaration
@@ -35,7 +43,7 @@ from mmo_host.breaker import breaker_key
 from mmo_host.config import HostConfig
 
 # why a provider was chosen (the `reason` of a payment's `routing`)
-Reason = Literal["requested", "network", "prefix", "preferred", "priority"]
+Reason = Literal["requested", "network", "prefix", "preferred", "priority", "fallback"]
 WhenDown = Literal["queue", "fail_fast"]
 
 _PREFIX_ENTRY = re.compile(r"^([A-Z]{2}):\+?(\d{1,15})=([a-z0-9_]+)$")
@@ -79,14 +87,23 @@ class Decision:
     located: Located
     reason: Reason
     policy: Policy | None = None
+    account: str = DEFAULT_ACCOUNT
+    # the other accounts that take the same payment, in order (for `fallback`)
+    alternatives: tuple[str, ...] = ()
+    # the account it would have gone to, when its breaker was open
+    fallback_from: str | None = None
 
     def record(self) -> dict[str, Any]:
         """What the payment keeps and shows as `routing`."""
-        return {
+        found = {
             "network": self.located.network,
             "provider": self.provider.name,
+            "account": self.account,
             "reason": self.reason,
         }
+        if self.fallback_from is not None:
+            found["fallback_from"] = self.fallback_from
+        return found
 
 
 def _entries(text: str) -> list[str]:
@@ -140,8 +157,14 @@ def check_serves(provider: Provider, operation: str, country: str, currency: str
 class Router:
     """The routing of one gateway: its prefix table, its policy and its providers."""
 
-    def __init__(self, config: HostConfig, registry: ProviderRegistry) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        registry: ProviderRegistry,
+        accounts: Mapping[str, Mapping[str, Account]] | None = None,
+    ) -> None:
         self.registry = registry
+        self.accounts = accounts or {}
         self.priority = {name: i for i, name in enumerate(config.provider_priority)}
         self.prefixes = parse_prefixes(config.network_prefixes)
         self.policies = parse_policy(config.routing_policy, OPERATIONS)
@@ -171,10 +194,22 @@ class Router:
     # -- the decision -----------------------------------------------------------------------
 
     def choose(
-        self, *, requested: str | None, operation: str, msisdn: str, currency: str
+        self,
+        *,
+        requested: str | None,
+        operation: str,
+        msisdn: str,
+        currency: str,
+        account: str | None = None,
     ) -> Decision:
-        """The provider for a payment to or from `msisdn`; InvalidRequest/NotSupported
-        (422) when none takes it."""
+        """The provider and account for a payment to or from `msisdn`;
+        InvalidRequest/NotSupported (422) when none takes it."""
+        decision = self._provider(requested, operation, msisdn, currency)
+        return self._account(decision, operation, currency, account)
+
+    def _provider(
+        self, requested: str | None, operation: str, msisdn: str, currency: str
+    ) -> Decision:
         located = self.locate(msisdn)
         if requested is not None:
             if requested not in self.registry.providers:
@@ -205,6 +240,51 @@ class Router:
             )
         return self._pick(takes, located, operation)
 
+    def accounts_for(
+        self, provider: str, country: str, currency: str | None, operation: str | None
+    ) -> list[Account]:
+        """The provider's accounts that serve this payment, in the order they are tried."""
+        accounts = self.accounts.get(provider, {})
+        serving = [a for a in accounts.values() if a.serves(country, currency, operation)]
+        return sorted(serving, key=lambda a: (-a.priority, a.name != DEFAULT_ACCOUNT, a.name))
+
+    def _account(
+        self, decision: Decision, operation: str, currency: str, requested: str | None
+    ) -> Decision:
+        name = decision.provider.name
+        country = decision.located.country
+        if name not in self.accounts:  # a router without accounts (tests): one account
+            return decision
+        if requested is not None:
+            account = self.accounts[name].get(requested)
+            if account is None:
+                raise InvalidRequest(
+                    f"{decision.provider.declaration.display_name} has no account {requested!r}",
+                    code="unknown_account",
+                    details={"accounts": sorted(self.accounts[name])},
+                )
+            if not account.serves(country, currency, operation):
+                raise NotSupported(
+                    f"Account {account.key} does not take {operation} in {country}/{currency}",
+                    code="account_not_serving",
+                    provider=name,
+                )
+            return replace(decision, account=account.name)
+        serving = self.accounts_for(name, country, currency, operation)
+        if not serving:
+            raise NotSupported(
+                f"No account of {decision.provider.declaration.display_name} takes "
+                f"{operation} in {country}/{currency}",
+                code="no_provider",
+                provider=name,
+                details={"country": country, "network": decision.located.network},
+            )
+        return replace(
+            decision,
+            account=serving[0].name,
+            alternatives=tuple(a.name for a in serving[1:]),
+        )
+
     def _pick(self, takes: list[Provider], located: Located, operation: str) -> Decision:
         policy = self.policies.get((located.country, operation))
         if policy is not None:
@@ -217,21 +297,36 @@ class Router:
         takes = sorted(takes, key=lambda p: (self.priority.get(p.name, len(self.priority)), p.name))
         return Decision(takes[0], located, "priority", policy)
 
-    async def refuse_if_down(self, breakers: Any, decision: Decision) -> None:
-        """With a `fail_fast` policy, ProviderUnavailable (503, Retry-After) while the
-        chosen provider's breaker is open; with `queue` (the default), nothing."""
+    async def when_down(self, breakers: Any, decision: Decision) -> Decision:
+        """The decision once the chosen account's breaker is looked at: while it is open,
+        the next account that takes the same payment and is up (`fallback`); with none,
+        a `fail_fast` policy refuses (ProviderUnavailable: 503, Retry-After) and `queue`
+        (the default) keeps the decision (the payment waits for the operator)."""
+        provider, country = decision.provider, decision.located.country
+        if not await self._open(breakers, provider, country, decision.account):
+            return decision
+        for account in decision.alternatives:
+            if not await self._open(breakers, provider, country, account):
+                return replace(
+                    decision,
+                    account=account,
+                    reason="fallback",
+                    fallback_from=decision.account,
+                    alternatives=(),
+                )
         policy = decision.policy
-        if policy is None or policy.when_down != "fail_fast":
-            return
-        key = breaker_key(decision.provider, decision.located.country)
-        state = await breakers.state(key)
-        if state.state == "open":
+        if policy is not None and policy.when_down == "fail_fast":
             raise ProviderUnavailable(
-                f"{decision.provider.declaration.display_name} is unavailable in "
-                f"{decision.located.country}: retry later",
-                provider=decision.provider.name,
+                f"{provider.declaration.display_name} is unavailable in {country}: retry later",
+                provider=provider.name,
                 retry_after=self.cooldown,
             )
+        return decision
+
+    @staticmethod
+    async def _open(breakers: Any, provider: Provider, country: str, account: str) -> bool:
+        state = await breakers.state(breaker_key(provider, country, account))
+        return bool(state.state == "open")
 
     # -- what the API shows ---------------------------------------------------------------
 
@@ -271,10 +366,15 @@ class Router:
         for name in sorted(self.registry.providers):
             provider = self.registry.providers[name]
             d = provider.declaration
-            up: dict[str, bool] = {}
-            for country in d.countries if d.breaker_per_country else (None,):
-                state = await breakers.state(breaker_key(provider, country))
-                up[country or "*"] = state.state != "open"
+            accounts = []
+            for account in self.accounts.get(name, {}).values() or [None]:
+                account_name = account.name if account else DEFAULT_ACCOUNT
+                up: dict[str, bool] = {}
+                for country in d.countries if d.breaker_per_country else (None,):
+                    state = await breakers.state(breaker_key(provider, country, account_name))
+                    up[country or "*"] = state.state != "open"
+                shown = account.describe() if account else {"name": account_name}
+                accounts.append({**shown, "up": all(up.values()), "breakers": up})
             found.append(
                 {
                     "name": name,
@@ -286,8 +386,10 @@ class Router:
                     "networks": msgspec.to_builtins(d.networks),
                     "operations": list(d.operations),
                     "limits": _limits(provider),
-                    "up": all(up.values()),
-                    "breakers": up,
+                    # up when one of its accounts is (each account has its own breaker)
+                    "up": any(a["up"] for a in accounts),
+                    "breakers": accounts[0]["breakers"],
+                    "accounts": accounts,
                 }
             )
         return found

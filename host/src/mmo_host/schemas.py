@@ -20,6 +20,8 @@ class PaymentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     msisdn: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     provider: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # one of the provider's accounts (`uganda`); without it routing chooses
+    account: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] | None = None
     description: Annotated[str, msgspec.Meta(max_length=255)] | None = None
     # what the payer sees on the prompt or statement; each operator's limit is checked by
     # its plugin (`validate`), with a 422 that says the limit
@@ -42,13 +44,16 @@ class NextActionBody(msgspec.Struct):
     url: str
 
 
-class RoutingBody(msgspec.Struct, kw_only=True):
-    """How the provider was chosen: the number's network, the provider and why
-    (`requested`, `network`, `prefix`, `preferred` or `priority`; docs/api.md)."""
+class RoutingBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """How the provider was chosen: the number's network, the provider, its account and
+    why (`requested`, `network`, `prefix`, `preferred`, `priority` or `fallback`;
+    docs/api.md). `fallback_from`: the account whose breaker was open."""
 
     network: str | None
     provider: str
+    account: str
     reason: str
+    fallback_from: str | None = None
 
 
 class PaymentResource(msgspec.Struct, kw_only=True):
@@ -56,6 +61,8 @@ class PaymentResource(msgspec.Struct, kw_only=True):
     type: PaymentType
     status: PaymentStatus
     provider: str
+    # the provider's account it went through (`default` with one account)
+    account: str = "default"
     amount: str
     # the part of `amount` refunded so far (reversals may be partial)
     amount_reversed: str

@@ -244,7 +244,7 @@ async def health(context: ProviderContext) -> HealthReport:
 
 
 @hookimpl
-def simulator_app(settings: ExampleSettings):
+def simulator_app(settings: ExampleSettings, accounts: dict[str, ExampleSettings]):
     from mmo_example.simulator import create_simulator
 
-    return create_simulator(settings)
+    return create_simulator(settings, accounts)

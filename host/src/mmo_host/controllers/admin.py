@@ -45,25 +45,37 @@ class AdminController(Controller):
     async def health(self, request: Request) -> dict[str, Any]:
         gateway = request.app.state.gateway
 
-        async def one(name: str) -> dict[str, Any]:
+        async def one(name: str, account: str) -> dict[str, Any]:
             provider = gateway.registry.get(name)
             try:
                 report: HealthReport = await asyncio.wait_for(
-                    provider.call("health", context=gateway.context(name)), timeout=10
+                    provider.call("health", context=gateway.context(name, account)), timeout=10
                 )
                 result = {
                     "name": name,
+                    "account": account,
                     "ok": report.ok,
                     "detail": report.detail,
                     "latency_ms": report.latency_ms,
                 }
             except Exception as exc:
-                result = {"name": name, "ok": False, "detail": type(exc).__name__}
-            state = await gateway.breakers.state(breaker_key(provider, None))
+                result = {
+                    "name": name,
+                    "account": account,
+                    "ok": False,
+                    "detail": type(exc).__name__,
+                }
+            state = await gateway.breakers.state(breaker_key(provider, None, account))
             result["breaker"] = msgspec.to_builtins(state)
             return result
 
-        return {"data": [await one(name) for name in sorted(gateway.registry.providers)]}
+        return {
+            "data": [
+                await one(name, account)
+                for name in sorted(gateway.registry.providers)
+                for account in gateway.accounts[name]
+            ]
+        }
 
     @get(
         "/breakers",
@@ -76,9 +88,11 @@ class AdminController(Controller):
         gateway = request.app.state.gateway
         keys = []
         for name, provider in sorted(gateway.registry.providers.items()):
-            keys.append(name)
-            if provider.declaration.breaker_per_country:
-                keys += [breaker_key(provider, c) for c in provider.declaration.countries]
+            for account in gateway.accounts[name]:
+                keys.append(breaker_key(provider, None, account))
+                if provider.declaration.breaker_per_country:
+                    countries = provider.declaration.countries
+                    keys += [breaker_key(provider, c, account) for c in countries]
         states = [msgspec.to_builtins(await gateway.breakers.state(k)) | {"key": k} for k in keys]
         return {"data": states}
 

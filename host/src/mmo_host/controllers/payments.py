@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -55,8 +56,9 @@ class PaymentController(Controller):
         client_id = request.state.client_id
         digest = payments.request_hash(body)
         accepted = payments.check_request(gateway, body)
-        if accepted.decision is not None:  # a fail_fast policy: 503 while it is down
-            await gateway.router.refuse_if_down(gateway.breakers, accepted.decision)
+        if accepted.decision is not None:  # another account, or a fail_fast 503, while down
+            decision = await gateway.router.when_down(gateway.breakers, accepted.decision)
+            accepted = dataclasses.replace(accepted, decision=decision)
         row, created = await payments.insert_new(
             gateway, client_id, idempotency_key, digest, accepted
         )

@@ -21,8 +21,10 @@ from mmo_example.simulator import oauth, payments
 from mmo_example.simulator.state import ExampleSandbox
 
 
-def create_simulator(settings: ExampleSettings) -> Litestar:
-    sandbox = ExampleSandbox(settings)
+def create_simulator(
+    settings: ExampleSettings, accounts: dict[str, ExampleSettings] | None = None
+) -> Litestar:
+    sandbox = ExampleSandbox(settings, accounts)
     return sandbox.app([*oauth.ROUTES, *payments.ROUTES])
 
 

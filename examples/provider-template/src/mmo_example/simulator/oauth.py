@@ -21,11 +21,11 @@ async def token(request: Request, sandbox: Sandbox) -> Response[Any]:
         user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         user, password = "", ""
-    settings = sandbox.settings
-    if user != settings.client_id or password != settings.client_secret:
+    account = sandbox.account_of(user, password)
+    if account is None:
         return error(401, "invalid_client", "Client authentication failed")
     value = secrets.token_urlsafe(24)
-    sandbox.tokens.add(value)
+    sandbox.tokens[value] = account
     return Response({"access_token": value, "token_type": "Bearer", "expires_in": "3600"})
 
 

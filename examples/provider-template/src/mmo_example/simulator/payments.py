@@ -22,7 +22,7 @@ def _unauthorised() -> Response[Any]:
     return error(401, "invalid_token", "The access token is missing or expired")
 
 
-def _finish(sandbox: ExampleSandbox, view: PaymentView, body: PaymentCreate) -> None:
+def _finish(sandbox: ExampleSandbox, view: PaymentView, body: PaymentCreate, account: str) -> None:
     """Decide the outcome now; tell the caller by callback after the delay."""
     last4 = body.msisdn[-4:]
     if last4 in DECLINES:
@@ -37,24 +37,25 @@ def _finish(sandbox: ExampleSandbox, view: PaymentView, body: PaymentCreate) -> 
         body.callback_url,
         raw,
         case=scenario(body.msisdn),
-        delay=sandbox.settings.callback_delay,
-        headers={"X-Example-Signature": sign(sandbox.settings.webhook_secret, raw)},
+        delay=sandbox.accounts[account].callback_delay,
+        headers={"X-Example-Signature": sign(sandbox.accounts[account].webhook_secret, raw)},
     )
 
 
 @post("/v1/payments", status_code=202)
 async def create(request: Request, sandbox: Sandbox) -> Response[Any]:
+    account = sandbox.authorised(request)
     refused = await sandbox.gate(
-        lambda: None if sandbox.authorised(request) else _unauthorised(),
+        lambda: None if account is not None else _unauthorised(),
         lambda status: error(status, "internal_error", "Simulated failure"),
     )
-    if refused is not None:
-        return refused
+    if refused is not None or account is None:
+        return refused or _unauthorised()
     try:
         body = msgspec.json.decode(await request.body(), type=PaymentCreate)
     except msgspec.MsgspecError as exc:
         return error(400, "invalid_request", str(exc))
-    if body.reference in sandbox.by_reference:
+    if (account, body.reference) in sandbox.by_reference:
         return error(409, "duplicate_reference", "This reference was already used")
     view = PaymentView(
         id="EX" + uuid.uuid4().hex[:16].upper(),
@@ -65,26 +66,29 @@ async def create(request: Request, sandbox: Sandbox) -> Response[Any]:
         msisdn=body.msisdn,
     )
     sandbox.payments[view.id] = view
-    sandbox.by_reference[body.reference] = view.id
+    sandbox.owner[view.id] = account
+    sandbox.by_reference[(account, body.reference)] = view.id
     sandbox.ledger.record(
         view.id,
+        account=account,
         reference=body.reference,
         kind=body.kind,
         amount=body.amount,
         currency=body.currency,
         status="PENDING",
     )
-    _finish(sandbox, view, body)
+    _finish(sandbox, view, body, account)
     await sandbox.hang()
     return Response(msgspec.to_builtins(view), status_code=202)
 
 
 async def _read(request: Request, sandbox: ExampleSandbox, payment_id: str) -> Response[Any]:
     await sandbox.injector.latency()
-    if not sandbox.authorised(request):
+    account = sandbox.authorised(request)
+    if account is None:
         return _unauthorised()
     view = sandbox.payments.get(payment_id)
-    if view is None:
+    if view is None or sandbox.owner.get(payment_id) != account:  # not this account's
         return error(404, "not_found", "No such payment")
     return Response(msgspec.to_builtins(view))
 
@@ -98,7 +102,8 @@ async def read(request: Request, payment_id: FromPath[str], sandbox: Sandbox) ->
 async def read_by_reference(
     request: Request, reference: FromPath[str], sandbox: Sandbox
 ) -> Response[Any]:
-    return await _read(request, sandbox, sandbox.by_reference.get(reference, ""))
+    account = sandbox.authorised(request) or ""
+    return await _read(request, sandbox, sandbox.by_reference.get((account, reference), ""))
 
 
 ROUTES = [create, read, read_by_reference]
