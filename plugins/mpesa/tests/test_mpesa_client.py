@@ -26,6 +26,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
@@ -210,7 +211,7 @@ def test_account_reference_and_description_fit_daraja():
             "for the current subscriber",
             OperatorDeclined,
         ),
-        (500, "500.001.1001", "This transaction does not exist", InvalidRequest),
+        (500, "500.001.1001", "This transaction does not exist", InvalidRequest),  # initiate
         (500, "500.002.1001", "Duplicate OriginatorConversationID.", OutcomeUnknown),
         (500, "500.003.02", "System is busy. Please try again in few minutes.", RateLimited),
         (500, "500.003.02", "Error Occurred: Spike Arrest Violation", RateLimited),
@@ -258,7 +259,7 @@ def test_every_result_code_maps_to_a_status(code):
     if code == "0":
         assert (state, failure) == ("succeeded", None)
     else:
-        assert state == ("expired" if code in ("1019", "1037") else "failed")
+        assert state == ("expired" if code in ("1019", "1036", "1037") else "failed")
         assert failure.provider_code == code and failure.message == client.RESULT_CODES[code]
     assert client.result_status(int(code) if code.isdigit() else code)[0] == state
 
@@ -898,6 +899,17 @@ async def test_setup_refuses_urls_daraja_would_refuse():
     with pytest.raises(ConfigurationError, match=r"'safaricom' \(the URL has it"):
         await plugin.setup(ctx)
     await ctx.http.aclose()
+    # the account's name is in its callback URLs (`account=`): Daraja reads it too
+    named = make_context(
+        plugin.DECLARATION,
+        MpesaSettings(),
+        base_url=BASE,
+        public_url="https://gw.example",
+        account="sqlshop",
+    )
+    with pytest.raises(ConfigurationError, match=r"'sql' \(the account's name has it"):
+        await plugin.setup(named)
+    await named.http.aclose()
 
 
 async def test_setup_registers_the_daraja_alias_by_default(context, httpx_mock):
@@ -1018,3 +1030,229 @@ async def test_reversal_status_without_its_result_asks_transaction_status(
     assert sent["CommandID"] == "TransactionStatusQuery" and sent["TransactionID"] == "SGF5A1B2C3"
     with pytest.raises(InvalidRequest):
         await plugin.reversal_status(context, _payment(), reversal)
+
+
+# -- numbers where Daraja documents text (issue 13) ----------------------------------------
+
+
+async def test_answers_with_numbers_for_text_are_read(context, httpx_mock):
+    """STK push and query, the B2C ack and the error envelope: ids, codes as numbers."""
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_PUSH}",
+        json={"MerchantRequestID": 291153462, "CheckoutRequestID": 1912, "ResponseCode": 0},
+    )
+    ack = await plugin.initiate(context, _payment())
+    assert ack.provider_reference == "1912"
+    assert ack.provider_data["MerchantRequestID"] == "291153462"
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_QUERY}",
+        json={"ResponseCode": 0, "CheckoutRequestID": 1912, "ResultCode": 1032, "ResultDesc": "x"},
+    )
+    report = await plugin.status(context, _payment(provider_reference="1912"))
+    assert report.status == "failed" and report.failure.provider_code == "1032"
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.B2C}",
+        json={"ConversationID": 2024, "OriginatorConversationID": 7, "ResponseCode": 0},
+    )
+    ack = await plugin.initiate(context, _payment(type="disbursement"))
+    assert ack.provider_reference == "2024"
+    response = httpx.Response(
+        500, json={"requestId": 117282929992, "errorCode": "500.003.02", "errorMessage": "busy"}
+    )
+    with pytest.raises(RateLimited) as raised:
+        client.raise_for(response, "initiate")
+    assert raised.value.request_id == "117282929992"
+
+
+async def test_callbacks_with_numbers_for_text_are_read(context):
+    """STK callback ids, Result ids and codes, C2B's all-string body as numbers."""
+    body = json.loads(json.dumps(SUCCESS))
+    body["Body"]["stkCallback"].update(MerchantRequestID=29115, CheckoutRequestID=191220)
+    update = (await plugin.parse_callback(context, inbound(context, "stk-callback", body))).update
+    assert update.status == "succeeded" and update.provider_reference == "191220"
+    assert update.provider_data["MerchantRequestID"] == "29115"
+
+    payment_id = str(uuid.uuid4())
+    result = json.loads(json.dumps(B2C_RESULT).replace("PID", payment_id))
+    result["Result"].update(TransactionID=1234567890, ConversationID=2024, ResultCode="0")
+    update = (
+        await plugin.parse_callback(context, inbound(context, "b2c-result", result, payment_id))
+    ).update
+    assert update.status == "succeeded" and update.provider_transaction_id == "1234567890"
+    assert update.provider_reference == "2024" and update.amount == Decimal("500")
+
+    numeric = dict(
+        C2B,
+        TransID=5551234567,
+        TransTime=20240715110402,
+        TransAmount=250.00,
+        BusinessShortCode=600984,
+        BillRefNumber=7781,
+        OrgAccountBalance=10250.00,
+        MSISDN=254708374149,
+    )
+    payment = (
+        await plugin.parse_callback(context, inbound(context, "c2b-confirmation", numeric))
+    ).inbound
+    assert (payment.provider_transaction_id, payment.amount) == ("5551234567", Decimal("250.00"))
+    assert payment.account_reference == "7781" and payment.msisdn == "+254708374149"
+    assert payment.provider_data["BusinessShortCode"] == "600984"
+    assert payment.provider_data["TransTime"] == "20240715110402"
+    # still refused: a list or an object where text is wanted
+    for broken in (dict(C2B, TransID=[1]), dict(C2B, BusinessShortCode={"a": 1})):
+        with pytest.raises(InvalidRequest):
+            await plugin.parse_callback(context, inbound(context, "c2b-confirmation", broken))
+
+
+async def test_status_result_with_numbers_for_text_is_read(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        json={"ConversationID": "AG_9", "OriginatorConversationID": "o", "ResponseCode": "0"},
+    )
+    payment = _payment(type="disbursement")
+    body = {
+        "Result": {
+            "ResultType": "0",
+            "ResultCode": 0,
+            "OriginatorConversationID": 88,
+            "ConversationID": "AG_9",
+            "TransactionID": 1000000,
+            "ResultParameters": {
+                "ResultParameter": [
+                    {"Key": "TransactionStatus", "Value": "Completed"},
+                    {"Key": "Amount", "Value": 150},
+                    {"Key": "ReceiptNo", "Value": 9876543210},
+                ]
+            },
+        }
+    }
+    await plugin.parse_callback(context, inbound(context, "status-result", body, payment.id))
+    report = await plugin.status(context, payment)
+    assert report.status == "succeeded" and report.provider_transaction_id == "9876543210"
+    assert report.amount == Decimal("150")
+
+
+# -- unknown to the operator, timed-out prompts --------------------------------------------
+
+
+async def test_stk_query_of_a_transaction_daraja_never_heard_of(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_QUERY}",
+        status_code=500,
+        json=_envelope("500.001.1001", "This transaction does not exist"),
+    )
+    with pytest.raises(UnknownToOperator) as raised:
+        await plugin.status(context, _payment(provider_reference="ws_CO_unknown"))
+    assert raised.value.provider_code == "500.001.1001"
+
+
+async def test_transaction_status_of_a_transaction_daraja_never_heard_of(context, httpx_mock):
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        json={"ConversationID": "AG_7", "OriginatorConversationID": "o", "ResponseCode": "0"},
+    )
+    payment = _payment(type="disbursement")
+    body = {
+        "Result": {
+            "ResultType": 0,
+            "ResultCode": "R000002",
+            "ResultDesc": "The OriginalTransactionID is invalid.",
+            "OriginatorConversationID": "o",
+            "ConversationID": "AG_7",
+        }
+    }
+    await plugin.parse_callback(context, inbound(context, "status-result", body, payment.id))
+    with pytest.raises(UnknownToOperator) as raised:
+        await plugin.status(context, payment)
+    assert raised.value.provider_code == "R000002"
+
+
+@pytest.mark.parametrize("code", ["1037", "1036", "1019", 1036])
+async def test_timed_out_prompts_end_expired(context, httpx_mock, code):
+    body = {
+        "Body": {
+            "stkCallback": {"MerchantRequestID": "m", "CheckoutRequestID": "c", "ResultCode": code}
+        }
+    }
+    update = (await plugin.parse_callback(context, inbound(context, "stk-callback", body))).update
+    assert update.status == "expired" and update.failure.code == "prompt_expired"
+    _token(httpx_mock)
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_QUERY}",
+        json={"ResponseCode": "0", "ResultCode": str(code), "ResultDesc": "timed out"},
+    )
+    report = await plugin.status(context, _payment(provider_reference="c"))
+    assert report.status == "expired" and report.failure.code == "prompt_expired"
+
+
+# -- payer_message and derived fields on the wire ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "limit"),
+    [
+        ({"payer_message": "ABCDEFGHIJKLM"}, "at most 12 letters and digits"),
+        ({"payer_message": "INV-42"}, "at most 12 letters and digits"),
+        ({"payer_message": "Café"}, "at most 12 letters and digits"),
+        ({"payer_message": "X", "type": "disbursement"}, "2 to 100"),
+        ({"payer_message": "X" * 101, "type": "disbursement"}, "2 to 100"),
+        ({"payer_message": "line\nbreak", "type": "disbursement"}, "2 to 100"),
+    ],
+)
+def test_payer_message_over_the_limit_is_refused(context, changes, limit):
+    with pytest.raises(InvalidRequest, match=limit) as raised:
+        plugin.validate(context, _payment(**changes))
+    assert raised.value.code == "invalid_payer_message"
+    assert "payer_message" in raised.value.message and "M-Pesa" in raised.value.message
+
+
+async def test_payer_message_takes_the_payer_facing_field(context, httpx_mock):
+    _token(httpx_mock)
+    plugin.validate(context, _payment(payer_message="ABCDEFGHIJKL"))
+    plugin.validate(context, _payment(payer_message="X" * 100, type="disbursement"))
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.STK_PUSH}",
+        json={"MerchantRequestID": "m", "CheckoutRequestID": "c", "ResponseCode": "0"},
+    )
+    await plugin.initiate(context, _payment(reference="ORDER-" + "9" * 60, payer_message="Shop42"))
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["AccountReference"] == "Shop42"
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}{plugin.B2C}",
+        json={"ConversationID": "AG_1", "OriginatorConversationID": "o", "ResponseCode": "0"},
+    )
+    payment = _payment(type="disbursement", payer_message="Your refund for order 42")
+    await plugin.initiate(context, payment)
+    sent = json.loads(httpx_mock.get_requests()[-1].content)
+    assert sent["Remarks"] == "Your refund for order 42" and sent["Occassion"] == "INV42"
+    assert payment.reference == "INV42"  # the payment keeps the orchestrator's reference
+
+
+async def test_long_reference_fields_on_the_wire(context, httpx_mock):
+    _token(httpx_mock)
+    reference = "ORDER/2026-12-01 ü#" + "x" * 109
+    assert len(reference) == 128
+    for _ in range(2):
+        httpx_mock.add_response(
+            method="POST",
+            url=f"{BASE}{plugin.B2C}",
+            json={"ConversationID": "AG_1", "OriginatorConversationID": "o", "ResponseCode": "0"},
+        )
+    payment = _payment(type="disbursement", reference=reference, description=None)
+    await plugin.initiate(context, payment)
+    await plugin.initiate(context, payment)
+    first, second = (json.loads(r.content) for r in httpx_mock.get_requests()[-2:])
+    assert len(first["Remarks"]) == len(first["Occassion"]) == 100
+    assert first["Occassion"].startswith(reference[:93])
+    assert (first["Remarks"], first["Occassion"]) == (second["Remarks"], second["Occassion"])

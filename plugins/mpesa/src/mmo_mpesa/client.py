@@ -30,6 +30,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
@@ -100,6 +101,8 @@ RESULT_CODES: dict[str, str] = {
     "1019": "Transaction has expired.",
     "1025": "An error occurred while sending a push request.",
     "1032": "Request cancelled by user.",
+    # not in the notes' table: the prompt's own timeout (the payer never answered)
+    "1036": "The push request timed out.",
     "1037": "DS timeout user cannot be reached.",
     "2001": "The initiator information is invalid.",
     "2006": "Declined due to account rule.",
@@ -171,8 +174,39 @@ def decimal(value: Any) -> Decimal | None:
 
 
 def decode(data: bytes, type: Any) -> Any:
-    """JSON with every non-integer number read as Decimal (never a float)."""
-    return msgspec.json.Decoder(type, float_hook=Decimal).decode(data)
+    """A Daraja body as `type`, with every non-integer number read as Decimal (never a
+    float). Daraja documents ids, codes, amounts and party numbers as strings but sends
+    some as JSON numbers (`"ShortCode": 600984`, `"ResponseCode": 0`, `"TransAmount":
+    250.00`): a number where `type` wants text is read as that text, never refused."""
+    try:
+        return msgspec.json.Decoder(type, float_hook=Decimal).decode(data)
+    except msgspec.ValidationError:
+        # the rare body with numbers for text: read it loosely, then check it as strictly
+        tree = msgspec.json.Decoder(float_hook=Decimal).decode(data)
+        return msgspec.convert(_as_text(tree, msgspec.inspect.type_info(type)), type)
+
+
+def _wants_text(info: msgspec.inspect.Type) -> bool:
+    """Whether a JSON number must become text to fit `info` (text, and no number, wanted)."""
+    members = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    numeric = (msgspec.inspect.IntType, msgspec.inspect.FloatType, msgspec.inspect.DecimalType)
+    return any(isinstance(m, msgspec.inspect.StrType) for m in members) and not any(
+        isinstance(m, (*numeric, msgspec.inspect.AnyType)) for m in members
+    )
+
+
+def _as_text(value: Any, info: msgspec.inspect.Type) -> Any:
+    """`value` (decoded JSON) with each number written as text where `info` wants text."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value) if _wants_text(info) else value
+    members = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    for member in members:
+        if isinstance(value, dict) and isinstance(member, msgspec.inspect.StructType):
+            fields = {field.encode_name: field.type for field in member.fields}
+            return {k: _as_text(v, fields[k]) if k in fields else v for k, v in value.items()}
+        if isinstance(value, list) and isinstance(member, msgspec.inspect.ListType):
+            return [_as_text(item, member.item_type) for item in value]
+    return value
 
 
 # -- translation ----------------------------------------------------------------------------
@@ -200,7 +234,7 @@ def raise_for(response: httpx.Response, operation: str) -> None:
     if status < 400:
         return
     try:
-        envelope = msgspec.json.decode(response.content, type=ErrorEnvelope)
+        envelope = decode(response.content, ErrorEnvelope)
         code, text, request_id = envelope.errorCode, envelope.errorMessage, envelope.requestId
     except msgspec.MsgspecError:
         code, text, request_id = str(status), response.text[:200], None
@@ -221,6 +255,9 @@ def raise_for(response: httpx.Response, operation: str) -> None:
                 f"M-Pesa refused the shortcode or passkey on {operation}", **kwargs
             )
         if "does not exist" in lowered:
+            if operation == "status":
+                # STK Query of a CheckoutRequestID M-Pesa never issued (to this shortcode)
+                raise UnknownToOperator("M-Pesa has no record of this transaction", **kwargs)
             raise InvalidRequest(f"M-Pesa does not know this transaction ({operation})", **kwargs)
         # "Unable to lock subscriber", and any other refusal of this request
         raise OperatorDeclined(
@@ -264,7 +301,7 @@ def operator(context: ProviderContext) -> OperatorClient:
         )
         raise_for(response, "token")
         try:
-            body = msgspec.json.decode(response.content, type=TokenResponse)
+            body = decode(response.content, TokenResponse)
         except msgspec.MsgspecError as exc:
             raise OutcomeUnknown(f"M-Pesa: unreadable token answer: {exc}", provider=NAME) from None
         return AccessToken.lasting(body.access_token, body.expires_in)
@@ -282,7 +319,7 @@ def _invalid_token(response: httpx.Response) -> bool:
     if response.status_code not in (400, 401, 404):
         return False
     try:
-        code = msgspec.json.decode(response.content, type=ErrorEnvelope).errorCode
+        code = decode(response.content, ErrorEnvelope).errorCode
     except msgspec.MsgspecError:
         return response.status_code == 401
     return code in INVALID_TOKEN_CODES

@@ -8,9 +8,6 @@ callbacks are `authenticated=False`, so the host confirms final states with `sta
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -26,6 +23,7 @@ from mmo_core.errors import (
     OperatorDeclined,
     OutcomeUnknown,
     ProviderUnavailable,
+    UnknownToOperator,
 )
 from mmo_core.types import (
     BODY_ERRORS,
@@ -47,8 +45,9 @@ from mmo_core.types import (
     WebhookReply,
 )
 
-from mmo_mpesa import c2b, client
+from mmo_mpesa import c2b, client, fields
 from mmo_mpesa.client import NAME, decimal, result_status
+from mmo_mpesa.fields import account_reference
 from mmo_mpesa.settings import MpesaSettings
 from mmo_mpesa.wire import (
     AccountBalanceRequest,
@@ -124,32 +123,15 @@ def mmo_provider() -> ProviderDeclaration:
     return DECLARATION
 
 
-def _description(context: ProviderContext, payment: Payment) -> str:
-    """TransactionDesc (at most 13 characters): the description, cut to fit."""
-    return (payment.description or _settings(context).transaction_desc)[:13]
-
-
-def account_reference(payment: Payment) -> str:
-    """AccountReference (at most 12 characters, letters and digits): the orchestrator's
-    reference when it fits, else its first six letters and digits and six characters of
-    its SHA-256 (base32), the same for the same reference every time. The payment keeps
-    the orchestrator's reference; only the operator sees this one."""
-    reference = payment.reference
-    if len(reference) <= 12:
-        return reference
-    head = re.sub(r"[^A-Za-z0-9]", "", reference)[:6].upper()
-    digest = base64.b32encode(hashlib.sha256(reference.encode()).digest()).decode()
-    return head + digest[: 12 - len(head)]
-
-
 @hookimpl
 def validate(context: ProviderContext, payment: Payment) -> None:
     if payment.currency != "KES":
         raise InvalidRequest("M-Pesa takes KES only", code="unsupported_currency", provider=NAME)
     client.msisdn(payment.msisdn)
     client.whole_shillings(payment.amount)
-    # the reference and description never are refused: `account_reference` and
-    # `_description` fit them to Daraja's 12 and 13 characters
+    # the reference and description are never refused: `fields` derives Daraja's limited
+    # fields from them; a payer_message takes the payer-facing field as it is, so it must fit
+    fields.check_payer_message(payment)
     if payment.type == "disbursement":
         if payment.amount < B2C_MINIMUM:
             raise InvalidRequest(
@@ -186,7 +168,7 @@ async def _stk_push(context: ProviderContext, payment: Payment) -> InitiateResul
         PhoneNumber=phone,
         CallBackURL=context.callback_url("stk-callback", payment.id),
         AccountReference=account_reference(payment),
-        TransactionDesc=_description(context, payment),
+        TransactionDesc=fields.transaction_desc(payment, settings.transaction_desc),
     )
     response = await client.send(context, STK_PUSH, body, "initiate", moves_money=True)
     client.raise_for(response, "initiate")
@@ -212,11 +194,6 @@ def _credential(context: ProviderContext) -> str:
     return client.security_credential(_settings(context))
 
 
-def _remarks(text: str | None) -> str:
-    remarks = (text or "").strip()[:100]
-    return remarks if len(remarks) >= 2 else "Payment"
-
-
 async def _b2c(context: ProviderContext, payment: Payment) -> InitiateResult:
     settings = _settings(context)
     command = payment.metadata.get("command_id", settings.b2c_command_id)
@@ -232,10 +209,10 @@ async def _b2c(context: ProviderContext, payment: Payment) -> InitiateResult:
         Amount=client.whole_shillings(payment.amount),
         PartyA=settings.b2c_shortcode,
         PartyB=client.msisdn(payment.msisdn),
-        Remarks=_remarks(payment.description or payment.reference),
+        Remarks=fields.b2c_remarks(payment),
         QueueTimeOutURL=context.callback_url("timeout", payment.id),
         ResultURL=context.callback_url("b2c-result", payment.id),
-        Occassion=payment.reference[:100],
+        Occassion=fields.occasion(payment),
     )
     response = await client.send(context, B2C, body, "initiate", moves_money=True)
     if response.status_code >= 400 and "500.002.1001" in response.text:
@@ -295,9 +272,12 @@ async def _with_confirmed_receipt(
     payment of this amount, so a forged callback cannot pin another payment's receipt on
     this one (a reversal is sent by receipt)."""
     receipt = payment.provider_transaction_id
-    checked = await _transaction_status(
-        context, payment, party=_settings(context).shortcode, receipt=receipt
-    )
+    try:
+        checked = await _transaction_status(
+            context, payment, party=_settings(context).shortcode, receipt=receipt
+        )
+    except UnknownToOperator:
+        checked = StatusReport(status="pending")  # not confirmed
     if (
         checked.status == "succeeded"
         and checked.provider_transaction_id == receipt
@@ -335,6 +315,10 @@ async def _stk_query(context: ProviderContext, payment: Payment) -> StatusReport
     return StatusReport(status=state, provider_reference=checkout, failure=failure)
 
 
+# A Transaction Status Result that says M-Pesa has no such transaction (neither the
+# receipt nor the OriginatorConversationID is known at that shortcode).
+NO_SUCH_TRANSACTION = frozenset({"R000002"})
+
 # TransactionStatus values of a Transaction Status Result.
 _TRANSACTION_STATUS = {
     "completed": "succeeded",
@@ -362,7 +346,7 @@ async def _initiator_request(
     # the Result comes by callback, maybe to another process: `context.results` is shared
     key = _result_key(ack.ConversationID)
     found = await context.results.wait(key, _settings(context).result_wait)
-    return ack, None if found is None else msgspec.json.decode(found, type=Result)
+    return ack, None if found is None else client.decode(found, Result)
 
 
 def _result_key(conversation_id: str) -> str:
@@ -393,6 +377,13 @@ async def _transaction_status(
     )
     result = await _initiator_query(context, TRANSACTION_STATUS, body, "status")
     reference = payment.provider_reference
+    if result is not None and str(result.ResultCode).strip() in NO_SUCH_TRANSACTION:
+        raise UnknownToOperator(
+            "M-Pesa has no record of this transaction (Transaction Status)",
+            provider=NAME,
+            provider_code=str(result.ResultCode),
+            provider_message=result.ResultDesc,
+        )
     if result is None or str(result.ResultCode) != "0":
         # no answer yet, or the query itself failed: the payment's state is not known
         return StatusReport(status="pending", provider_reference=reference)
@@ -563,7 +554,7 @@ async def reverse(
         RecieverIdentifierType="11",
         ResultURL=context.callback_url("reversal-result", payment.id),
         QueueTimeOutURL=context.callback_url("timeout"),
-        Remarks=_remarks(reason or "Reversal"),
+        Remarks=fields.remarks(reason, "Reversal"),
     )
     ack, result = await _initiator_request(context, REVERSAL, body, "reverse", moves_money=True)
     if result is None:
@@ -612,10 +603,14 @@ async def reversal_status(
     if conversation:
         found = await context.results.wait(_result_key(str(conversation)), 0.0)
         if found is not None:
-            return _reversal_report(msgspec.json.decode(found, type=Result), receipt)
+            return _reversal_report(client.decode(found, Result), receipt)
     if not receipt:
         raise InvalidRequest("Only a paid collection (with its receipt) is reversed", provider=NAME)
-    report = await _transaction_status(context, payment)
+    try:
+        report = await _transaction_status(context, payment)
+    except UnknownToOperator:
+        # M-Pesa not knowing the original says nothing of the reversal: ask again later
+        return StatusReport(status="pending", provider_transaction_id=receipt)
     if report.status == "reversed":
         return StatusReport(status="reversed", provider_transaction_id=receipt)
     return StatusReport(status="pending", provider_transaction_id=receipt)
@@ -682,11 +677,15 @@ async def setup(context: ProviderContext) -> SetupReport:
     for url in urls.values():
         word = next((w for w in BANNED_URL_WORDS if w in url.lower()), None)
         if word is not None:
-            where = "its token" if word not in url.split("?")[0].lower() else "the URL"
+            path, _, query = url.lower().partition("?")
+            where = "the URL"
+            if word not in path:
+                named = f"account={context.account}".lower()
+                where = "the account's name" if word in named and word in query else "its token"
             raise ConfigurationError(
                 f"Daraja refuses C2B URLs containing {word!r} ({where} has it): change "
-                "MMO_PUBLIC_URL or MMO_MPESA_C2B_URL_PREFIX, or MMO_MPESA_CALLBACK_SECRET "
-                "when the token has it",
+                "MMO_PUBLIC_URL or MMO_MPESA_C2B_URL_PREFIX, MMO_MPESA_CALLBACK_SECRET "
+                "when the token has it, or the account's name",
                 provider=NAME,
             )
     body = RegisterUrlRequest(
@@ -714,7 +713,9 @@ async def health(context: ProviderContext) -> HealthReport:
 
 
 @hookimpl
-def simulator_app(settings: MpesaSettings):
+def simulator_app(settings: MpesaSettings, accounts: dict[str, MpesaSettings] | None = None):
+    """One Daraja sandbox serving every account (app) at once; `settings` alone is the one
+    account `default` (older callers)."""
     from mmo_mpesa.simulator import create_simulator
 
-    return create_simulator(settings)
+    return create_simulator(settings, accounts)

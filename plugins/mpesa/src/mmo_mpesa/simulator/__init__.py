@@ -60,8 +60,12 @@ def not_allowed(request: Request, exc: Exception) -> Response[Any]:
     return error("405.001", "Method Not Allowed")
 
 
-def create_simulator(settings: MpesaSettings) -> Litestar:
-    sandbox = MpesaSandbox(settings)
+def create_simulator(
+    settings: MpesaSettings, accounts: dict[str, MpesaSettings] | None = None
+) -> Litestar:
+    """One sandbox serving every account (a Daraja app each: its consumer key and secret,
+    shortcodes, passkey and initiator); `settings` alone is the one account `default`."""
+    sandbox = MpesaSandbox(settings, accounts)
     app = sandbox.app(
         [
             *oauth.ROUTES,

@@ -9,18 +9,18 @@ from litestar import Request, Response, post
 
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import text
-from mmo_mpesa.simulator.state import MpesaSandbox, Sandbox
+from mmo_mpesa.simulator.state import Book, MpesaSandbox, Sandbox
 
 
-async def account_balance(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    result_url, _, ok = daraja.initiator_request(sandbox, body, "AccountBalance")
-    text(body, "PartyA", pattern=r"\d{5,7}")
+async def account_balance(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
+    result_url, _, ok = daraja.initiator_request(sandbox, book, body, "AccountBalance")
+    daraja.own(sandbox, book, text(body, "PartyA", pattern=r"\d{5,7}"))
     text(body, "IdentifierType", pattern=r"[1-4]")
     conversation, originator = daraja.conversation_id(), str(uuid.uuid4())
     if not ok:
         payload = daraja.result("2001", originator, conversation, "")
     else:
-        utility = sandbox.utility()
+        utility = book.utility()
         accounts = "&".join(
             (
                 "Working Account|KES|0.00|0.00|0.00|0.00",

@@ -13,7 +13,7 @@ from mmo_core.simulation import Scenario, scenario
 from mmo_mpesa.client import NAIROBI
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import WALLET, Invalid, bad, text
-from mmo_mpesa.simulator.state import MpesaSandbox, Sandbox, Transfer
+from mmo_mpesa.simulator.state import Book, MpesaSandbox, Sandbox, Transfer
 
 B2C_COMMANDS = ("SalaryPayment", "BusinessPayment", "PromotionPayment")
 # The shared test numbers in Daraja's B2C ResultCodes.
@@ -24,8 +24,10 @@ B2C_OUTCOMES = {
 }
 
 
-def _outcome(sandbox: MpesaSandbox, body: dict[str, Any], amount: int, case: Scenario) -> str:
-    if not sandbox.credential_ok(body, "InitiatorName"):
+def _outcome(
+    sandbox: MpesaSandbox, book: Book, body: dict[str, Any], amount: int, case: Scenario
+) -> str:
+    if not sandbox.credential_ok(book, body, "InitiatorName"):
         return "2001"
     if amount < 10:
         return "2"
@@ -46,7 +48,7 @@ def _timed_out(transfer: Transfer) -> dict[str, Any]:
     }
 
 
-def _result(sandbox: MpesaSandbox, transfer: Transfer) -> dict[str, Any]:
+def _result(book: Book, transfer: Transfer) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"Key": "TransactionAmount", "Value": transfer.amount},
         {"Key": "TransactionReceipt", "Value": transfer.receipt},
@@ -55,7 +57,7 @@ def _result(sandbox: MpesaSandbox, transfer: Transfer) -> dict[str, Any]:
             "Key": "TransactionCompletedDateTime",
             "Value": f"{dt.datetime.now(tz=NAIROBI):%d.%m.%Y %H:%M:%S}",
         },
-        {"Key": "B2CUtilityAccountAvailableFunds", "Value": daraja.number(sandbox.utility())},
+        {"Key": "B2CUtilityAccountAvailableFunds", "Value": daraja.number(book.utility())},
         {"Key": "B2CWorkingAccountAvailableFunds", "Value": daraja.number(0)},
         {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
         {"Key": "B2CChargesPaidAccountAvailableFunds", "Value": daraja.number(0)},
@@ -69,22 +71,23 @@ def _result(sandbox: MpesaSandbox, transfer: Transfer) -> dict[str, Any]:
     )
 
 
-async def b2c(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
+async def b2c(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
     originator = text(body, "OriginatorConversationID")
     text(body, "InitiatorName")
     text(body, "SecurityCredential")
     if body.get("CommandID") not in B2C_COMMANDS:
         raise bad("CommandID")
     amount = daraja.amount(body)
-    text(body, "PartyA", pattern=r"\d{5,7}")
+    daraja.own(sandbox, book, text(body, "PartyA", pattern=r"\d{5,7}"))
     phone = text(body, "PartyB", pattern=WALLET.pattern)
     text(body, "Remarks", pattern=r".{2,100}")
+    text(body, "Occassion", pattern=r".{1,100}", optional=True)
     timeout_url = daraja.url(body, "QueueTimeOutURL")
     result_url = daraja.url(body, "ResultURL")
-    if originator in sandbox.transfers:
+    if originator in book.transfers:
         raise Invalid("500.002.1001", "Duplicate OriginatorConversationID.")
     case = scenario(phone)
-    code = _outcome(sandbox, body, amount, case)
+    code = _outcome(sandbox, book, body, amount, case)
     transfer = Transfer(
         originator_id=originator,
         conversation_id=daraja.conversation_id(),
@@ -93,8 +96,9 @@ async def b2c(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
         result_code=code,
         done_at=time.time() + sandbox.delay,
     )
-    sandbox.add_transfer(transfer)
-    sandbox.ledger.record(
+    sandbox.add_transfer(book, transfer)
+    sandbox.record(
+        book,
         originator,
         product="b2c",
         conversation_id=transfer.conversation_id,
@@ -107,7 +111,7 @@ async def b2c(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
     if code == "QueueTimeOut":
         sandbox.send(timeout_url, _timed_out(transfer))
     else:
-        sandbox.send(result_url, _result(sandbox, transfer), case=case)
+        sandbox.send(result_url, _result(book, transfer), case=case)
     return daraja.ack(originator, transfer.conversation_id)
 
 

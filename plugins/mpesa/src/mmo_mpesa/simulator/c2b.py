@@ -14,7 +14,7 @@ from litestar import Request, Response, post
 
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import ACCEPTED, OTHER_TOKEN, WALLET, Invalid, bad, text
-from mmo_mpesa.simulator.state import C2BPayment, MpesaSandbox, Sandbox
+from mmo_mpesa.simulator.state import Book, C2BPayment, MpesaSandbox, Sandbox
 from mmo_mpesa.simulator.stk import STK_TYPES
 
 BANNED_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
@@ -30,12 +30,13 @@ def _registrable(body: dict[str, Any], name: str) -> str:
     return found
 
 
-async def register_url(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    shortcode = text(body, "ShortCode", pattern=r"\d{5,7}")
+async def register_url(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
+    """URLs are registered per shortcode, and only by the app the shortcode is linked to."""
+    shortcode = daraja.own(sandbox, book, text(body, "ShortCode", pattern=r"\d{5,7}"))
     if body.get("ResponseType") not in ("Completed", "Cancelled"):
         raise bad("ResponseType")
     urls = {name: _registrable(body, name) for name in ("ConfirmationURL", "ValidationURL")}
-    sandbox.registered[shortcode] = {**urls, "ResponseType": body["ResponseType"]}
+    book.registered[shortcode] = {**urls, "ResponseType": body["ResponseType"]}
     return Response(
         {
             "OriginatorCoversationID": daraja.request_id(),
@@ -72,18 +73,20 @@ def _transaction(
     }
 
 
-async def c2b_simulate(sandbox: MpesaSandbox, body: dict[str, Any], version: str) -> Response[Any]:
-    shortcode = text(body, "ShortCode", pattern=r"\d{5,7}")
+async def c2b_simulate(
+    sandbox: MpesaSandbox, book: Book, body: dict[str, Any], version: str
+) -> Response[Any]:
+    shortcode = daraja.own(sandbox, book, text(body, "ShortCode", pattern=r"\d{5,7}"))
     if body.get("CommandID") not in STK_TYPES:
         raise bad("CommandID")
     amount = daraja.amount(body)
     phone = text(body, "Msisdn", pattern=WALLET.pattern)
     text(body, "BillRefNumber", pattern=r".{0,20}", optional=True)
-    urls = sandbox.registered.get(shortcode)
+    urls = book.registered.get(shortcode)
     if urls is None:
         raise Invalid("500.003.1001", "No URLs registered for this ShortCode")
     transaction = _transaction(body, shortcode, amount, phone, version)
-    sandbox.spawn(c2b_deliver(sandbox, transaction, urls, phone))
+    sandbox.spawn(c2b_deliver(sandbox, book, transaction, urls, phone))
     return Response(
         {
             "OriginatorCoversationID": daraja.request_id(),
@@ -112,13 +115,18 @@ async def _validated(
 
 
 async def c2b_deliver(
-    sandbox: MpesaSandbox, transaction: dict[str, Any], urls: dict[str, str], phone: str
+    sandbox: MpesaSandbox,
+    book: Book,
+    transaction: dict[str, Any],
+    urls: dict[str, str],
+    phone: str,
 ) -> None:
     """Validation first (when enabled), then the confirmation unless it was refused."""
     await asyncio.sleep(sandbox.delay)
     async with httpx.AsyncClient(timeout=8.0) as http:
         accepted = await _validated(sandbox, http, transaction, urls)
-        sandbox.ledger.record(
+        sandbox.record(
+            book,
             transaction["TransID"],
             product="c2b",
             amount=transaction["TransAmount"],
@@ -128,13 +136,13 @@ async def c2b_deliver(
         )
         if not accepted:
             return
-        sandbox.c2b_receipts[transaction["TransID"]] = C2BPayment(
+        book.c2b_receipts[transaction["TransID"]] = C2BPayment(
             phone=phone,
             amount=int(Decimal(transaction["TransAmount"])),
             receipt=transaction["TransID"],
             reference=transaction["BillRefNumber"],
         )
-        confirmed = dict(transaction, OrgAccountBalance=f"{sandbox.utility():.2f}")
+        confirmed = dict(transaction, OrgAccountBalance=f"{book.utility():.2f}")
         with contextlib.suppress(httpx.HTTPError):
             response = await http.post(urls["ConfirmationURL"], json=confirmed)
             sandbox.callbacks.record(urls["ConfirmationURL"], response.status_code)
@@ -145,12 +153,12 @@ async def register_route(request: Request, sandbox: Sandbox) -> Response[Any]:
     return await daraja.product(sandbox, request, OTHER_TOKEN, register_url)
 
 
-async def _simulate_v1(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    return await c2b_simulate(sandbox, body, "v1")
+async def _simulate_v1(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
+    return await c2b_simulate(sandbox, book, body, "v1")
 
 
-async def _simulate_v2(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    return await c2b_simulate(sandbox, body, "v2")
+async def _simulate_v2(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
+    return await c2b_simulate(sandbox, book, body, "v2")
 
 
 @post(["/mpesa/c2b/v1/simulate", "/mpesa/c2b/v2/simulate"], status_code=200)

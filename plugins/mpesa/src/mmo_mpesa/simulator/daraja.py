@@ -17,14 +17,15 @@ from litestar import Request, Response
 from mmo_mpesa.client import NAIROBI, RESULT_CODES
 
 if TYPE_CHECKING:
-    from mmo_mpesa.simulator.state import MpesaSandbox
+    from mmo_mpesa.simulator.state import Book, MpesaSandbox
 
 WALLET = re.compile(r"^254[17]\d{8}$")
 ACCEPTED = "Accept the service request successfully."
 STK_TOKEN = ("404.001.03", "Invalid Access Token")
 OTHER_TOKEN = ("400.003.01", "Invalid Access Token")
 
-Product = Callable[["MpesaSandbox", dict[str, Any]], Awaitable[Response[Any]]]
+# a product's handler: the sandbox, the app whose token came, the request body
+Product = Callable[["MpesaSandbox", "Book", dict[str, Any]], Awaitable[Response[Any]]]
 
 
 class Invalid(Exception):
@@ -34,6 +35,17 @@ class Invalid(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class ForeignShortcode(Exception):
+    """The token's app used a shortcode of another app: answered as an invalid token."""
+
+
+def own(sandbox: MpesaSandbox, book: Book, shortcode: str) -> str:
+    """The shortcode, when the token's app may use it."""
+    if sandbox.foreign(book, shortcode):
+        raise ForeignShortcode(shortcode)
+    return shortcode
 
 
 def request_id() -> str:
@@ -140,19 +152,22 @@ async def product(
     sandbox: MpesaSandbox, request: Request, invalid_token: tuple[str, str], handler: Product
 ) -> Response[Any]:
     """Latency, auth, 5xx faults and field errors, shared by every product endpoint."""
+    book = sandbox.authorised(request)
     refused = await sandbox.gate(
-        lambda: None if sandbox.authorised(request) else error(*invalid_token),
+        lambda: None if book is not None else error(*invalid_token),
         lambda status: error(f"{status}.003.1001", "Internal Server Error"),
     )
-    if refused is not None:
-        return refused
+    if refused is not None or book is None:
+        return refused or error(*invalid_token)
     if not _json_content(request):
         # Daraja's documented answer to a wrong Content-Type, whatever the product.
         return error("400.002.02", "Bad Request - Invalid BusinessShortCode")
     try:
-        answer = await handler(sandbox, await _read(request))
+        answer = await handler(sandbox, book, await _read(request))
     except Invalid as exc:
         return error(exc.code, exc.message)
+    except ForeignShortcode:
+        return error(*invalid_token)
     await sandbox.hang()
     return answer
 
@@ -195,7 +210,7 @@ def ack(originator: str, conversation: str) -> Response[Any]:
 
 
 def initiator_request(
-    sandbox: MpesaSandbox, body: dict[str, Any], command: str
+    sandbox: MpesaSandbox, book: Book, body: dict[str, Any], command: str
 ) -> tuple[str, str, bool]:
     """The fields of an initiator's request: (ResultURL, QueueTimeOutURL, credential ok)."""
     text(body, "Initiator")
@@ -205,5 +220,5 @@ def initiator_request(
     return (
         url(body, "ResultURL"),
         url(body, "QueueTimeOutURL"),
-        sandbox.credential_ok(body, "Initiator"),
+        sandbox.credential_ok(book, body, "Initiator"),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import secrets
 import string
-import time
 from typing import Any
 
 from litestar import Request, Response, get
@@ -29,11 +28,11 @@ async def generate(request: Request, sandbox: Sandbox) -> Response[Any]:
         user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         user, secret = "", ""
-    settings = sandbox.settings
-    if user != settings.consumer_key or secret != settings.consumer_secret:
+    book = sandbox.apps.get((user, secret))
+    if book is None:
         return error("400.008.01", "Invalid Authentication passed")
     value = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(28))
-    sandbox.tokens[value] = time.time() + TOKEN_LIFETIME
+    sandbox.issue(book, value, TOKEN_LIFETIME)
     return Response({"access_token": value, "expires_in": str(TOKEN_LIFETIME)})
 
 

@@ -15,7 +15,7 @@ from mmo_core.simulation import scenario
 from mmo_mpesa.client import NAIROBI, RESULT_CODES, password
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import STK_TOKEN, WALLET, Invalid, bad, text
-from mmo_mpesa.simulator.state import MpesaSandbox, Sandbox, StkPush
+from mmo_mpesa.simulator.state import Book, MpesaSandbox, Sandbox, StkPush
 
 SANDBOX_SHORTCODE = "174379"
 STK_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
@@ -27,16 +27,21 @@ STK_OUTCOMES = {
     "unreachable": "1037",
     "wrong_pin": "2001",
 }
+# M-Pesa's own test numbers for the other prompt timeouts (last four digits)
+MPESA_OUTCOMES = {"1036": "1036", "1019": "1019"}
 LOCKED = "Unable to lock subscriber, a transaction is already in process for the current subscriber"
 
 
-def _credentials(sandbox: MpesaSandbox, body: dict[str, Any]) -> str:
-    shortcode = text(body, "BusinessShortCode", pattern=r"\d{5,7}")
+def _credentials(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> str:
+    """The BusinessShortCode, when it is the app's and the Password is built with its
+    passkey: another app's shortcode is refused as an invalid token, a shortcode no app
+    has as "Merchant does not exist" (the public 174379 is every app's that has no other)."""
+    shortcode = daraja.own(sandbox, book, text(body, "BusinessShortCode", pattern=r"\d{5,7}"))
     stamp = daraja.timestamp(body)
     secret = text(body, "Password")
-    if shortcode not in (sandbox.settings.shortcode, SANDBOX_SHORTCODE):
+    if shortcode not in book.shortcodes and shortcode != SANDBOX_SHORTCODE:
         raise Invalid("500.001.1001", "Merchant does not exist")
-    if secret != password(shortcode, sandbox.settings.passkey, stamp):
+    if secret != password(shortcode, book.settings.passkey, stamp):
         raise Invalid("500.001.1001", "Wrong credentials")
     return shortcode
 
@@ -52,7 +57,8 @@ def _fields(body: dict[str, Any]) -> tuple[int, str, str, str]:
     phone = text(body, "PhoneNumber", pattern=WALLET.pattern)
     text(body, "PartyB", pattern=r"\d{5,7}")
     callback = daraja.url(body, "CallBackURL")
-    reference = text(body, "AccountReference", pattern=r".{1,12}")
+    # letters and digits, at most 12 (shared/providers/mpesa.md)
+    reference = text(body, "AccountReference", pattern=r"[A-Za-z0-9]{1,12}")
     text(body, "TransactionDesc", pattern=r".{0,13}", optional=True)
     return amount, phone, callback, reference
 
@@ -72,17 +78,18 @@ def _new_push(phone: str, amount: int, reference: str, code: str, done_at: float
     )
 
 
-async def stk_push(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
+async def stk_push(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
     amount, phone, callback, reference = _fields(body)
-    _credentials(sandbox, body)
+    _credentials(sandbox, book, body)
     now = time.time()
     if sandbox.in_flight(phone, now):
         raise Invalid("500.001.1001", LOCKED)
     case = scenario(phone)
-    code = STK_OUTCOMES.get(case, "0")
+    code = MPESA_OUTCOMES.get(phone[-4:]) or STK_OUTCOMES.get(case, "0")
     push = _new_push(phone, amount, reference, code, now + sandbox.delay)
-    sandbox.add_push(push)
-    sandbox.ledger.record(
+    sandbox.add_push(book, push)
+    sandbox.record(
+        book,
         push.checkout_request_id,
         product="stk",
         amount=amount,
@@ -125,10 +132,11 @@ def stk_callback(push: StkPush) -> dict[str, Any]:
     return {"Body": {"stkCallback": callback}}
 
 
-async def stk_query(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    _credentials(sandbox, body)
+async def stk_query(sandbox: MpesaSandbox, book: Book, body: dict[str, Any]) -> Response[Any]:
+    _credentials(sandbox, book, body)
     checkout = text(body, "CheckoutRequestID")
-    push = sandbox.pushes.get(checkout)
+    # only the app's own pushes: another app's CheckoutRequestID is unknown to it
+    push = book.pushes.get(checkout)
     if push is None:
         raise Invalid("500.001.1001", "This transaction does not exist")
     if time.time() < push.done_at:

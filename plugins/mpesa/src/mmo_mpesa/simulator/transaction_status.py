@@ -11,7 +11,7 @@ from litestar import Request, Response, post
 from mmo_mpesa.client import RESULT_CODES
 from mmo_mpesa.simulator import daraja
 from mmo_mpesa.simulator.daraja import OTHER_TOKEN, bad, text
-from mmo_mpesa.simulator.state import C2BPayment, MpesaSandbox, Sandbox, StkPush, Transfer
+from mmo_mpesa.simulator.state import Book, C2BPayment, MpesaSandbox, Sandbox, StkPush, Transfer
 
 
 def _state(found: StkPush | Transfer | C2BPayment) -> str:
@@ -19,17 +19,15 @@ def _state(found: StkPush | Transfer | C2BPayment) -> str:
         return "Pending"
     if found.result_code == "0":
         return "Reversed" if getattr(found, "reversed", False) else "Completed"
-    if found.result_code in ("QueueTimeOut", "1037", "1019"):
+    if found.result_code in ("QueueTimeOut", "1037", "1036", "1019"):
         return "Expired"
     return "Failed"
 
 
-def status_parameters(
-    sandbox: MpesaSandbox, found: StkPush | Transfer | C2BPayment
-) -> list[dict[str, Any]]:
+def status_parameters(book: Book, found: StkPush | Transfer | C2BPayment) -> list[dict[str, Any]]:
     state = _state(found)
     return [
-        {"Key": "DebitPartyName", "Value": f"{sandbox.settings.b2c_shortcode} - Sandbox Business"},
+        {"Key": "DebitPartyName", "Value": f"{book.settings.b2c_shortcode} - Sandbox Business"},
         {"Key": "CreditPartyName", "Value": f"{found.phone} - Test Customer"},
         {"Key": "TransactionStatus", "Value": state},
         {"Key": "Amount", "Value": str(found.amount)},
@@ -39,23 +37,28 @@ def status_parameters(
     ]
 
 
-async def transaction_status(sandbox: MpesaSandbox, body: dict[str, Any]) -> Response[Any]:
-    result_url, _, ok = daraja.initiator_request(sandbox, body, "TransactionStatusQuery")
-    text(body, "PartyA", pattern=r"\d{5,12}")
+async def transaction_status(
+    sandbox: MpesaSandbox, book: Book, body: dict[str, Any]
+) -> Response[Any]:
+    result_url, _, ok = daraja.initiator_request(sandbox, book, body, "TransactionStatusQuery")
+    daraja.own(sandbox, book, text(body, "PartyA", pattern=r"\d{5,12}"))
     text(body, "IdentifierType", pattern=r"[1-4]")
+    text(body, "Remarks", pattern=r".{1,100}")
+    text(body, "Occasion", pattern=r".{0,100}", optional=True)
     wanted = str(body.get("TransactionID") or "")
     original = str(body.get("OriginalConversationID") or "")
     if not wanted and not original:
         raise bad("TransactionID")
     conversation, originator = daraja.conversation_id(), str(uuid.uuid4())
-    found = sandbox.transfers.get(original) or sandbox.by_receipt(wanted)
+    # only the app's own transactions: another app's are unknown to it
+    found = book.transfers.get(original) or book.by_receipt(wanted)
     if not ok:
         payload = daraja.result("2001", originator, conversation, "")
     elif found is None:
         payload = daraja.result("R000002", originator, conversation, "")
     else:
         payload = daraja.result(
-            "0", originator, conversation, daraja.receipt(), status_parameters(sandbox, found)
+            "0", originator, conversation, daraja.receipt(), status_parameters(book, found)
         )
     sandbox.send(result_url, payload)
     return daraja.ack(originator, conversation)
