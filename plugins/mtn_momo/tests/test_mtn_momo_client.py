@@ -78,9 +78,6 @@ def test_amount_msisdn_and_text_formats() -> None:
     assert client.amount_text(Decimal("1500.00")) == "1500"
     assert client.amount_text(Decimal("12.50")) == "12.5"
     assert client.msisdn("+46733123450") == "46733123450"
-    assert client.clean_text("Tom's & co", "x") == "Tom s and co"
-    assert len(client.clean_text("a" * 300, "x")) == 160
-    assert client.clean_text(None, "fallback") == "fallback"
 
 
 def test_declaration_markets_follow_target_environments() -> None:

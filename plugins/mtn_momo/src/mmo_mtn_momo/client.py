@@ -14,10 +14,9 @@ import base64
 import hashlib
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-import msgspec
 from mmo_core import failures, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
@@ -31,7 +30,7 @@ from mmo_core.errors import (
 )
 from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
-from mmo_core.types import Failure, Payment, ReportedStatus
+from mmo_core.types import BODY_ERRORS, Failure, Payment, ReportedStatus
 
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
@@ -43,7 +42,10 @@ from mmo_mtn_momo.wire import (
     MomoError,
     TokenResponse,
     Transaction,
+    decode,
 )
+
+T = TypeVar("T")
 
 NAME = "mtn_momo"
 DISPLAY = "MTN MoMo"
@@ -78,6 +80,12 @@ VOCABULARY = failures.Vocabulary(
         "INTERNAL_PROCESSING_ERROR": failures.OPERATOR_ERROR,
         "FAILED": failures.OPERATOR_ERROR,
         "REJECTED": failures.OPERATOR_ERROR,
+        # the HTTP answers' codes (notes §7): a refused subscription key or bearer token
+        # (401), a caller IP not on the list (403), refused API user credentials
+        "ACCESS_DENIED": failures.ACCOUNT_ERROR,
+        "FORBIDDEN_IP": failures.ACCOUNT_ERROR,
+        "login_failed": failures.ACCOUNT_ERROR,
+        "REQUEST_REJECTED": failures.OPERATOR_ERROR,
     },
 )
 
@@ -190,21 +198,26 @@ def amount_text(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
-def clean_text(text: str | None, fallback: str) -> str:
-    """payerMessage / payeeNote: MoMo refuses `'` and `&` and more than 160 characters."""
-    value = (text or fallback).replace("'", " ").replace("&", "and")
-    return value[:160]
-
-
 # -- the one translation of MoMo's answers ------------------------------------------------------
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
     try:
-        body = msgspec.json.decode(response.content, type=MomoError)
-    except msgspec.MsgspecError:
+        body = decode(response.content, MomoError)
+    except BODY_ERRORS:
         return None, (response.text[:200] or None)
     return (body.code or body.error), body.message
+
+
+def read(response: httpx.Response, shape: type[T], operation: str) -> T:
+    """A MoMo answer's body as `shape` (numbers read as text, `wire.decode`); a body that
+    is not of that shape is OutcomeUnknown."""
+    try:
+        return decode(response.content, shape)
+    except BODY_ERRORS as exc:
+        raise OutcomeUnknown(
+            f"{DISPLAY}: unreadable {operation} answer", provider=NAME, raw=response.text[:200]
+        ) from exc
 
 
 @honours_retry_after
@@ -222,6 +235,7 @@ def raise_for(response: httpx.Response, operation: str) -> None:
         "provider": NAME,
         "provider_code": code,
         "provider_message": text,
+        "failure_code": VOCABULARY.code(code),
     }
     where = f"{DISPLAY} {operation}"
     if code == "login_failed" or status in (401, 403):
@@ -233,7 +247,7 @@ def raise_for(response: httpx.Response, operation: str) -> None:
     if code == "SERVICE_UNAVAILABLE" or status in (502, 503):
         raise ProviderUnavailable(f"{where}: unavailable", **kwargs)
     if code in DECLINE_CODES:
-        raise OperatorDeclined(text, failure_code=VOCABULARY.code(code), **kwargs)
+        raise OperatorDeclined(text, **kwargs)
     if code in ("INVALID_CURRENCY", "INVALID_CALLBACK_URL_HOST"):
         raise InvalidRequest(f"{where} refused: {text}", **kwargs)
     if status == 404:
@@ -299,10 +313,7 @@ def operator(
             headers={"Authorization": f"Basic {basic}", **product_headers},
         )
         raise_for(response, f"{product} token")
-        try:
-            body = msgspec.json.decode(response.content, type=TokenResponse)
-        except msgspec.MsgspecError as exc:
-            raise OutcomeUnknown(f"{DISPLAY}: unreadable token answer", provider=NAME) from exc
+        body = read(response, TokenResponse, "token")
         return AccessToken.lasting(body.access_token, body.expires_in)
 
     return OperatorClient(
@@ -354,12 +365,7 @@ async def get_transaction(
     if response.status_code == 404:
         return None
     raise_for(response, "status")
-    try:
-        return msgspec.json.decode(response.content, type=Transaction)
-    except msgspec.MsgspecError as exc:
-        raise OutcomeUnknown(
-            f"{DISPLAY}: unreadable status answer", provider=NAME, raw=response.text[:200]
-        ) from exc
+    return read(response, Transaction, "status")
 
 
 def is_resendable(exc: MmoError) -> bool:

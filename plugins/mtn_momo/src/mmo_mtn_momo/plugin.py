@@ -23,6 +23,7 @@ from mmo_core.errors import (
 )
 from mmo_core.operator import request
 from mmo_core.types import (
+    BODY_ERRORS,
     AccountInfo,
     Balance,
     BalanceReport,
@@ -42,7 +43,7 @@ from mmo_core.types import (
     WebhookReply,
 )
 
-from mmo_mtn_momo import client
+from mmo_mtn_momo import client, fields
 from mmo_mtn_momo.client import DISPLAY, MODES, NAME, settings_of
 from mmo_mtn_momo.settings import MtnMomoSettings
 from mmo_mtn_momo.wire import (
@@ -57,6 +58,7 @@ from mmo_mtn_momo.wire import (
     RequestToPay,
     Transaction,
     Transfer,
+    decode,
 )
 from mmo_mtn_momo.wire import Balance as MomoBalance
 
@@ -130,6 +132,14 @@ def validate(context: ProviderContext, payment: Payment) -> None:
             f"MMO_MTN_MOMO_CREATE_VERSION must be v1_0 or v2_0, not {settings.create_version!r}",
             provider=NAME,
         )
+    # the reference and description are never refused (`fields` derives MoMo's fields from
+    # them); the payer_message is the orchestrator's words for the payer: checked, not changed
+    if payment.payer_message is not None:
+        problem = fields.payer_message_problem(payment.payer_message)
+        if problem is not None:
+            raise InvalidRequest(
+                f"payer_message: {problem}", code="invalid_payer_message", provider=NAME
+            )
 
 
 # -- payments -----------------------------------------------------------------------------------
@@ -140,9 +150,8 @@ def _body(payment: Payment) -> bytes:
     common = {
         "amount": client.amount_text(payment.amount),
         "currency": payment.currency,
-        "external_id": payment.reference,
-        "payer_message": client.clean_text(payment.description, payment.reference),
-        "payee_note": client.clean_text(payment.reference, payment.reference),
+        "external_id": fields.external_id(payment),
+        **fields.texts(payment),
     }
     if payment.type == "collection":
         return msgspec.json.encode(RequestToPay(payer=party, **common))
@@ -322,7 +331,12 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     payment_id = context.verify_callback(callback)
     if callback.kind not in DECLARATION.webhook_kinds:
         raise CallbackVerificationFailed("Unknown MTN MoMo callback kind", provider=NAME)
-    tx = callback.json(Transaction)
+    try:
+        tx = decode(callback.body, Transaction)
+    except BODY_ERRORS as exc:
+        raise InvalidRequest(
+            f"Malformed MTN MoMo callback body: {exc}", code="malformed_callback", provider=NAME
+        ) from None
     if payment_id is None:
         return CallbackOutcome(reply=WebhookReply())
     state, failure = client.outcome(tx)
@@ -473,11 +487,11 @@ async def reverse(
             f"{DISPLAY} refunds need the disbursement credentials", provider=NAME
         )
     refund_id = client.refund_reference(payment.id, reversal_id)
-    note = client.clean_text(reason, f"Refund {payment.reference}")
+    note = fields.refund_text(payment, reason)
     body = Refund(
         amount=client.amount_text(value),
         currency=payment.currency,
-        external_id=payment.reference,
+        external_id=fields.external_id(payment),
         reference_id_to_refund=payment.provider_reference or payment.id,
         payer_message=note,
         payee_note=note,
@@ -558,7 +572,7 @@ async def balance(context: ProviderContext) -> BalanceReport:
             moves_money=False,
         )
         client.raise_for(response, "balance")
-        body = msgspec.json.decode(response.content, type=MomoBalance)
+        body = client.read(response, MomoBalance, "balance")
         balances.append(
             Balance(
                 account=product, currency=body.currency, available=Decimal(body.available_balance)
@@ -578,7 +592,7 @@ async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
     if response.status_code == 404:  # the older docs answer 404 for an unknown holder
         return AccountInfo(msisdn=msisdn, active=False)
     client.raise_for(response, "lookup")
-    active = msgspec.json.decode(response.content, type=Active).result
+    active = client.read(response, Active, "lookup").result
     if not active:
         return AccountInfo(msisdn=msisdn, active=False)
     response = await client.send(
@@ -586,7 +600,7 @@ async def lookup_account(context: ProviderContext, msisdn: str) -> AccountInfo:
     )
     if response.status_code >= 400:
         return AccountInfo(msisdn=msisdn, active=True)
-    info = msgspec.json.decode(response.content, type=BasicUserInfo)
+    info = client.read(response, BasicUserInfo, "lookup")
     name = info.name or " ".join(p for p in (info.given_name, info.family_name) if p) or None
     details = {k: v for k, v in (("locale", info.locale), ("status", info.status)) if v is not None}
     return AccountInfo(msisdn=msisdn, active=True, name=name, details=details)
@@ -632,7 +646,7 @@ async def setup(context: ProviderContext) -> SetupReport:
             headers={**headers, "Content-Length": "0"},
         )
         client.raise_for(issued, f"{product} API key")
-        api_key = msgspec.json.decode(issued.content, type=ApiKey).api_key
+        api_key = client.read(issued, ApiKey, f"{product} API key").api_key
         prefix = f"MMO_MTN_MOMO_{product.upper()}"
         values[f"{prefix}_API_USER"] = user
         values[f"{prefix}_API_KEY"] = api_key
@@ -641,7 +655,9 @@ async def setup(context: ProviderContext) -> SetupReport:
 
 
 @hookimpl
-def simulator_app(settings: MtnMomoSettings):
+def simulator_app(settings: MtnMomoSettings, accounts: dict[str, MtnMomoSettings] | None = None):
+    """One simulator for every account (`accounts`, `{"default": settings}` when not given):
+    each account's credentials get tokens of that account, and its resources are its own."""
     from mmo_mtn_momo.simulator import create_simulator
 
-    return create_simulator(settings)
+    return create_simulator(settings, accounts)

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import msgspec
+
+T = TypeVar("T")
+
+# -- reading MoMo's bodies --------------------------------------------------------------------
+
+# JSON numbers are read exactly: a fraction as a Decimal, never a float.
+_TREE = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _numbers_as_text(value: Any) -> Any:
+    """Every JSON number in a decoded body as its text: `1500` -> "1500", `12.50` ->
+    "12.50" (exactly as sent); booleans, strings and nulls unchanged."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {k: _numbers_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_text(v) for v in value]
+    return value  # pragma: no cover - JSON has no other types
+
+
+def decode(raw: bytes, shape: type[T]) -> T:
+    """A MoMo body (an answer or a callback) as `shape`.
+
+    MTN documents amounts, transaction ids, party ids and codes as strings, but a body
+    that carries a number there (`"amount": 1500`, `"financialTransactionId": 600198217`,
+    `"partyId": 46733123451`) is read, not refused: every number becomes its exact text
+    first (no float on the way). Raises msgspec's errors (and the others of
+    `mmo_core.types.BODY_ERRORS`) for a body that is not JSON or not of that shape.
+    """
+    return msgspec.convert(_numbers_as_text(_TREE.decode(raw)), shape)
+
 
 # -- payloads ---------------------------------------------------------------------------------
 
@@ -118,7 +155,7 @@ class MomoError(msgspec.Struct, rename="camel"):
 
     code: str | None = None
     message: str | None = None
-    status_code: int | None = None
+    status_code: int | str | None = None
     error: str | None = None
 
 

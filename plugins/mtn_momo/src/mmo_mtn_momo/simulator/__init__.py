@@ -21,6 +21,10 @@ MTN's sandbox numbers (46733123450 … 46733123463, 56733123453) and the shared 
 choose the outcome; the callback (the status body, no reference id) goes to `X-Callback-Url`
 by PUT or POST after `callback_delay`, only when that header was given.
 
+Several accounts (`accounts`, one `MtnMomoSettings` each) are served at once: a token is
+its API user's account's, and one account's token on another's X-Reference-Id gets 404
+`RESOURCE_NOT_FOUND`, as MoMo answers for a reference it does not know.
+
 Built on `mmo_core.simulation.Simulation` (docs/testing.md): `state.MomoSandbox` holds the
 sandbox's state, indexed; `numbers` the sandbox and shared test numbers; `common` the error
 body and path helpers; one module per API family: `provisioning` (API users and keys),
@@ -29,16 +33,24 @@ body and path helpers; one module per API family: `provisioning` (API users and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from litestar import Litestar
 
 from mmo_mtn_momo.settings import MtnMomoSettings
-from mmo_mtn_momo.simulator import accounts, payments, provisioning, tokens
+from mmo_mtn_momo.simulator import accounts as balances
+from mmo_mtn_momo.simulator import payments, provisioning, tokens
 from mmo_mtn_momo.simulator.state import MomoSandbox
 
 
-def create_simulator(settings: MtnMomoSettings) -> Litestar:
-    sandbox = MomoSandbox(settings)
-    return sandbox.app([*provisioning.ROUTES, *tokens.ROUTES, *payments.ROUTES, *accounts.ROUTES])
+def create_simulator(
+    settings: MtnMomoSettings, accounts: Mapping[str, MtnMomoSettings] | None = None
+) -> Litestar:
+    """The simulator of every account in `accounts` (by default one, `default`, of
+    `settings`): each account's credentials, resources, balances and ledger entries
+    (`account=<name>`) are its own (`state.MomoSandbox`)."""
+    sandbox = MomoSandbox(settings, accounts)
+    return sandbox.app([*provisioning.ROUTES, *tokens.ROUTES, *payments.ROUTES, *balances.ROUTES])
 
 
 __all__ = ["MomoSandbox", "create_simulator"]

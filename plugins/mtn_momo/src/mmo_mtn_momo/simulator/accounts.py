@@ -29,13 +29,14 @@ async def balance_of(request: Request, sandbox: MomoSandbox, currency: str | Non
     """`…/account/balance[/{currency}]`: the account is in the environment's currency;
     another currency is not supported (500 INVALID_CURRENCY)."""
     product = product_of(request)
-    _, env, refused = await sandbox.product_call(request, product)
-    if refused is not None:
-        return refused
-    own = ENVIRONMENT_CURRENCY[env]  # type: ignore[index]
+    caller = await sandbox.product_call(request, product)
+    if isinstance(caller, Response):
+        return caller
+    own = ENVIRONMENT_CURRENCY[caller.env]
     if currency is not None and currency.upper() != own:
         return error(500, "INVALID_CURRENCY")
-    return Response({"availableBalance": str(sandbox.balances[product]), "currency": own})
+    available = sandbox.balances[caller.account][product]
+    return Response({"availableBalance": str(available), "currency": own})
 
 
 @get([f"/{p}/v1_0/account/balance" for p in PRODUCTS])
@@ -53,9 +54,9 @@ async def account_balance_in(
 async def holder(
     request: Request, sandbox: MomoSandbox, id_type: str, holder_id: str
 ) -> Response[Any] | tuple[bool, str]:
-    _, _, refused = await sandbox.product_call(request, product_of(request))
-    if refused is not None:
-        return refused
+    caller = await sandbox.product_call(request, product_of(request))
+    if isinstance(caller, Response):
+        return caller
     if id_type.lower() not in ("msisdn", "email", "party_code"):
         return error(400, "REQUEST_REJECTED", "Unknown accountHolderIdType")
     active, code = HOLDERS.get(holder_id, (True, None))

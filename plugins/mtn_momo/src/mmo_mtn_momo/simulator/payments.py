@@ -23,7 +23,7 @@ from mmo_mtn_momo.simulator.common import (
     is_uuid4,
     product_of,
 )
-from mmo_mtn_momo.simulator.state import Key, MomoSandbox, Resource, Sandbox
+from mmo_mtn_momo.simulator.state import Caller, Key, MomoSandbox, Resource, Sandbox
 from mmo_mtn_momo.wire import (
     ENVIRONMENT_CURRENCY,
     DeliveryNotification,
@@ -44,9 +44,9 @@ Body = RequestToPay | Transfer | Refund
 
 async def _admit(
     request: Request, sandbox: MomoSandbox, product: str, kind: str
-) -> tuple[Key, str, str] | Response[Any]:
-    """Key, reference, credentials, injected 5xx, a reference not used yet: (key, user,
-    env)."""
+) -> tuple[Key, Caller] | Response[Any]:
+    """Key, reference, credentials, injected 5xx, a reference not used yet by the account:
+    (key, caller)."""
     refused = sandbox.subscription(request, product)
     if refused is not None:
         await sandbox.injector.latency()
@@ -54,16 +54,16 @@ async def _admit(
     reference = request.headers.get("x-reference-id")
     if not is_uuid4(reference):
         return error(400, "REQUEST_REJECTED", "X-Reference-Id must be a UUID version 4")
-    user, env, refused = await sandbox.product_call(request, product)
-    if refused is not None:
-        return refused
+    caller = await sandbox.product_call(request, product)
+    if isinstance(caller, Response):
+        return caller
     status = sandbox.injector.error_status()
     if status is not None:  # before doing anything: the reference stays free
         return error(status, "INTERNAL_PROCESSING_ERROR", "Simulated failure")
-    key = (product, kind, reference or "")
+    key = (caller.account, product, kind, reference or "")
     if key in sandbox.resources:
         return error(409, "RESOURCE_ALREADY_EXIST")
-    return key, user or "", env or ""
+    return key, caller
 
 
 def _refusal(body: Body, env: str) -> Response[Any] | None:
@@ -84,11 +84,11 @@ def _refusal(body: Body, env: str) -> Response[Any] | None:
 
 
 def _outcome(
-    sandbox: MomoSandbox, body: Body, kind: str, view: dict[str, Any]
+    sandbox: MomoSandbox, account: str, body: Body, kind: str, view: dict[str, Any]
 ) -> tuple[str, str | None, str, str | None]:
     """(outcome, reason, wallet digits, refunded collection) of a create."""
     if isinstance(body, Refund):
-        outcome, reason, digits, payee = sandbox.refund_case(body)
+        outcome, reason, digits, payee = sandbox.refund_case(account, body)
         if payee is not None:  # the refund goes back to the collection's payer
             view["payee"] = msgspec.to_builtins(payee)
         return outcome, reason, digits, body.reference_id_to_refund
@@ -119,27 +119,28 @@ async def create(request: Request, sandbox: MomoSandbox, product: str, kind: str
     admitted = await _admit(request, sandbox, product, kind)
     if isinstance(admitted, Response):
         return admitted
-    key, user, env = admitted
+    key, caller = admitted
     try:
         body: Body = msgspec.json.decode(await request.body(), type=BODIES[kind])
     except msgspec.MsgspecError as exc:
         return error(400, "REQUEST_REJECTED", str(exc))
-    refused = _refusal(body, env)
+    refused = _refusal(body, caller.env)
     if refused is not None:
         return refused
     callback_url = request.headers.get("x-callback-url")
-    host = sandbox.users[user].host
+    host = sandbox.users[caller.user].host
     if callback_url and host is not None and urlsplit(callback_url).hostname != host:
         return error(500, "INVALID_CALLBACK_URL_HOST")
     view = msgspec.to_builtins(body)
-    outcome, reason, digits, refund_of = _outcome(sandbox, body, kind, view)
+    outcome, reason, digits, refund_of = _outcome(sandbox, caller.account, body, kind, view)
     if outcome == "error" and sandbox.settings.sandbox_errors == "sync":
         return error(503 if reason == "SERVICE_UNAVAILABLE" else 500, reason or "")
     view["status"] = "PENDING"
     sandbox.add(key, Resource(product, view, callback_url, refund_of=refund_of))
     extra = {"refund_of": refund_of} if refund_of else {}
     sandbox.ledger.record(
-        key[2],
+        sandbox.ledger_id(key),
+        account=caller.account,
         product=product,
         kind=kind,
         reference=body.external_id,
@@ -157,10 +158,11 @@ async def create(request: Request, sandbox: MomoSandbox, product: str, kind: str
 async def read(
     request: Request, sandbox: MomoSandbox, product: str, kind: str, reference: str
 ) -> Response[Any]:
-    _, _, refused = await sandbox.product_call(request, product)
-    if refused is not None:
-        return refused
-    resource = sandbox.resources.get((product, kind, reference))
+    caller = await sandbox.product_call(request, product)
+    if isinstance(caller, Response):
+        return caller
+    # only the account's own: another account's reference is one MoMo does not know
+    resource = sandbox.resources.get((caller.account, product, kind, reference))
     if resource is None:
         return error(404, "RESOURCE_NOT_FOUND")
     return Response(resource.view)
@@ -241,11 +243,12 @@ async def delivery_notification(
 ) -> Response[Any]:
     """A message to the payer about a request (works around the 160-character note):
     the body's `notificationMessage`, or the header of that name; 200, empty."""
-    _, _, refused = await sandbox.product_call(request, "collection")
-    if refused is not None:
-        return refused
+    caller = await sandbox.product_call(request, "collection")
+    if isinstance(caller, Response):
+        return caller
     kind = "requesttowithdraw" if "/requesttowithdraw/" in request.scope["path"] else "requesttopay"
-    if ("collection", kind, reference) not in sandbox.resources:
+    key = (caller.account, "collection", kind, reference)
+    if key not in sandbox.resources:
         return error(404, "RESOURCE_NOT_FOUND")
     raw = await request.body()
     try:
@@ -257,7 +260,7 @@ async def delivery_notification(
     )
     if not message or len(message) > TEXT_LIMIT:
         return error(400, "REQUEST_REJECTED", "notificationMessage not accepted")
-    sandbox.ledger.record(reference, notification=message)
+    sandbox.ledger.record(sandbox.ledger_id(key), notification=message)
     return Response(b"", status_code=200)
 
 

@@ -30,9 +30,10 @@ async def create_user(request: Request, sandbox: Sandbox) -> Response[Any]:
         return error(400, "REQUEST_REJECTED", str(exc))
     if reference in sandbox.users:
         return error(409, "RESOURCE_ALREADY_EXIST")
-    key = request.headers.get("ocp-apim-subscription-key", "")
+    key = sandbox.subscription_key(request)
+    # the API user is the account's whose subscription key created it
     sandbox.users[reference] = ApiUserRecord(  # type: ignore[index]
-        sandbox.key_product[key], body.provider_callback_host
+        sandbox.key_product[key], body.provider_callback_host, sandbox.key_account(request)
     )
     return Response(b"", status_code=201)
 

@@ -1,4 +1,7 @@
-"""`POST /{product}/token/` (Basic apiUser:apiKey), and the simulator's token revocation."""
+"""`POST /{product}/token/` (Basic apiUser:apiKey), and the simulator's token revocation.
+
+A token is the API user's account's: the subscription key of the request must be one of
+that account's (another account's API user gets `login_failed`, as an unknown one)."""
 
 from __future__ import annotations
 
@@ -35,10 +38,16 @@ async def token(request: Request, sandbox: Sandbox) -> Response[Any]:
     user, secret = _basic(request.headers.get("authorization", ""))
     record = sandbox.users.get(user)
     settings = sandbox.settings
-    if record is None or record.product != product or secret not in record.keys:
+    held = sandbox.key_accounts.get(sandbox.subscription_key(request), set())
+    if (
+        record is None
+        or record.product != product
+        or secret not in record.keys
+        or record.account not in held  # another account's API user on this subscription
+    ):
         return Response({"error": "login_failed"}, status_code=settings.login_failed_status)
     value = secrets.token_urlsafe(32)
-    sandbox.tokens[value] = (product, user, time.time() + settings.token_lifetime)
+    sandbox.tokens[value] = (record.account, product, user, time.time() + settings.token_lifetime)
     return Response(
         {
             "access_token": value,
