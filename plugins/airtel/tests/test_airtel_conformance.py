@@ -10,6 +10,12 @@ class TestAirtelConformance(ProviderConformance):
     currency = "UGX"
     amount = "5000"
     settings_env = {"MMO_AIRTEL_CALLBACK_DELAY": "0.05"}
+    # a second Airtel Uganda application (another merchant): its own client id and secret
+    second_account = {
+        "client_id": "airtel-uganda-second-client",
+        "client_secret": "airtel-uganda-second-secret",
+        "countries": "UG",
+    }
 
 
 class TestAirtelConformanceSignedCallbacks(ProviderConformance):
@@ -20,3 +26,13 @@ class TestAirtelConformanceSignedCallbacks(ProviderConformance):
     currency = "ZMW"
     amount = "150.50"
     settings_env = {"MMO_AIRTEL_CALLBACK_AUTH": "true", "MMO_AIRTEL_CALLBACK_DELAY": "0.05"}
+    # Airtel Zambia's own application: its credentials, its callback private key, its
+    # country (X-Country ZM for calls about no payment, and only ZM)
+    second_account = {
+        "client_id": "airtel-zambia-client",
+        "client_secret": "airtel-zambia-secret",
+        "callback_private_key": "airtel-zambia-callback-key",
+        "country": "ZM",
+        "currency": "ZMW",
+        "countries": "ZM",
+    }

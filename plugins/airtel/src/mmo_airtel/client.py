@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -47,7 +48,11 @@ from mmo_airtel.wire import (
     Status,
     TokenRequest,
     TokenResponse,
+    text,
 )
+
+# Fractional numbers in `data` (a balance, an amount) are read as Decimal, never float.
+_ENVELOPE = msgspec.json.Decoder(Envelope, float_hook=Decimal)
 
 NAME = "airtel"
 TOKEN_PATH = "/auth/oauth2/token"
@@ -71,6 +76,10 @@ class Answer:
             return self.data["transaction"]
         return {}
 
+    def field(self, name: str) -> str | None:
+        """`data.transaction.<name>` as a string, whether Airtel sent a string or a number."""
+        return text(self.transaction.get(name))
+
     def failure(self) -> Failure:
         return failure_for(self.code or "UNKNOWN", self.message)
 
@@ -84,17 +93,17 @@ def interpret(response: httpx.Response, operation: str) -> Answer:
     definite refusal (`failed` / `expired`), `duplicate` and `not_found`.
     """
     try:
-        envelope = msgspec.json.decode(response.content, type=Envelope)
+        envelope = _ENVELOPE.decode(response.content)
     except msgspec.MsgspecError:
         envelope = Envelope()
     status = envelope.status or Status()
     http = response.status_code
-    found = strongest(
-        [status.response_code, status.result_code, envelope.status_code, envelope.error]
-    )
+    response_code, result_code = text(status.response_code), text(status.result_code)
+    router_code = text(envelope.status_code)
+    found = strongest([response_code, result_code, router_code, envelope.error])
     message = (
-        status.message
-        or envelope.status_message
+        text(status.message)
+        or text(envelope.status_message)
         or envelope.error_description
         or (response.text[:200] if envelope.status is None and http >= 400 else "")
     )
@@ -106,11 +115,11 @@ def interpret(response: httpx.Response, operation: str) -> Answer:
             kind = "failed"
     else:
         code = (
-            status.response_code
-            or status.result_code
-            or envelope.status_code
+            response_code
+            or result_code
+            or router_code
             or envelope.error
-            or (str(status.code) if status.code is not None and status.success is False else None)
+            or (text(status.code) if status.success is False else None)
         )
         if http in (401, 403):
             kind = "auth"

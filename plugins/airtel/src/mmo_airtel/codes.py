@@ -10,6 +10,7 @@ id was already received: enquire), `not_found`, `failed` / `expired` (a definite
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from mmo_core import failures
@@ -168,6 +169,21 @@ def failure_for(code: str, text: str | None = None) -> Failure:
     """The one translation of an Airtel code into the gateway's vocabulary, keeping
     Airtel's code and its text (or the documented text of the code)."""
     return VOCABULARY.failure(code, text or CODES.get(code, ("", code))[1])
+
+
+# What a TF callback's text says when the payer's prompt timed out: the callback carries
+# no response code, only TF and the text of DP00800001024 / 1029 / 1005.
+_PROMPT_TIMED_OUT = re.compile(r"timed?[ -]?out|expired|did not enter the pin", re.IGNORECASE)
+
+
+def callback_failure(status_code: str, message: str | None) -> Failure:
+    """The failure of a callback's `status_code` (TF, TE): TE, or a TF whose text says the
+    prompt timed out or expired, is `prompt_expired`; Airtel's status and text are kept."""
+    if status_code == "TF" and message and _PROMPT_TIMED_OUT.search(message):
+        return failures.failure(
+            failures.PROMPT_EXPIRED, provider_code=status_code, provider_message=message
+        )
+    return failure_for(status_code, message)
 
 
 def kind_of(code: str | None) -> Kind | None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from mmo_core import hookimpl, phones
+from mmo_core import failures, hookimpl, phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     CallbackVerificationFailed,
@@ -39,9 +38,9 @@ from mmo_core.types import (
     WebhookReply,
 )
 
-from mmo_airtel import client
+from mmo_airtel import client, fields
 from mmo_airtel.client import NAME, Answer
-from mmo_airtel.codes import failure_for
+from mmo_airtel.codes import callback_failure, failure_for
 from mmo_airtel.settings import AirtelSettings
 from mmo_airtel.wire import (
     MARKETS,
@@ -57,12 +56,12 @@ from mmo_airtel.wire import (
     Subscriber,
     TransactionList,
     TransactionListEnvelope,
+    text,
 )
 
 WEBHOOK_KINDS = ("callback", "status")
 CALLBACK_URL_HEADER = "X-Callback-Url"  # simulator only: Airtel takes the portal's URL
 _CURRENCIES = tuple(dict.fromkeys(currency for _, currency in MARKETS))
-_V2_REFERENCE = re.compile(r"^[A-Za-z0-9]{4,64}$")
 
 DECLARATION = ProviderDeclaration(
     name=NAME,
@@ -120,17 +119,20 @@ def validate(context: ProviderContext, payment: Payment) -> None:
         )
     if payment.type == "remittance":
         raise NotSupported("Airtel Money remittances are not offered", provider=NAME)
-    client.national_msisdn(payment.msisdn, country)
-    if (
-        payment.type == "disbursement"
-        and _settings(context).disbursement_version in ("v2", "v3")
-        and not _V2_REFERENCE.match(payment.reference)
-    ):
+    served = _settings(context).application_countries()
+    if served and country not in served:
         raise InvalidRequest(
-            "Airtel disbursement references are 4 to 64 letters or digits",
-            code="invalid_reference",
+            f"This Airtel application serves {', '.join(served)} only, not {country}",
+            code="invalid_country",
             provider=NAME,
         )
+    client.national_msisdn(payment.msisdn, country)
+    # the reference is never refused: `fields` derives Airtel's reference and transaction
+    # id from it; a payer_message is the payer's own text, so it is checked, never cut
+    if payment.payer_message is not None:
+        problem = fields.payer_message_problem(payment.payer_message, payment.type)
+        if problem:
+            raise InvalidRequest(problem, code="invalid_payer_message", provider=NAME)
 
 
 def _sandbox_headers(context: ProviderContext, kind: str, payment_id: str) -> dict[str, str]:
@@ -147,12 +149,17 @@ def _country(payment: Payment) -> str:
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     country = _country(payment)
     msisdn = client.national_msisdn(payment.msisdn, country)
+    transaction_id = fields.transaction_id(payment.id)
+    reference = fields.reference_for(payment.type, payment.reference, payment.payer_message)
     if payment.type == "collection":
         body: Any = PushRequest(
-            reference=payment.reference,
+            reference=reference,
             subscriber=Subscriber(msisdn=msisdn, country=country, currency=payment.currency),
             transaction=PushTransaction(
-                amount=payment.amount, id=payment.id, country=country, currency=payment.currency
+                amount=payment.amount,
+                id=transaction_id,
+                country=country,
+                currency=payment.currency,
             ),
         )
         collection = _settings(context).collection_version
@@ -164,11 +171,11 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         v2 = version in ("v2", "v3")
         body = DisbursementRequest(
             payee=Payee(msisdn=msisdn, wallet_type="NORMAL" if v2 else None),
-            reference=payment.reference,
+            reference=reference,
             pin=await client.encrypted_pin(context, country, payment.currency),
             transaction=DisbursementTransaction(
                 amount=payment.amount,
-                id=payment.id,
+                id=transaction_id,
                 type=settings.disbursement_type if v2 else None,
             ),
         )
@@ -195,7 +202,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
     data = {"country": country, "currency": payment.currency}
     if answer.kind == "duplicate":
         # The transaction id was already received: the first request got through.
-        report = await _enquire(context, payment)
+        report = await _enquire(context, payment, transaction_id)
         if report.status in ("failed", "expired"):
             failure = report.failure or answer.failure()
             raise OperatorDeclined(
@@ -207,7 +214,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             )
         return InitiateResult(
             status="succeeded" if report.status == "succeeded" else "pending",
-            provider_reference=payment.id,
+            provider_reference=transaction_id,
             provider_transaction_id=report.provider_transaction_id,
             provider_data=data | report.provider_data,
         )
@@ -220,25 +227,28 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             provider_code=answer.code,
             provider_message=answer.message,
         )
-    transaction = answer.transaction
-    airtel_id = transaction.get("airtel_money_id")
+    airtel_id = answer.field("airtel_money_id")
     if airtel_id:
         data["airtel_money_id"] = airtel_id
     # A collection's answer only says the USSD prompt was sent ("SUCCESS"): never paid.
     # A disbursement may be done at once (TS).
-    done = payment.type == "disbursement" and transaction.get("status") == "TS"
+    done = payment.type == "disbursement" and answer.field("status") == "TS"
     return InitiateResult(
         status="succeeded" if done else "pending",
-        provider_reference=payment.id,
+        provider_reference=transaction_id,
         provider_transaction_id=airtel_id,
         provider_data=data,
     )
 
 
-async def _enquire(context: ProviderContext, payment: Payment) -> StatusReport:
+async def _enquire(
+    context: ProviderContext, payment: Payment, transaction_id: str | None = None
+) -> StatusReport:
     country = payment.provider_data.get("country") or _country(payment)
     currency = payment.provider_data.get("currency") or payment.currency
-    transaction_id = payment.provider_reference or payment.id
+    transaction_id = (
+        transaction_id or payment.provider_reference or fields.transaction_id(payment.id)
+    )
     params: dict[str, str] | None = None
     if payment.type == "disbursement":
         settings = _settings(context)
@@ -250,12 +260,24 @@ async def _enquire(context: ProviderContext, payment: Payment) -> StatusReport:
     answer = await client.call(
         context, "GET", path, "status", country=country, currency=currency, params=params
     )
-    return _report(answer, payment)
+    return _report(answer, payment, transaction_id)
 
 
-def _report(answer: Answer, payment: Payment) -> StatusReport:
-    transaction = answer.transaction
-    airtel_id = transaction.get("airtel_money_id") or None
+def _ended(status: str, failure: Failure) -> tuple[str, Failure]:
+    """The final status of a refusal: `expired` when it means the payer's prompt timed out
+    (DP00800001024, DP00800001029, DP00800001005, TE, a TF callback saying so), with
+    `prompt_expired`; else `failed`."""
+    if status == "expired" and failure.code != failures.PROMPT_EXPIRED:
+        failure = failures.failure(
+            failures.PROMPT_EXPIRED,
+            provider_code=failure.provider_code,
+            provider_message=failure.provider_message,
+        )
+    return failures.status_of(failure.code), failure
+
+
+def _report(answer: Answer, payment: Payment, transaction_id: str) -> StatusReport:
+    airtel_id = answer.field("airtel_money_id")
     data = {"airtel_money_id": airtel_id} if airtel_id else {}
     if answer.kind == "not_found":
         # Never received: for a payment whose initiation had no answer, say so, and the
@@ -269,7 +291,7 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
                 provider_message=missing.provider_message,
             )
         return StatusReport(status="pending")
-    status = TRANSACTION_STATUS.get(str(transaction.get("status") or ""))
+    status = TRANSACTION_STATUS.get(answer.field("status") or "")
     if status is None:
         if answer.kind in ("failed", "expired"):
             status = answer.kind
@@ -279,12 +301,12 @@ def _report(answer: Answer, payment: Payment) -> StatusReport:
             status = "pending"  # TA, TIP, an unknown value (TI): still processing
     failure: Failure | None = None
     if status in ("failed", "expired"):
-        failure = failure_for(
-            answer.code or "UNKNOWN", transaction.get("message") or answer.message
+        status, failure = _ended(
+            status, failure_for(answer.code or "UNKNOWN", answer.field("message") or answer.message)
         )
     return StatusReport(
         status=status,  # type: ignore[arg-type]
-        provider_reference=payment.provider_reference or payment.id,
+        provider_reference=payment.provider_reference or transaction_id,
         provider_transaction_id=airtel_id,
         failure=failure,
         provider_data=data,
@@ -318,22 +340,23 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
             f"Malformed Airtel callback: {exc}", code="malformed_callback", provider=NAME
         ) from None
     transaction = body.transaction
-    if payment_id is not None and transaction.id != payment_id:
+    transaction_id = str(transaction.id)
+    if payment_id is not None and transaction_id != fields.transaction_id(payment_id):
         raise CallbackVerificationFailed("The callback is for another payment", provider=NAME)
-    status = TRANSACTION_STATUS.get(transaction.status_code, "pending")
+    status_code = str(transaction.status_code)
+    airtel_id = text(transaction.airtel_money_id)
+    status = TRANSACTION_STATUS.get(status_code, "pending")
     failure = None
     if status in ("failed", "expired"):
         # Airtel's callback has no response code: its status and text are kept.
-        failure = failure_for(transaction.status_code, transaction.message)
+        status, failure = _ended(status, callback_failure(status_code, text(transaction.message)))
     update = PaymentUpdate(
         status=status,  # type: ignore[arg-type]
-        payment_id=transaction.id,
-        provider_reference=transaction.id,
-        provider_transaction_id=transaction.airtel_money_id or None,
+        payment_id=payment_id or transaction_id,
+        provider_reference=transaction_id,
+        provider_transaction_id=airtel_id,
         failure=failure,
-        provider_data=(
-            {"airtel_money_id": transaction.airtel_money_id} if transaction.airtel_money_id else {}
-        ),
+        provider_data={"airtel_money_id": airtel_id} if airtel_id else {},
     )
     return CallbackOutcome(
         reply=WebhookReply(status_code=200, body={"status": "OK"}),
@@ -375,7 +398,7 @@ async def reverse(
     )
     if answer.kind in ("failed", "expired", "not_found", "duplicate"):
         raise _declined(answer, "refund")
-    state = str(answer.transaction.get("status") or "")
+    state = answer.field("status") or ""
     return StatusReport(
         status="reversed" if state in ("SUCCESS", "TS") else "pending",
         provider_reference=payment.provider_reference,
@@ -524,7 +547,8 @@ async def setup(context: ProviderContext) -> SetupReport:
 
 
 @hookimpl
-def simulator_app(settings: AirtelSettings):
+def simulator_app(settings: AirtelSettings, accounts: dict[str, AirtelSettings] | None = None):
+    """One simulator for every account (`accounts`; `settings` alone: account `default`)."""
     from mmo_airtel.simulator import create_simulator
 
-    return create_simulator(settings)
+    return create_simulator(settings, accounts)

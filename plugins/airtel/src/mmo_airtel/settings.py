@@ -13,6 +13,10 @@ class AirtelSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are
       countries not listed use `base_url` (openapi[uat].airtel.africa or the simulator).
     - `country` / `currency`: the X-Country / X-Currency of calls about no payment
       (balance, health).
+    - `countries`: the countries this application is enabled for (Airtel issues one
+      application per country: `KE`, or `UG,KE`); empty: every market (the sandbox).
+      A payment for another country is refused by `validate`; the simulator refuses the
+      application's token with another X-Country (ROUTER007).
     - `pin` and `pin_encryption`: the disbursement wallet PIN, encrypted with Airtel's key
       (`v1`: RSA PKCS#1 v1.5, `v2`: Encryption 2.0, RSA OAEP-SHA256). `encryption_public_key`
       (base64 DER or PEM) saves fetching it from `/v1/rsa/encryption-keys`.
@@ -36,6 +40,7 @@ class AirtelSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are
     country_base_urls: str = ""
     country: str = "UG"
     currency: str = "UGX"
+    countries: str = ""
     pin: str = "1234"
     pin_encryption: Literal["v1", "v2"] = "v1"
     encryption_public_key: str = ""
@@ -78,6 +83,11 @@ class AirtelSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are
         """`balance_types` as a tuple of upper-case wallet types, in the given order."""
         types = (t.strip().upper() for t in self.balance_types.replace(";", ",").split(","))
         return tuple(dict.fromkeys(t for t in types if t))
+
+    def application_countries(self) -> tuple[str, ...]:
+        """`countries` as a tuple of upper-case country codes; empty: every market."""
+        codes = (c.strip().upper() for c in self.countries.replace(";", ",").split(","))
+        return tuple(dict.fromkeys(c for c in codes if c))
 
     def base_urls(self) -> dict[str, str]:
         """`country_base_urls` as a dict, country code to URL without trailing slash."""

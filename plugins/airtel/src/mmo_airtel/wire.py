@@ -23,13 +23,29 @@ class TokenResponse(msgspec.Struct):
     token_type: str = "bearer"
 
 
+# Airtel documents its codes and ids as strings, but some answers carry them as JSON
+# numbers (S5's mock answers `result_code` 521002, `status.code` 200): every field that
+# is a code, an id or a party is read as either, and `text` gives its string.
+Text = str | int | float | None
+
+
+def text(value: Any) -> str | None:
+    """A code, id or message as a string, whether Airtel sent a string or a number; None
+    for an absent or empty value. A fractional number keeps its digits (read as Decimal)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return str(value)
+
+
 class Status(msgspec.Struct):
     """The `status` block of every business answer; `code` is a string ("200", "400")."""
 
-    code: str | int | None = None
-    message: str | None = None
-    result_code: str | None = None
-    response_code: str | None = None
+    code: Text = None
+    message: Text = None
+    result_code: Text = None
+    response_code: Text = None
     success: bool | None = None
 
 
@@ -39,8 +55,8 @@ class Envelope(msgspec.Struct):
 
     data: Any = None
     status: Status | None = None
-    status_code: str | None = None
-    status_message: str | None = None
+    status_code: Text = None
+    status_message: Text = None
     error: str | None = None
     error_description: str | None = None
 
@@ -101,18 +117,21 @@ class RefundRequest(msgspec.Struct):
 class EnquiryTransaction(msgspec.Struct):
     """`data.transaction` of an enquiry (collection or disbursement)."""
 
-    id: str | None = None
-    status: str | None = None
-    message: str | None = None
-    airtel_money_id: str | None = None
-    reference_id: str | None = None
+    id: Text = None
+    status: Text = None
+    message: Text = None
+    airtel_money_id: Text = None
+    reference_id: Text = None
 
 
 class CallbackTransaction(msgspec.Struct):
-    id: str
-    status_code: str
-    message: str | None = None
-    airtel_money_id: str | None = None
+    """Read as strings or numbers (`text` gives the string): Airtel's ids are documented
+    as strings, and a number must not lose a payment's final state."""
+
+    id: str | int
+    status_code: str | int
+    message: Text = None
+    airtel_money_id: Text = None
 
 
 class Callback(msgspec.Struct):
@@ -194,11 +213,11 @@ class SummaryTransactionDetail(msgspec.Struct):
     """`transaction` of a listed transaction; `created_at` in epoch milliseconds."""
 
     id: str | int | None = None
-    airtel_money_id: str | None = None
+    airtel_money_id: str | int | None = None
     amount: Decimal | None = None
     created_at: int | str | None = None
-    reference_number: str | None = None
-    status: str | None = None
+    reference_number: str | int | None = None
+    status: str | int | None = None
 
 
 class SummaryEntry(msgspec.Struct):

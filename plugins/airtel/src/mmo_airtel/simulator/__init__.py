@@ -30,8 +30,11 @@ from mmo_airtel.simulator import account, collection, disbursement, oauth
 from mmo_airtel.simulator.state import AirtelSandbox
 
 
-def create_simulator(settings: AirtelSettings) -> Litestar:
-    sandbox = AirtelSandbox(settings)
+def create_simulator(
+    settings: AirtelSettings, accounts: dict[str, AirtelSettings] | None = None
+) -> Litestar:
+    """The simulator of every account in `accounts` (`settings` alone: one, `default`)."""
+    sandbox = AirtelSandbox(settings, accounts)
     return sandbox.app([*oauth.ROUTES, *collection.ROUTES, *disbursement.ROUTES, *account.ROUTES])
 
 

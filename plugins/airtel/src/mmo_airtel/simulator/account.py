@@ -12,7 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from mmo_core.simulation import scenario
 
 from mmo_airtel.simulator.envelope import json_amount, ok, refuse, status
-from mmo_airtel.simulator.state import START_BALANCE, Sandbox
+from mmo_airtel.simulator.state import Sandbox
 from mmo_airtel.wire import WALLET_TYPES
 
 
@@ -21,10 +21,10 @@ async def balance(request: Request, sandbox: Sandbox) -> Response[Any]:
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    _, currency = checked
+    currency = checked.currency
     return ok(
         {
-            "balance": f"{sandbox.balance_of(currency):.2f}",
+            "balance": f"{sandbox.balance_of(checked.account, currency):.2f}",
             "currency": currency,
             "account_status": "ACTIVE",
         }
@@ -40,10 +40,10 @@ async def balance_v2(
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    _, currency = checked
+    currency = checked.currency
     if wallet not in WALLET_TYPES:
         return refuse(f"Invalid type: expected one of {', '.join(WALLET_TYPES)}", "ESB000008")
-    available = sandbox.wallets.get((currency, wallet), START_BALANCE)
+    available = sandbox.wallet_of(checked.account, currency, wallet)
     return ok({"balance": f"{available:.2f}", "currency": currency, "account_status": "ACTIVE"})
 
 
@@ -59,7 +59,6 @@ async def transaction_list(
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    _, currency = checked
     try:
         low, high = int(start or 0), int(end or 2**62)
         size, skip = int(limit or 20), int(offset or 0)
@@ -67,7 +66,8 @@ async def transaction_list(
         return refuse("Field validation failed: from, to, limit, offset", "ESB000008")
     if size < 1 or skip < 0:
         return refuse("Field validation failed: limit, offset", "ESB000008")
-    found = [r for r in sandbox.by_currency.get(currency, ()) if low <= r["created_at"] <= high]
+    records = sandbox.by_currency.get((checked.account, checked.currency), ())
+    found = [r for r in records if low <= r["created_at"] <= high]
     page = found[skip : skip + size]
     return ok({"count": len(found), "transactions": [summary_entry(r) for r in page]})
 
@@ -97,8 +97,7 @@ async def user(request: Request, msisdn: FromPath[str], sandbox: Sandbox) -> Res
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    country, _ = checked
-    if not sandbox.msisdn_ok(country, msisdn):
+    if not sandbox.msisdn_ok(checked.country, msisdn):
         return refuse("Invalid MSISDN Length", "ESB000033", "DP02200000000")
     if msisdn.endswith("0404"):
         return refuse("User not found", "ESB000011", "DP02200000002", code="200")

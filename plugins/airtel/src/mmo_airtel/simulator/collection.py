@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -13,8 +14,7 @@ from litestar.params import FromPath
 from mmo_core.simulation import scenario
 
 from mmo_airtel.simulator.envelope import amount_of, enquiry_answer, ok, refuse, router, status
-from mmo_airtel.simulator.state import AirtelSandbox, Sandbox, airtel_id
-from mmo_airtel.wire import PushTransaction
+from mmo_airtel.simulator.state import AirtelSandbox, Call, Sandbox, airtel_id
 
 COLLECTION_DECLINES: dict[str, tuple[str, str]] = {
     "insufficient_funds": ("DP00800001007", "Not enough balance"),
@@ -30,6 +30,13 @@ class _Subscriber(msgspec.Struct):
     currency: str | None = None
 
 
+class _PushTransaction(msgspec.Struct):
+    amount: Decimal
+    id: str | int
+    country: str | None = None
+    currency: str | None = None
+
+
 class _PushRequest(msgspec.Struct):
     """What the simulator reads of a push. `msisdn` may come as a JSON number (pyairtel
     0.1.1 sends `int("255...")`): Airtel reads its digits and answers a number with the
@@ -37,15 +44,15 @@ class _PushRequest(msgspec.Struct):
 
     reference: str
     subscriber: _Subscriber
-    transaction: PushTransaction
+    transaction: _PushTransaction
 
 
-def _record(
-    sandbox: AirtelSandbox, body: _PushRequest, currency: str, amount: Any
-) -> dict[str, Any]:
+def _record(sandbox: AirtelSandbox, body: _PushRequest, call: Call, amount: Any) -> dict[str, Any]:
     msisdn = str(body.subscriber.msisdn)
+    currency = call.currency
     record: dict[str, Any] = {
-        "id": body.transaction.id,
+        "id": str(body.transaction.id),
+        "account": call.account,
         "kind": "collection",
         "amount": amount,
         "currency": currency,
@@ -65,7 +72,7 @@ def _record(
             message=f"Paid {currency} {amount} to SIMULATED MERCHANT, "
             f"Trans ID {record['airtel_money_id']}.",
         )
-        sandbox.move(currency, "COLL", amount)
+        sandbox.move(call.account, currency, "COLL", amount)
     return record
 
 
@@ -73,7 +80,7 @@ async def collect(request: Request, sandbox: AirtelSandbox, signed: bool) -> Res
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    country, currency = checked
+    country = checked.country
     raw = await request.body()
     if signed and (refused := sandbox.check_signature(request, raw, "DP00800001026")):
         return refused
@@ -81,29 +88,31 @@ async def collect(request: Request, sandbox: AirtelSandbox, signed: bool) -> Res
         body = msgspec.json.decode(raw, type=_PushRequest)
     except msgspec.MsgspecError as exc:
         return refuse(f"Field validation failed: {exc}", "ESB000008")
+    if not body.reference.strip() or not str(body.transaction.id).strip():
+        # both mandatory (notes section 4); Airtel documents no length limit for either
+        return refuse("Field validation failed: reference, transaction.id", "ESB000008")
     if not sandbox.msisdn_ok(country, str(body.subscriber.msisdn)):
         return refuse("Invalid MSISDN Length", "ESB000033", "DP00800001005")
     amount = amount_of(body.transaction.amount)
     if amount is None:
         return refuse("Invalid amount", "ESB000008", "DP00800001004")
-    tx_id = body.transaction.id
-    if tx_id in sandbox.transactions:
+    tx_id = str(body.transaction.id)
+    if sandbox.find(checked.account, tx_id) is not None:
         return refuse("External Transaction ID already exists", "ESB000041")
-    record = _record(sandbox, body, currency, amount)
+    record = _record(sandbox, body, checked, amount)
     sandbox.add(record)
-    sandbox.ledger.record(
-        tx_id,
+    sandbox.record(
+        record,
         kind="collection",
         amount=str(amount),
-        currency=currency,
+        currency=checked.currency,
         status=record["status"],
         response_code=record["response_code"],
         airtel_money_id=record["airtel_money_id"],
+        reference=record["reference"],
         signed=signed,
     )
-    sandbox.send_callback(
-        sandbox.settings.callback_url or request.headers.get("x-callback-url"), record
-    )
+    sandbox.send_callback(request.headers.get("x-callback-url"), record)
     await sandbox.hang()
     return ok({"transaction": {"id": tx_id, "status": "SUCCESS"}}, "DP00800001006")
 
@@ -125,7 +134,7 @@ async def enquiry(
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    record = sandbox.transactions.get(transaction_id)
+    record = sandbox.find(checked.account, transaction_id)
     if record is None or record["kind"] != "collection":
         return refuse(
             "No transaction found with provided id", "ESB000045", "DP00800001025", code="404"
@@ -145,7 +154,7 @@ async def do_refund(request: Request, sandbox: AirtelSandbox, signed: bool) -> R
         airtel_money_id = str(body["transaction"]["airtel_money_id"])
     except (ValueError, KeyError, TypeError):
         return router("ROUTER003", "Missing header/body params")
-    record = sandbox.transactions.get(sandbox.by_airtel_id.get(airtel_money_id, ""))
+    record = sandbox.find_by_airtel_id(checked.account, airtel_money_id)
     if (
         record is None
         or record["kind"] != "collection"
@@ -155,8 +164,8 @@ async def do_refund(request: Request, sandbox: AirtelSandbox, signed: bool) -> R
     if record["status"] == "REFUNDED":
         return refuse("Transaction already refunded", "ESB000011", "DP00800001009")
     record["status"] = "REFUNDED"
-    sandbox.move(record["currency"], "COLL", -record["amount"])
-    sandbox.ledger.record(record["id"], status="REFUNDED")
+    sandbox.move(record["account"], record["currency"], "COLL", -record["amount"])
+    sandbox.record(record, status="REFUNDED")
     return Response(
         {
             "data": {"transaction": {"airtel_money_id": airtel_money_id, "status": "SUCCESS"}},

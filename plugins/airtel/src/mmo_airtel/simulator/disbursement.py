@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 from typing import Any
@@ -13,8 +14,11 @@ from litestar.params import FromPath
 from mmo_core.simulation import scenario
 
 from mmo_airtel.simulator.envelope import amount_of, enquiry_answer, ok, refuse, router
-from mmo_airtel.simulator.state import AirtelSandbox, Sandbox, airtel_id
-from mmo_airtel.wire import MSISDN_LENGTHS, DisbursementTransaction
+from mmo_airtel.simulator.state import AirtelSandbox, Call, Sandbox, airtel_id
+from mmo_airtel.wire import MSISDN_LENGTHS
+
+# v2 (and v3, "as v2"): `reference` is 4 to 64 letters or digits (notes section 7)
+_V2_REFERENCE = re.compile(r"[A-Za-z0-9]{4,64}")
 
 DISBURSEMENT_DECLINES: dict[str, tuple[str, str]] = {
     "insufficient_funds": ("DP00900001007", "Insufficient funds"),
@@ -30,27 +34,40 @@ class _Payee(msgspec.Struct):
     wallet_type: str | None = None
 
 
+class _Transaction(msgspec.Struct):
+    amount: Decimal
+    id: str | int
+    type: str | None = None
+
+
 class _DisbursementRequest(msgspec.Struct):
     payee: _Payee
     reference: str
     pin: str
-    transaction: DisbursementTransaction
+    transaction: _Transaction
 
 
 def _refusal(
-    sandbox: AirtelSandbox, body: _DisbursementRequest, version: str, country: str
+    sandbox: AirtelSandbox, body: _DisbursementRequest, version: str, call: Call
 ) -> Response[Any] | None:
-    """The PIN, the transaction type and the payee's number, in Airtel's order."""
-    if sandbox.decrypt_pin(body.pin, version) is None:
+    """The PIN, the transaction type, the reference and the payee's number, in Airtel's
+    order."""
+    pin = sandbox.decrypt_pin(call.settings, body.pin, version)
+    if pin is None:
         return router("ROUTER116", "Incorrect encrypted pin: re-check the encryption")
     msisdn = str(body.payee.msisdn)
-    if (
-        scenario(msisdn) == "wrong_pin"
-        or sandbox.decrypt_pin(body.pin, version) != sandbox.settings.pin
-    ):
+    if scenario(msisdn) == "wrong_pin" or pin != call.settings.pin:
         return router("ROUTER115", "Incorrect PIN")
     if version != "v1" and body.transaction.type not in ("B2C", "B2B"):
         return refuse("Invalid transaction type", "ESB000008", "DP00900001005")
+    if version != "v1" and not _V2_REFERENCE.fullmatch(body.reference):
+        return refuse(
+            "Field validation failed: reference must be 4 to 64 alphanumeric characters",
+            "ESB000008",
+        )
+    if not body.reference.strip() or not str(body.transaction.id).strip():
+        return refuse("Field validation failed: reference, transaction.id", "ESB000008")
+    country = call.country
     if not sandbox.msisdn_ok(country, msisdn):
         lengths = "/".join(str(n) for n in MSISDN_LENGTHS[country])
         return refuse(
@@ -62,11 +79,13 @@ def _refusal(
 
 
 def _record(
-    sandbox: AirtelSandbox, body: _DisbursementRequest, currency: str, amount: Decimal
+    sandbox: AirtelSandbox, body: _DisbursementRequest, call: Call, amount: Decimal
 ) -> dict[str, Any]:
     msisdn = str(body.payee.msisdn)
+    currency = call.currency
     record: dict[str, Any] = {
-        "id": body.transaction.id,
+        "id": str(body.transaction.id),
+        "account": call.account,
         "kind": "disbursement",
         "amount": amount,
         "currency": currency,
@@ -81,7 +100,7 @@ def _record(
         code, text = DISBURSEMENT_DECLINES[case]
         record.update(status="TF", response_code=code, message=text)
     else:
-        sandbox.move(currency, "DISB", -amount)
+        sandbox.move(call.account, currency, "DISB", -amount)
         record.update(
             status="TS",
             response_code="DP00900001001",
@@ -94,7 +113,6 @@ async def disburse(request: Request, sandbox: AirtelSandbox, version: str) -> Re
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    country, currency = checked
     raw = await request.body()
     if version == "v3" and (refused := sandbox.check_signature(request, raw, "DP00900001016")):
         return refused
@@ -102,32 +120,31 @@ async def disburse(request: Request, sandbox: AirtelSandbox, version: str) -> Re
         body = msgspec.json.decode(raw, type=_DisbursementRequest)
     except msgspec.MsgspecError:
         return router("ROUTER003", "Missing header/body params")
-    refused = _refusal(sandbox, body, version, country)
+    refused = _refusal(sandbox, body, version, checked)
     if refused is not None:
         return refused
     amount = amount_of(body.transaction.amount)
     if amount is None:
         return refuse("Invalid amount", "ESB000008", "DP00900001004")
-    tx_id = body.transaction.id
-    if tx_id in sandbox.transactions:
+    tx_id = str(body.transaction.id)
+    if sandbox.find(checked.account, tx_id) is not None:
         return refuse("Duplicate transaction id", "ESB000041", "DP00900001017")
-    if sandbox.balance_of(currency) < amount:
+    if sandbox.balance_of(checked.account, checked.currency) < amount:
         return refuse("Insufficient funds", "ESB000011", "DP00900001007")
-    record = _record(sandbox, body, currency, amount)
+    record = _record(sandbox, body, checked, amount)
     sandbox.add(record)
-    sandbox.ledger.record(
-        tx_id,
+    sandbox.record(
+        record,
         kind="disbursement",
         amount=str(amount),
-        currency=currency,
+        currency=checked.currency,
+        reference=record["reference"],
         status=record["status"],
         response_code=record["response_code"],
         airtel_money_id=record["airtel_money_id"],
         signed=version == "v3",
     )
-    sandbox.send_callback(
-        sandbox.settings.callback_url or request.headers.get("x-callback-url"), record
-    )
+    sandbox.send_callback(request.headers.get("x-callback-url"), record)
     await sandbox.hang()
     data = {
         "transaction": {
@@ -168,7 +185,7 @@ async def disbursement_enquiry(
     checked = await sandbox.guard(request)
     if isinstance(checked, Response):
         return checked
-    record = sandbox.transactions.get(transaction_id)
+    record = sandbox.find(checked.account, transaction_id)
     if record is None or record["kind"] != "disbursement":
         return refuse("Transaction not found", "ESB000045", "DP00900001015", code="404")
     return enquiry_answer(record)

@@ -1,10 +1,9 @@
-"""`POST /auth/oauth2/token` with a JSON body of client credentials."""
+"""`POST /auth/oauth2/token` with a JSON body of client credentials: a token of the
+application (account) whose credentials they are."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from typing import Any
 
 from litestar import Request, Response, post
@@ -21,19 +20,17 @@ async def token(request: Request, sandbox: Sandbox) -> Response[Any]:
         body = json.loads(await request.body())
     except ValueError:
         body = None
-    settings = sandbox.settings
-    if (
-        not isinstance(body, dict)
-        or body.get("client_id") != settings.client_id
-        or body.get("client_secret") != settings.client_secret
-        or body.get("grant_type") != "client_credentials"
-    ):
+    account = (
+        sandbox.account_of(body.get("client_id"), body.get("client_secret"))
+        if isinstance(body, dict) and body.get("grant_type") == "client_credentials"
+        else None
+    )
+    if account is None:
         return Response(
             {"error_description": "Invalid client authentication", "error": "invalid_client"},
             status_code=400,
         )
-    value = secrets.token_urlsafe(24)
-    sandbox.tokens[value] = time.monotonic() + TOKEN_LIFETIME
+    value = sandbox.issue_token(account, TOKEN_LIFETIME)
     return Response(
         {"access_token": value, "expires_in": str(TOKEN_LIFETIME), "token_type": "bearer"}
     )
