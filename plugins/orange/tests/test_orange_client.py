@@ -21,7 +21,7 @@ from mmo_core.errors import (
 )
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
-from mmo_orange import fields, client, plugin
+from mmo_orange import client, fields, plugin
 from mmo_orange.settings import OrangeSettings
 
 BASE = "http://orange.test"

@@ -70,7 +70,7 @@ def identifier(payment: Payment, limit: int) -> str:
     characters and the room leave, `-`, and 12 characters of the payment id's hash (the
     payment id is unique where the reference need not be)."""
     unique = _digest(payment.id, 12)
-    head = _NOT_ID.sub("", payment.reference)[: limit - len(unique) - 1]
+    head = _NOT_ID.sub("", _ascii(payment.reference))[: limit - len(unique) - 1]
     return f"{head}-{unique}" if head else f"MMO-{unique}"
 
 
