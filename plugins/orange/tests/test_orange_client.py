@@ -21,7 +21,7 @@ from mmo_core.errors import (
 )
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
-from mmo_orange import client, plugin
+from mmo_orange import client, fields, plugin
 from mmo_orange.settings import OrangeSettings
 
 BASE = "http://orange.test"
@@ -218,10 +218,6 @@ def test_status_tables():
 
 
 def test_identifiers_and_formats():
-    pid = str(uuid.uuid4())
-    assert len(client.order_id(pid)) <= 30
-    assert client.order_id(pid) == client.order_id(pid) != client.order_id(str(uuid.uuid4()))
-    assert len(client.order_id("not-a-uuid")) <= 30
     assert client.notif_reference("a") != client.notif_reference("b")
     assert "a" * 8 not in client.notif_reference("a" * 32)
     assert client.split_coded("60019 :: solde insuffisant") == ("60019", "solde insuffisant")
@@ -251,7 +247,8 @@ async def test_webpay_initiate_sends_orange_body_and_returns_redirect(httpx_mock
     ack = await plugin.initiate(ctx, p)
     sent = json.loads(httpx_mock.get_requests(url=INIT)[0].content)
     assert sent["currency"] == "OUV" and sent["amount"] == 1200
-    assert sent["order_id"] == client.order_id(p.id) and len(sent["order_id"]) <= 30
+    assert sent["order_id"] == fields.webpay_order_id(p) and len(sent["order_id"]) <= 30
+    assert sent["order_id"].startswith("ORD-1-") and sent["reference"] == "ORD-1"
     assert sent["notif_url"].startswith(f"{PUBLIC}/api/v1/webhooks/orange-money/callback?token=")
     assert len(sent["notif_url"]) <= 120
     token_request = httpx_mock.get_requests(url=WEBPAY_TOKEN)[0]

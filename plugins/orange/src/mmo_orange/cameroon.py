@@ -11,14 +11,17 @@ import msgspec
 from mmo_core import phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import InvalidRequest, NotSupported, OperatorDeclined
-from mmo_core.types import InitiateResult, Payment, PaymentUpdate, StatusReport
+from mmo_core.types import InboundCallback, InitiateResult, Payment, PaymentUpdate, StatusReport
 
-from mmo_orange import client
+from mmo_orange import client, fields
 from mmo_orange.client import NAME, raise_for
 from mmo_orange.wire import MpEnvelope, MpNotification, MpPay
 
 
 def validate(payment: Payment) -> None:
+    """Orange Cameroon numbers only; the payer message becomes `description` (printable
+    ASCII, 100 characters). orderId and description are derived (`fields`), never refused."""
+    fields.check_payer_message(payment, "cameroon")
     if not client.CAMEROON_MSISDN.match(phones.national_number(payment.msisdn)):
         raise InvalidRequest(
             "Orange Cameroon takes Orange numbers of 9 digits (69xxxxxxx, 655-659xxxxxx)",
@@ -43,7 +46,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         moves_money=True,
     )
     raise_for(response, "initiate")
-    init = msgspec.json.decode(response.content, type=MpEnvelope)
+    init = client.decode(response, MpEnvelope, "Orange Cameroon: init", moves_money=True)
     if init.data is None or not init.data.payToken:
         raise client.ProviderUnavailable(
             "Orange Cameroon: init gave no payToken", provider=NAME, provider_message=init.message
@@ -55,8 +58,8 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         amount=str(int(payment.amount)),
         subscriberMsisdn=phones.national_number(payment.msisdn),
         pin=settings.cameroon_pin,
-        orderId=client.order_id(payment.id),
-        description=(payment.description or payment.reference)[:100],
+        orderId=fields.cameroon_order_id(payment),
+        description=fields.cameroon_description(payment),
         payToken=pay_token,
     )
     response = await client.send(
@@ -70,7 +73,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         content=msgspec.json.encode(body),
     )
     raise_for(response, "initiate")
-    answer = msgspec.json.decode(response.content, type=MpEnvelope)
+    answer = client.decode(response, MpEnvelope, "Orange Cameroon: pay", moves_money=True)
     data = answer.data
     mapped = client.cameroon_status(data.status if data else None)
     if mapped in ("failed", "expired"):
@@ -81,7 +84,9 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             provider=NAME,
             provider_code=refused,
             provider_message=(data.inittxnmessage if data else None) or text,
-            failure_code=client.VOCABULARY.code(refused.upper()),
+            failure_code=client.declined_code(
+                refused.upper(), (data.inittxnmessage if data else None) or text
+            ),
         )
     return InitiateResult(
         status="succeeded" if mapped == "succeeded" else "pending",
@@ -111,7 +116,9 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         moves_money=False,
     )
     raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=MpEnvelope)
+    answer = client.decode(
+        response, MpEnvelope, "Orange Cameroon: paymentstatus", moves_money=False
+    )
     found = answer.data
     raw = (found.status if found else None) or "PENDING"
     mapped = client.cameroon_status(raw)
@@ -127,7 +134,8 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     )
 
 
-def update(note: MpNotification, payment_id: str | None) -> PaymentUpdate:
+def update(callback: InboundCallback, payment_id: str | None) -> PaymentUpdate:
+    note: MpNotification = client.read_callback(callback, MpNotification)
     mapped = client.cameroon_status(note.status)
     failure = None
     if mapped in ("failed", "expired"):

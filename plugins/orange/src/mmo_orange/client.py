@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import uuid
+import unicodedata
 from typing import Any
 
 import httpx
@@ -30,10 +30,10 @@ from mmo_core.errors import (
 )
 from mmo_core.operator import OperatorClient, honours_retry_after, request
 from mmo_core.tokens import AccessToken
-from mmo_core.types import Failure, ReportedStatus
+from mmo_core.types import BODY_ERRORS, Failure, InboundCallback, ReportedStatus
 
 from mmo_orange.settings import OrangeSettings
-from mmo_orange.wire import TokenResponse, as_dict
+from mmo_orange.wire import TokenResponse, as_dict, decoder
 
 NAME = "orange"
 
@@ -81,16 +81,38 @@ SONATEL_DECLINED = frozenset({"2000", "2011", "2040"})
 VOCABULARY = failures.Vocabulary(
     NAME,
     {
+        # final statuses: WebPay [O1] (FAILED is all it says of a refusal), Cameroon [O6],
+        # Sonatel [O8, O9]
+        "FAILED": failures.OPERATOR_ERROR,
+        "EXPIRED": failures.PROMPT_EXPIRED,
+        "CANCELLED": failures.PAYER_DECLINED,
+        "REJECTED": failures.OPERATOR_ERROR,
+        # Orange Cameroon business codes: 60019 [O7]; 60011 and 00068 are the simulator's
         "60019": failures.INSUFFICIENT_FUNDS,
         "60011": failures.WRONG_PIN,
+        "00068": failures.ACCOUNT_ERROR,  # the merchant's (channel user's) PIN
+        # Sonatel problem codes: 2000 [O9]; 2011, 2040, 2041, 2050 are the simulator's
         "2000": failures.PAYER_NOT_FOUND,
         "2011": failures.INSUFFICIENT_FUNDS,
         "2040": failures.WRONG_PIN,
-        "CANCELLED": failures.PAYER_DECLINED,
-        "EXPIRED": failures.PROMPT_EXPIRED,
-        "FAILED": failures.OPERATOR_ERROR,
-        "REJECTED": failures.OPERATOR_ERROR,
+        "2041": failures.ACCOUNT_ERROR,  # the retailer's PIN
+        "2050": failures.ACCOUNT_ERROR,  # the merchant code
+        # Orange's API gateway [O3, O12]: our credentials or offer, never the payer
+        "40": failures.ACCOUNT_ERROR,
+        "41": failures.ACCOUNT_ERROR,
+        "42": failures.ACCOUNT_ERROR,
+        "50": failures.ACCOUNT_ERROR,
+        "60": failures.ACCOUNT_ERROR,
     },
+)
+
+# Orange Cameroon's refusals that come as French text without a code [O6 constants], by a
+# phrase of the text (accents and case ignored) -> the gateway code.
+CAMEROON_TEXTS = (
+    ("solde du compte du payeur est insuffisant", failures.INSUFFICIENT_FUNDS),
+    ("beneficiaire introuvable", failures.PAYER_NOT_FOUND),
+    ("utilisateur bloque", failures.PAYER_NOT_ALLOWED),
+    ("montant superieur au montant maximum", failures.AMOUNT_OUT_OF_BOUNDS),
 )
 
 # "60019 :: Le solde du compte du payeur est insuffisant"
@@ -116,15 +138,6 @@ def split_coded(message: str) -> tuple[str | None, str]:
     if match is None:
         return None, message
     return match.group(1), match.group(2).strip()
-
-
-def order_id(payment_id: str) -> str:
-    """A unique order id of at most 30 characters, derived from our payment id."""
-    try:
-        raw = uuid.UUID(payment_id).bytes
-    except ValueError:
-        raw = hashlib.sha256(payment_id.encode()).digest()[:16]
-    return "MMO" + base64.b32encode(raw).decode().rstrip("=")
 
 
 def notif_reference(notif_token: str) -> str:
@@ -200,7 +213,7 @@ def raise_for(response: httpx.Response, operation: str) -> None:
         )
     if status == 417:  # Cameroon business errors: the payment is refused for good
         raise OperatorDeclined(
-            text or "Declined by Orange Money", failure_code=VOCABULARY.code(code), **kwargs
+            text or "Declined by Orange Money", failure_code=declined_code(code, text), **kwargs
         )
     if problem and status in (400, 409, 422) and code in SONATEL_DECLINED:
         raise OperatorDeclined(
@@ -223,9 +236,28 @@ def raise_for(response: httpx.Response, operation: str) -> None:
 
 
 def failure_of(code: str | None, text: str | None, status: str) -> Failure:
-    """The one translation of an Orange code (or, without one, its status) into the
-    gateway's vocabulary, keeping Orange's code and text."""
-    return VOCABULARY.failure(code or status, text or f"Orange Money reported {status}")
+    """The one translation of an Orange code (or, without one, its status, or a known
+    French text of Orange Cameroon) into the gateway's vocabulary, keeping Orange's code
+    and text."""
+    message = text or f"Orange Money reported {status}"
+    if not code:
+        known = text_code(text)
+        if known is not None:
+            return failures.failure(known, provider_code=status, provider_message=message)
+    return VOCABULARY.failure(code or status, message)
+
+
+def text_code(text: str | None) -> str | None:
+    """The gateway code of an Orange Cameroon refusal told only in words, or None."""
+    folded = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
+    return next((code for phrase, code in CAMEROON_TEXTS if phrase in folded), None)
+
+
+def declined_code(code: str | None, text: str | None) -> str:
+    """The gateway code of a refusal raised as `OperatorDeclined` (its code, else its text)."""
+    if code and code in VOCABULARY.table:
+        return VOCABULARY.code(code)
+    return text_code(text) or VOCABULARY.code(code)
 
 
 # -- tokens and calls -----------------------------------------------------------------------
@@ -242,11 +274,22 @@ def decode(
     call moved money (it may have taken effect), else `ProviderUnavailable` (`what` names
     it in the message, e.g. "Orange WebPay: webpayment")."""
     try:
-        return msgspec.json.decode(response.content, type=into)
+        return decoder(into).decode(response.content)
     except msgspec.MsgspecError:
         error = OutcomeUnknown if moves_money else ProviderUnavailable
         raise error(
             f"{what}: unreadable answer", provider=NAME, provider_message=response.text[:200]
+        ) from None
+
+
+def read_callback(callback: InboundCallback, into: Any) -> Any:
+    """A notification's body decoded into `into` (numbers read where Orange documents
+    strings); a malformed one is an InvalidRequest."""
+    try:
+        return decoder(into).decode(callback.body)
+    except BODY_ERRORS as exc:
+        raise InvalidRequest(
+            f"Malformed Orange Money callback: {exc}", code="malformed_callback", provider=NAME
         ) from None
 
 

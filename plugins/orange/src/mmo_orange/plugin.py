@@ -34,7 +34,6 @@ from mmo_core.types import (
 from mmo_orange import cameroon, client, sonatel, webpay
 from mmo_orange.client import NAME
 from mmo_orange.settings import OrangeSettings
-from mmo_orange.wire import MpNotification, Notification
 
 # Where Orange Money runs, with the currency its wallets hold there [notes §6].
 MARKETS = (
@@ -143,9 +142,9 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
         # the merchant callback registered with Sonatel: its echoed apiKey is checked first
         update = sonatel.update(context, callback)
     elif callback.kind == "callback":
-        update = webpay.update(callback.json(Notification))
+        update = webpay.update(callback)
     else:
-        update = cameroon.update(callback.json(MpNotification), payment_id)
+        update = cameroon.update(callback, payment_id)
     # Orange signs nothing: the host confirms a final status with `status` before applying
     return CallbackOutcome(
         reply=WebhookReply(status_code=200, body={"status": "OK"}),
@@ -211,7 +210,10 @@ async def resend_prompt(context: ProviderContext, payment: Payment) -> None:
 
 
 @hookimpl
-def simulator_app(settings: OrangeSettings):
+def simulator_app(settings: OrangeSettings, accounts: dict[str, OrangeSettings] | None = None):
+    """One simulator for every account (`{"default": settings}` when called with
+    `settings` only): each account's credentials, merchant key, channel user and merchant
+    code are its own, and its resources are refused to the others."""
     from mmo_orange.simulator import create_simulator
 
-    return create_simulator(settings)
+    return create_simulator(settings, accounts)

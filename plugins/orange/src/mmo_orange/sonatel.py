@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from decimal import Decimal, InvalidOperation
 
 import msgspec
 from mmo_core import money, phones
@@ -19,7 +18,6 @@ from mmo_core.context import ProviderContext
 from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
 from mmo_core.errors import CallbackVerificationFailed, InvalidRequest, OperatorDeclined
 from mmo_core.types import (
-    BODY_ERRORS,
     Balance,
     BalanceReport,
     InboundCallback,
@@ -30,9 +28,10 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_orange import client
+from mmo_orange import client, fields
 from mmo_orange.client import NAME, raise_for
 from mmo_orange.wire import (
+    SonatelBalance,
     SonatelMerchantCallback,
     SonatelMoney,
     SonatelNotification,
@@ -49,6 +48,9 @@ OTP_KEY = "otp"
 
 
 def validate(payment: Payment) -> None:
+    """Orange Senegal numbers only; the payer message becomes `reference` (50 characters),
+    else the reference is the payment id (`fields`), never refused."""
+    fields.check_payer_message(payment, "sonatel")
     if not SENEGAL_MSISDN.match(phones.national_number(payment.msisdn)):
         raise InvalidRequest(
             "Orange Senegal takes Orange numbers of 9 digits (77xxxxxxx, 78xxxxxxx)",
@@ -99,7 +101,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         partner=partner,
         customer=customer,
         amount=SonatelMoney(value=int(payment.amount), unit=payment.currency),
-        reference=payment.id,
+        reference=fields.sonatel_reference(payment),
         requestDate=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         receiveNotification=True,
         method=method,
@@ -125,7 +127,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             provider=NAME,
             provider_code=answer.status.upper(),
             provider_message=answer.description,
-            failure_code=client.VOCABULARY.code(answer.status.upper()),
+            failure_code=client.declined_code(answer.status.upper(), answer.description),
         )
     return InitiateResult(
         status="succeeded" if mapped == "succeeded" else "pending",
@@ -150,7 +152,9 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         moves_money=False,
     )
     raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=SonatelTransactionResponse)
+    answer = client.decode(
+        response, SonatelTransactionResponse, "Orange Senegal: status", moves_money=False
+    )
     mapped = client.sonatel_status(answer.status)
     failure = None
     if mapped == "failed":
@@ -163,22 +167,9 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     )
 
 
-_NOTIFICATION = msgspec.json.Decoder(SonatelNotification, float_hook=Decimal)
-
-
-def _notification(callback: InboundCallback) -> SonatelNotification:
-    """The one place Sonatel's callback body is read: malformed is InvalidRequest."""
-    try:
-        note: SonatelNotification = _NOTIFICATION.decode(callback.body)
-    except BODY_ERRORS as exc:
-        raise InvalidRequest(
-            f"Malformed Orange Senegal callback: {exc}", code="malformed_callback", provider=NAME
-        ) from None
-    return note
-
-
 def update(context: ProviderContext, callback: InboundCallback) -> PaymentUpdate:
-    note = _notification(callback)
+    # numbers where strings are documented are read; an amount is a Decimal, never a float
+    note: SonatelNotification = client.read_callback(callback, SonatelNotification)
     expected = client.settings_of(context).sonatel_api_key
     given = note.apiKey or callback.headers.get("apikey") or ""
     if not constant_time_equals(given, expected):
@@ -229,13 +220,8 @@ async def balance(context: ProviderContext) -> BalanceReport:
         content=msgspec.json.encode(party),
     )
     raise_for(response, "balance")
-    try:
-        held = msgspec.json.decode(response.content, type=SonatelMoney)
-        available = Decimal(str(held.value))
-    except (msgspec.MsgspecError, InvalidOperation):
-        raise client.ProviderUnavailable(
-            "Orange Senegal: unreadable balance answer", provider=NAME
-        ) from None
+    held = client.decode(response, SonatelBalance, "Orange Senegal: balance", moves_money=False)
+    available = held.value
     return BalanceReport(
         balances=(
             Balance(

@@ -11,9 +11,16 @@ import msgspec
 from mmo_core import phones
 from mmo_core.context import ProviderContext
 from mmo_core.errors import InvalidRequest, NotSupported
-from mmo_core.types import InitiateResult, NextAction, Payment, PaymentUpdate, StatusReport
+from mmo_core.types import (
+    InboundCallback,
+    InitiateResult,
+    NextAction,
+    Payment,
+    PaymentUpdate,
+    StatusReport,
+)
 
-from mmo_orange import client
+from mmo_orange import client, fields
 from mmo_orange.client import NAME, raise_for
 from mmo_orange.wire import Notification, TransactionStatus, WebPayment, WebPaymentCreated
 
@@ -22,13 +29,16 @@ SIMULATOR_PAYER_HEADER = "X-Mmo-Simulator-Payer"
 
 
 def validate(context: ProviderContext, payment: Payment) -> None:
-    """WebPay only collects, and takes URLs of at most `URL_LIMIT` characters [O1]."""
+    """WebPay only collects, and takes URLs of at most `URL_LIMIT` characters [O1]; the
+    payer message becomes `reference` (30 characters). The order id and the reference are
+    derived (`fields`), never refused."""
     settings = client.settings_of(context)
     if payment.type != "collection":
         raise NotSupported(
             f"Orange WebPay only collects; no {payment.type} in {payment.country}",
             provider=NAME,
         )
+    fields.check_payer_message(payment, "webpay")
     urls = {
         "notif_url": context.callback_url("callback"),
         "return_url": settings.return_url,
@@ -64,13 +74,13 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
     body = WebPayment(
         merchant_key=settings.merchant_key,
         currency=currency,
-        order_id=client.order_id(payment.id),
+        order_id=fields.webpay_order_id(payment),
         amount=int(payment.amount),
         return_url=settings.return_url,
         cancel_url=settings.cancel_url,
         notif_url=context.callback_url("callback"),
         lang=settings.webpay_lang,
-        reference=settings.merchant_name[:30],
+        reference=fields.webpay_reference(payment),
     )
     headers = {"Content-Type": "application/json"}
     if simulated(context):
@@ -127,7 +137,9 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         json=query,
     )
     raise_for(response, "status")
-    answer = msgspec.json.decode(response.content, type=TransactionStatus)
+    answer = client.decode(
+        response, TransactionStatus, "Orange WebPay: transactionstatus", moves_money=False
+    )
     mapped = client.webpay_status(answer.status)
     failure = None
     if mapped in ("failed", "expired"):
@@ -135,7 +147,8 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     return StatusReport(status=mapped, provider_transaction_id=answer.txnid, failure=failure)
 
 
-def update(note: Notification) -> PaymentUpdate:
+def update(callback: InboundCallback) -> PaymentUpdate:
+    note: Notification = client.read_callback(callback, Notification)
     mapped = client.webpay_status(note.status)
     failure = None
     if mapped in ("failed", "expired"):

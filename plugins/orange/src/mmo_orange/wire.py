@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import functools
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+
+class Text(str):
+    """A field Orange documents as a string but may send as a JSON number (amounts as text,
+    transaction ids, party ids, status codes): read either way, always a `str` after.
+
+    Only `decoder(...)` knows how to read it (its `dec_hook`); a bool, float, object or
+    list there is still malformed. `Answer` turns it back into a plain `str` once decoded,
+    so that it can be sent again and stored (msgspec encodes no `str` subclass)."""
+
+
+class Answer(msgspec.Struct):
+    """A body Orange sends us: its `Text` fields are plain strings once decoded."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if type(value) is Text:
+                setattr(self, name, str(value))
+
+
+def _read_text(kind: type, value: Any) -> Any:
+    if kind is Text and isinstance(value, (str, int)) and not isinstance(value, bool):
+        return Text(value)
+    raise TypeError(f"Expected a string or an integer, got {type(value).__name__}")
+
+
+@functools.cache
+def decoder(into: Any) -> msgspec.json.Decoder[Any]:
+    """The one JSON decoder of an Orange answer or callback into `into`: `Text` fields take
+    numbers too, and a number in an untyped field is a `Decimal`, never a float."""
+    return msgspec.json.Decoder(into, dec_hook=_read_text, float_hook=Decimal)
+
+
 # -- OAuth (both families) ------------------------------------------------------------------
 
 
-class TokenResponse(msgspec.Struct):
-    access_token: str
+class TokenResponse(Answer):
+    access_token: Text
     expires_in: int | str = 3600
     token_type: str = "Bearer"
 
@@ -32,12 +67,12 @@ class WebPayment(msgspec.Struct, forbid_unknown_fields=True):
     reference: str
 
 
-class WebPaymentCreated(msgspec.Struct):
-    status: int
-    message: str
-    pay_token: str
+class WebPaymentCreated(Answer):
+    pay_token: Text
     payment_url: str
-    notif_token: str
+    notif_token: Text
+    status: Text | None = None
+    message: str = ""
 
 
 class TransactionStatusQuery(msgspec.Struct):
@@ -48,18 +83,18 @@ class TransactionStatusQuery(msgspec.Struct):
     pay_token: str | None = None
 
 
-class TransactionStatus(msgspec.Struct):
-    status: str
-    order_id: str | None = None
-    txnid: str | None = None
+class TransactionStatus(Answer):
+    status: Text
+    order_id: Text | None = None
+    txnid: Text | None = None
 
 
-class Notification(msgspec.Struct):
+class Notification(Answer):
     """What Orange POSTs to `notif_url`, only for SUCCESS or FAILED."""
 
-    status: str
-    notif_token: str
-    txnid: str | None = None
+    status: Text
+    notif_token: Text
+    txnid: Text | None = None
 
 
 class GatewayError(msgspec.Struct):
@@ -86,30 +121,30 @@ class MpPay(msgspec.Struct, forbid_unknown_fields=True):
     payToken: str
 
 
-class MpData(msgspec.Struct):
-    payToken: str | None = None
-    txnid: str | None = None
-    status: str | None = None
-    inittxnstatus: str | None = None
+class MpData(Answer):
+    payToken: Text | None = None
+    txnid: Text | None = None
+    status: Text | None = None
+    inittxnstatus: Text | None = None
     inittxnmessage: str | None = None
-    confirmtxnstatus: str | None = None
+    confirmtxnstatus: Text | None = None
     confirmtxnmessage: str | None = None
-    amount: int | str | None = None
-    subscriberMsisdn: str | None = None
+    amount: Decimal | None = None
+    subscriberMsisdn: Text | None = None
 
 
-class MpEnvelope(msgspec.Struct):
+class MpEnvelope(Answer):
     """Every omcoreapis answer: `{"message": "...", "data": {...}}`."""
 
     message: str = ""
     data: MpData | None = None
 
 
-class MpNotification(msgspec.Struct):
+class MpNotification(Answer):
     """What Orange Cameroon POSTs to `notifUrl` on a final state."""
 
-    payToken: str
-    status: str
+    payToken: Text
+    status: Text
     message: str = ""
 
 
@@ -150,23 +185,30 @@ class SonatelTransaction(msgspec.Struct, omit_defaults=True, forbid_unknown_fiel
     metadata: dict[str, str] | None = None
 
 
-class SonatelTransactionResponse(msgspec.Struct):
+class SonatelTransactionResponse(Answer):
     """The answer of a transaction and of `GET .../transactions/{id}/status`."""
 
-    status: str
-    transactionId: str | None = None
-    requestId: str | None = None
+    status: Text
+    transactionId: Text | None = None
+    requestId: Text | None = None
     description: str | None = None
-    reference: str | None = None
+    reference: Text | None = None
 
 
-class SonatelPublicKey(msgspec.Struct):
+class SonatelBalance(Answer):
+    """`POST .../account/retailer/balance`: the value as a number or as text, exactly."""
+
+    value: Decimal
+    unit: Text = Text("XOF")
+
+
+class SonatelPublicKey(Answer):
     """`GET /api/account/v1/publicKeys`: `key` is the base64 of the DER public key."""
 
     key: str
-    keyId: str | None = None
+    keyId: Text | None = None
     keyType: str = "RSA"
-    keySize: int | None = None
+    keySize: Text | None = None
 
 
 class SonatelMerchantCallback(msgspec.Struct, forbid_unknown_fields=True):
@@ -178,21 +220,21 @@ class SonatelMerchantCallback(msgspec.Struct, forbid_unknown_fields=True):
     callbackUrl: str
 
 
-class SonatelReportedMoney(msgspec.Struct):
+class SonatelReportedMoney(Answer):
     """`amount` of a callback: `value` is any JSON value, decoded with `float_hook=Decimal`
     so a fractional number never passes through a float; the reader checks it is money."""
 
     value: Any = None
-    unit: str = "XOF"
+    unit: Text = Text("XOF")
 
 
-class SonatelNotification(msgspec.Struct):
+class SonatelNotification(Answer):
     """What Sonatel POSTs to the registered callback URL; `apiKey` is echoed back."""
 
-    status: str
-    transactionId: str
-    apiKey: str | None = None
-    reference: str | None = None
+    status: Text
+    transactionId: Text
+    apiKey: Text | None = None
+    reference: Text | None = None
     amount: SonatelReportedMoney | None = None
     type: str | None = None
     customer: dict[str, Any] | None = None

@@ -20,6 +20,12 @@ Test numbers (shared/DESIGN.md) by the payer's last four digits. WebPay never re
 payer's number: on the HTML page it is the number typed in; in auto-pay mode the plugin's
 `X-Mmo-Simulator-Payer` header (last four digits, sent to this simulator only).
 
+Several accounts at once: each account's credentials get tokens of that account (and of
+one family); a transaction belongs to the account that made it, and another account's
+token, merchant key, X-AUTH-TOKEN or merchant code on it is refused as for an unknown one
+(WebPay 404/60 or 403/50, Cameroon 404/400/403, Sonatel 404 or 2050/2041 problems). Every
+ledger entry names its `account`.
+
 Built on `mmo_core.simulation.Simulation` (docs/testing.md): `state.OrangeSandbox` holds the
 state of the three families, indexed; `gateway` the gateway's errors and token requests; one
 module per family: `webpay`, `cameroon`, `sonatel`; `controls` the simulator-only switches.
@@ -36,8 +42,12 @@ from mmo_orange.simulator.gateway import not_found
 from mmo_orange.simulator.state import OrangeSandbox
 
 
-def create_simulator(settings: OrangeSettings) -> Litestar:
-    sandbox = OrangeSandbox(settings)
+def create_simulator(
+    settings: OrangeSettings, accounts: dict[str, OrangeSettings] | None = None
+) -> Litestar:
+    """The simulator of every account in `accounts` (by name; only `settings`, as
+    "default", when None)."""
+    sandbox = OrangeSandbox(settings, accounts)
     return sandbox.app(
         [*webpay.ROUTES, *cameroon.ROUTES, *sonatel.ROUTES, *controls.ROUTES],
         exception_handlers={NotFoundException: not_found},

@@ -27,6 +27,9 @@ CAMEROON_FINAL = {
     "wrong_pin": ("FAILED", "60011", "Le code PIN saisi est incorrect"),
 }
 INSUFFICIENT = ("60019", "Le solde du compte du payeur est insuffisant")
+# The longest orderId and description taken: the sources give none, so these are the
+# plugin's own (derived) limits, held here so that a plugin exceeding them is caught.
+TEXT_LIMITS = (("orderId", 30), ("description", 100))
 # `mp/push` on a payToken that is no longer pending: (code, text) by its status; the sources
 # give no refusal for this case, so code and wording are this simulator's (derived)
 PUSH_REFUSED = {
@@ -57,22 +60,33 @@ def _message(message: str, status: int) -> Response[Any]:
     return Response({"message": message, "data": None}, status_code=status)
 
 
-def _auth(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
-    expiry = sandbox.token_expiry(request.headers.get("authorization", ""))
-    if expiry is None:
+def _caller(sandbox: OrangeSandbox, request: Request) -> str | Response[Any]:
+    """The account calling: its bearer (of the Cameroon token server) and the X-AUTH-TOKEN
+    of one of the bearer's accounts (another account's channel user is refused)."""
+    grant = sandbox.grant(request.headers.get("authorization", ""), "cameroon")
+    if grant is None:
         return _fault(401, 900901, "Invalid Credentials", "Access failure for API")
-    if expiry < time.time():
+    if grant.expiry < time.time():
         return _fault(401, 900901, "Invalid Credentials", "The access token expired")
-    if request.headers.get("x-auth-token") != sandbox.settings.cameroon_auth_token:
+    given = request.headers.get("x-auth-token")
+    account = sandbox.holder(grant, lambda a: a.cameroon_auth_token == given)
+    if account is None:
         return _message("Invalid X-AUTH-TOKEN", 403)
-    return None
+    return account
 
 
-async def _gate(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
-    return await sandbox.gate(
+def _auth(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
+    caller = _caller(sandbox, request)
+    return None if isinstance(caller, str) else caller
+
+
+async def _gate(sandbox: OrangeSandbox, request: Request) -> str | Response[Any]:
+    """The calling account, or the refusal (or an injected failure)."""
+    refused = await sandbox.gate(
         lambda: _auth(sandbox, request),
         lambda status: _fault(status, 101503, "Runtime Error", "Simulated failure"),
     )
+    return refused if refused is not None else _caller(sandbox, request)
 
 
 def _confirm_status(status: str, code: str | None) -> str | None:
@@ -110,20 +124,17 @@ def _body_fields(body: MpPay) -> dict[str, Any]:
 
 @post("/token", status_code=200)
 async def cameroon_token(request: Request, sandbox: Sandbox) -> Response[Any]:
-    settings = sandbox.settings
-    return await basic_token(
-        request, sandbox, settings.cameroon_consumer_key, settings.cameroon_consumer_secret, 3600
-    )
+    return await basic_token(request, sandbox, "cameroon", 3600)
 
 
 @post(_both("init"), status_code=200)
 async def mp_init(request: Request, version: FromPath[str], sandbox: Sandbox) -> Response[Any]:
     kind = _kind(request)
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    account = await _gate(sandbox, request)
+    if not isinstance(account, str):
+        return account
     prefix = "MP" if kind == "mp" else "CI"
-    txn = MpTxn(pay_token=prefix + secrets.token_hex(13).upper(), kind=kind)
+    txn = MpTxn(account=account, pay_token=prefix + secrets.token_hex(13).upper(), kind=kind)
     sandbox.mp[txn.pay_token] = txn
     return Response(
         {"message": "Payment request successfully initiated", "data": {"payToken": txn.pay_token}}
@@ -136,7 +147,7 @@ def _declined(
     txn.used = True
     # final at once: a later paymentstatus (or push) sees FAILED, not PENDING
     txn.final, txn.final_at = ("FAILED", code, text), time.time()
-    sandbox.ledger.record(txn.pay_token, status="FAILED", code=code)
+    sandbox.record(txn.pay_token, txn.account, status="FAILED", code=code)
     return Response(
         {
             "message": f"{code} :: {text}",
@@ -153,16 +164,19 @@ def _declined(
 
 
 def _pay_refusal(
-    sandbox: OrangeSandbox, txn: MpTxn | None, kind: str, body: MpPay
+    sandbox: OrangeSandbox, account: str, txn: MpTxn | None, kind: str, body: MpPay
 ) -> Response[Any] | None:
-    """A payToken not for this payment, or a malformed number: 400; a wrong merchant PIN
-    declines the payment (417)."""
-    if txn is None or txn.kind != kind or txn.used:
+    """A payToken not for this payment (or another account's), a malformed number or a
+    field over its limit: 400; a wrong merchant PIN declines the payment (417)."""
+    if txn is None or txn.kind != kind or txn.used or txn.account != account:
         return _message("PayToken invalide ou deja utilise", 400)
     for name in ("subscriberMsisdn", "channelUserMsisdn"):
         if not CAMEROON_MSISDN.match(getattr(body, name)):
             return _message(f"{name} invalide (9 chiffres sans 237)", 400)
-    settings = sandbox.settings
+    for name, limit in TEXT_LIMITS:
+        if len(getattr(body, name)) > limit:
+            return _message(f"{name} invalide (au plus {limit} caracteres)", 400)
+    settings = sandbox.accounts[account]
     if (
         body.channelUserMsisdn != settings.cameroon_channel_msisdn
         or body.pin != settings.cameroon_pin
@@ -181,7 +195,7 @@ def _settle(sandbox: OrangeSandbox, txn: MpTxn, body: MpPay, kind: str) -> None:
     final = CAMEROON_FINAL.get(case, ("SUCCESSFULL", "200", "Successful Payment"))
     txn.final = final
     txn.final_at = settle_at(sandbox.delay)
-    sandbox.ledger.record(txn.pay_token, status=final[0], txnid=txn.txnid, reason=case)
+    sandbox.record(txn.pay_token, txn.account, status=final[0], txnid=txn.txnid, reason=case)
     message = f"{final[1]} :: {final[2]}" if final[1] not in (None, "200") else final[2]
     note = {"payToken": txn.pay_token, "status": final[0], "message": message}
     sandbox.notify(body.notifUrl, msgspec.json.encode(note), case=case, delay=sandbox.delay)
@@ -190,24 +204,26 @@ def _settle(sandbox: OrangeSandbox, txn: MpTxn, body: MpPay, kind: str) -> None:
 @post(_both("pay"), status_code=200)
 async def mp_pay(request: Request, version: FromPath[str], sandbox: Sandbox) -> Response[Any]:
     kind = _kind(request)
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    account = await _gate(sandbox, request)
+    if not isinstance(account, str):
+        return account
     try:
         body = msgspec.json.decode(await request.body(), type=MpPay)
     except msgspec.MsgspecError as exc:
         return _message(f"Bad request: {exc}", 400)
     txn = sandbox.mp.get(body.payToken)
-    refused = _pay_refusal(sandbox, txn, kind, body)
+    refused = _pay_refusal(sandbox, account, txn, kind, body)
     if refused is not None or txn is None:
         return refused or _message("PayToken invalide ou deja utilise", 400)
     txn.used = True
     txn.body = body
-    sandbox.ledger.record(
+    sandbox.record(
         txn.pay_token,
+        account,
         family="cameroon",
         kind=kind,
         order_id=body.orderId,
+        description=body.description,
         amount=body.amount,
         currency="XAF",
         status="PENDING",
@@ -237,21 +253,21 @@ async def mp_push(
     [O7 stub]. A payToken no longer pending (paid, failed, cancelled, expired) is refused
     with a 417 business error `NNNNN :: text` (code and wording derived).
     """
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    account = await _gate(sandbox, request)
+    if not isinstance(account, str):
+        return account
     txn = sandbox.mp.get(pay_token)
-    if txn is None or txn.kind != "mp":
+    if txn is None or txn.kind != "mp" or txn.account != account:
         return _message("PayToken introuvable", 404)
     if txn.body is None:
         return _message("Aucun paiement initie pour ce payToken", 400)
     data = mp_data(txn)
     if data["status"] != "PENDING":
         code, text = PUSH_REFUSED.get(data["status"], PUSH_REFUSED["FAILED"])
-        sandbox.ledger.record(txn.pay_token, push_refused=data["status"])
+        sandbox.record(txn.pay_token, txn.account, push_refused=data["status"])
         return Response({"message": f"{code} :: {text}", "data": data}, status_code=417)
     txn.pushes += 1
-    sandbox.ledger.record(txn.pay_token, pushes=txn.pushes)
+    sandbox.record(txn.pay_token, txn.account, pushes=txn.pushes)
     await sandbox.hang()
     data |= _body_fields(txn.body)
     return Response({"message": "Push sent to customer", "data": data})
@@ -262,11 +278,11 @@ async def mp_status(
     request: Request, version: FromPath[str], pay_token: FromPath[str], sandbox: Sandbox
 ) -> Response[Any]:
     kind = _kind(request)
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    account = await _gate(sandbox, request)
+    if not isinstance(account, str):
+        return account
     txn = sandbox.mp.get(pay_token)
-    if txn is None or txn.kind != kind:
+    if txn is None or txn.kind != kind or txn.account != account:
         return _message("Transaction introuvable", 404)
     data = (
         mp_data(txn) if txn.body is not None else {"payToken": txn.pay_token, "status": "INITIATED"}

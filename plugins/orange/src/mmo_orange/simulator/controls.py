@@ -28,8 +28,8 @@ async def set_delay(request: Request, sandbox: Sandbox) -> dict[str, float]:
 
 @post("/_simulator/orange/expire-tokens", status_code=200, include_in_schema=False)
 async def expire_tokens(sandbox: Sandbox) -> dict[str, Any]:
-    for value in sandbox.tokens:
-        sandbox.tokens[value] = 0.0
+    for grant in sandbox.tokens.values():
+        grant.expiry = 0.0
     return {"expired": len(sandbox.tokens)}
 
 

@@ -30,14 +30,16 @@ def basic(header: str) -> tuple[str, str] | None:
 
 
 async def basic_token(
-    request: Request, sandbox: OrangeSandbox, user: str, password: str, lifetime: int
+    request: Request, sandbox: OrangeSandbox, family: str, lifetime: int
 ) -> Response[Any]:
-    """A client-credentials token: Basic auth and a form body `grant_type=client_credentials`."""
+    """A client-credentials token of the accounts holding the Basic credentials, with a
+    form body `grant_type=client_credentials`."""
     await sandbox.injector.latency()
     credentials = basic(request.headers.get("authorization", ""))
     if credentials is None:
         return gateway_error(401, 40, "Missing credentials", "Basic authorization expected")
-    if credentials != (user, password):
+    accounts = sandbox.holders(family, *credentials)
+    if not accounts:
         return gateway_error(
             401, 41, "Invalid credentials", "Invalid or missing client_id / client_secret"
         )
@@ -52,7 +54,7 @@ async def basic_token(
             },
             status_code=400,
         )
-    return Response(sandbox.new_token(lifetime), status_code=200)
+    return Response(sandbox.new_token(lifetime, family, accounts), status_code=200)
 
 
 def not_found(request: Request, exc: Exception) -> Response[Any]:

@@ -19,7 +19,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from mmo_core.simulation import Scenario, scenario
 
-from mmo_orange.simulator.state import OrangeSandbox, Sandbox, SonatelTxn, settle_at
+from mmo_orange.simulator.state import Grant, OrangeSandbox, Sandbox, SonatelTxn, settle_at
 from mmo_orange.wire import SonatelMerchantCallback, SonatelParty, SonatelTransaction
 
 SENEGAL_MSISDN = re.compile(r"^7[78]\d{7}$")
@@ -48,13 +48,24 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
     )
 
 
-def _auth(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
-    expiry = sandbox.token_expiry(request.headers.get("authorization", ""))
-    if expiry is None or expiry < time.time():
+def _grant(sandbox: OrangeSandbox, request: Request) -> Grant | Response[Any]:
+    """The caller's grant (of the Sonatel token server), or the 401 problem."""
+    grant = sandbox.grant(request.headers.get("authorization", ""), "sonatel")
+    if grant is None or grant.expiry < time.time():
         return problem(
             401, "401", "Unauthorized", "Invalid or expired access token", instance=request.url.path
         )
-    return None
+    return grant
+
+
+def _auth(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
+    grant = _grant(sandbox, request)
+    return None if isinstance(grant, Grant) else grant
+
+
+async def _gate(sandbox: OrangeSandbox, request: Request) -> Grant | Response[Any]:
+    refused = await sandbox.gate(lambda: _auth(sandbox, request), _server_error)
+    return refused if refused is not None else _grant(sandbox, request)
 
 
 def _server_error(status: int) -> Response[Any]:
@@ -84,16 +95,15 @@ async def sonatel_token(request: Request, sandbox: Sandbox) -> Response[Any]:
             {"error": "unsupported_grant_type", "error_description": "client_credentials"},
             status_code=400,
         )
-    settings = sandbox.settings
-    if (form.get("client_id"), form.get("client_secret")) != (
-        settings.sonatel_client_id,
-        settings.sonatel_client_secret,
-    ):
+    accounts = sandbox.holders("sonatel", form.get("client_id", ""), form.get("client_secret", ""))
+    if not accounts:
         return Response(
             {"error": "invalid_client", "error_description": "Bad client credentials"},
             status_code=401,
         )
-    return Response(sandbox.new_token(3600) | {"scope": "eWallet"}, status_code=200)
+    return Response(
+        sandbox.new_token(3600, "sonatel", accounts) | {"scope": "eWallet"}, status_code=200
+    )
 
 
 @get("/api/account/v1/publicKeys")
@@ -138,19 +148,35 @@ def _body_refusal(body: SonatelTransaction, instance: str) -> Response[Any] | No
     return None
 
 
-def _party_refusal(
-    sandbox: OrangeSandbox, body: SonatelTransaction, kind: str, case: Scenario, instance: str
-) -> Response[Any] | None:
-    """The partner (retailer PIN or merchant code), the payer's funds, the one-step OTP."""
-    settings = sandbox.settings
+def _partner(
+    sandbox: OrangeSandbox, grant: Grant, body: SonatelTransaction, kind: str, instance: str
+) -> str | Response[Any]:
+    """The account the partner is, among the token's: its retailer (number and PIN) for a
+    cash-in, its merchant code for a payment. Another account's is refused as unknown."""
     partner = body.partner
     if kind == "cashin":
-        if partner.id != settings.sonatel_retailer_msisdn or not sandbox.pin_ok(partner):
+        account = sandbox.holder(
+            grant,
+            lambda a: partner.id == a.sonatel_retailer_msisdn and sandbox.pin_ok(partner, a),
+        )
+        if account is None:
             return problem(
                 400, "2041", "Bad Request", "Invalid partner PIN code", instance=instance
             )
-    elif partner.idType != "CODE" or partner.id != settings.sonatel_merchant_code:
+        return account
+    account = sandbox.holder(
+        grant, lambda a: partner.idType == "CODE" and partner.id == a.sonatel_merchant_code
+    )
+    if account is None:
         return problem(400, "2050", "Bad Request", "Unknown merchant code", instance=instance)
+    return account
+
+
+def _party_refusal(
+    sandbox: OrangeSandbox, body: SonatelTransaction, kind: str, case: Scenario, instance: str
+) -> Response[Any] | None:
+    """The payer's funds, the one-step OTP."""
+    settings = sandbox.settings
     if case == "insufficient_funds":
         return problem(400, "2011", "Bad Request", "Solde insuffisant", instance=instance)
     if kind == "onestep" and (body.customer.otp != settings.sim_otp or case == "wrong_pin"):
@@ -166,7 +192,8 @@ def _notify(
     lead: float,
 ) -> None:
     """The callback to the merchant's registered URL, when one is registered."""
-    registered = sandbox.merchant_callbacks.get(sandbox.settings.sonatel_merchant_code)
+    code = sandbox.accounts[txn.account].sonatel_merchant_code
+    registered = sandbox.merchant_callbacks.get((txn.account, code))
     if registered is None:
         return
     body = txn.body
@@ -191,11 +218,12 @@ def _notify(
 
 
 def _start(
-    sandbox: OrangeSandbox, body: SonatelTransaction, kind: str, case: Scenario
+    sandbox: OrangeSandbox, account: str, body: SonatelTransaction, kind: str, case: Scenario
 ) -> SonatelTxn:
     """Record the transaction, settle it after the delay, notify the merchant."""
     prefix = "CI" if kind == "cashin" else "MP"
     txn = SonatelTxn(
+        account=account,
         transaction_id=f"{prefix}{time.strftime('%y%m%d.%H%M')}.{secrets.token_hex(3).upper()}",
         kind=kind,
         body=body,
@@ -208,9 +236,10 @@ def _start(
     lead = sandbox.delay  # the gateway stores the transactionId first
     txn.final_at = settle_at(sandbox.delay + lead)
     if kind == "cashin" and final[0] == "SUCCESS":
-        sandbox.retailer_balance -= int(Decimal(str(body.amount.value)))
-    sandbox.ledger.record(
+        sandbox.retailer_balance[account] -= int(Decimal(str(body.amount.value)))
+    sandbox.record(
         txn.transaction_id,
+        account,
         family="sonatel",
         kind=kind,
         reference=body.reference,
@@ -231,9 +260,9 @@ async def sonatel_transaction(request: Request, sandbox: Sandbox) -> Response[An
     path = request.url.path
     kind = _kind(path)
     instance = path[path.index("/api/") :]
-    refused = await sandbox.gate(lambda: _auth(sandbox, request), _server_error)
-    if refused is not None:
-        return refused
+    grant = await _gate(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     try:
         body = msgspec.json.decode(await request.body(), type=SonatelTransaction)
     except msgspec.MsgspecError as exc:
@@ -246,10 +275,16 @@ async def sonatel_transaction(request: Request, sandbox: Sandbox) -> Response[An
             violations=[{"message": str(exc)}],
         )
     case = scenario(body.customer.id)
-    refused = _body_refusal(body, instance) or _party_refusal(sandbox, body, kind, case, instance)
+    refused = _body_refusal(body, instance)
     if refused is not None:
         return refused
-    txn = _start(sandbox, body, kind, case)
+    account = _partner(sandbox, grant, body, kind, instance)
+    if not isinstance(account, str):
+        return account
+    refused = _party_refusal(sandbox, body, kind, case, instance)
+    if refused is not None:
+        return refused
+    txn = _start(sandbox, account, body, kind, case)
     await sandbox.hang()
     answer = {
         "transactionId": txn.transaction_id,
@@ -267,41 +302,45 @@ async def sonatel_transaction(request: Request, sandbox: Sandbox) -> Response[An
 async def sonatel_status(
     request: Request, transaction_id: FromPath[str], sandbox: Sandbox
 ) -> Response[Any]:
-    refused = await sandbox.gate(lambda: _auth(sandbox, request), _server_error)
-    if refused is not None:
-        return refused
+    grant = await _gate(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     txn = sandbox.sonatel.get(transaction_id)
-    if txn is None:
+    if txn is None or txn.account not in grant.accounts:  # another account's: as unknown
         return problem(404, "404", "Not Found", "Transaction not found", instance=request.url.path)
     return Response(_view(txn))
 
 
 @post("/api/eWallet/v1/account/retailer/balance", status_code=200)
 async def sonatel_balance(request: Request, sandbox: Sandbox) -> Response[Any]:
-    refused = _auth(sandbox, request)
-    if refused is not None:
-        return refused
+    grant = _grant(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     try:
         party = msgspec.json.decode(await request.body(), type=SonatelParty)
     except msgspec.MsgspecError as exc:
         return problem(400, "400", "Bad Request", str(exc))
-    if party.id != sandbox.settings.sonatel_retailer_msisdn or not sandbox.pin_ok(party):
+    account = sandbox.holder(
+        grant, lambda a: party.id == a.sonatel_retailer_msisdn and sandbox.pin_ok(party, a)
+    )
+    if account is None:
         return problem(400, "2041", "Bad Request", "Invalid partner PIN code")
-    return Response({"value": sandbox.retailer_balance, "unit": "XOF"})
+    return Response({"value": sandbox.retailer_balance[account], "unit": "XOF"})
 
 
 @post("/api/notification/v1/merchantcallback", status_code=200)
 async def sonatel_merchant_callback(request: Request, sandbox: Sandbox) -> Response[Any]:
-    refused = _auth(sandbox, request)
-    if refused is not None:
-        return refused
+    grant = _grant(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     try:
         body = msgspec.json.decode(await request.body(), type=SonatelMerchantCallback)
     except msgspec.MsgspecError as exc:
         return problem(400, "400", "Bad Request", str(exc))
-    if body.code != sandbox.settings.sonatel_merchant_code:
+    account = sandbox.holder(grant, lambda a: body.code == a.sonatel_merchant_code)
+    if account is None:
         return problem(400, "2050", "Bad Request", "Unknown merchant code")
-    sandbox.merchant_callbacks[body.code] = body
+    sandbox.merchant_callbacks[(account, body.code)] = body
     return Response({"code": body.code, "name": body.name, "callbackUrl": body.callbackUrl})
 
 

@@ -17,7 +17,7 @@ from litestar.params import FromPath
 from mmo_core.simulation import scenario
 
 from mmo_orange.simulator.gateway import basic_token, gateway_error
-from mmo_orange.simulator.state import OrangeSandbox, Sandbox, WebTxn, settle_at
+from mmo_orange.simulator.state import Grant, OrangeSandbox, Sandbox, WebTxn, settle_at
 from mmo_orange.wire import TransactionStatusQuery, WebPayment
 
 # WebPay country path -> the only currency it takes ("dev" is Orange's sandbox)
@@ -61,19 +61,25 @@ def _bearer(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
     header = request.headers.get("authorization", "")
     if not header.startswith("Bearer ") or not header[7:]:
         return gateway_error(401, 40, "Missing credentials", "Missing bearer token")
-    expiry = sandbox.tokens.get(header[7:])
-    if expiry is None:
+    grant = sandbox.grant(header, "webpay")
+    if grant is None:
         return gateway_error(401, 41, "Invalid credentials", "Unknown bearer token")
-    if expiry < time.time():
+    if grant.expiry < time.time():
         return gateway_error(401, 42, "Expired credentials", "The access token expired")
     return None
 
 
-async def _gate(sandbox: OrangeSandbox, request: Request) -> Response[Any] | None:
-    return await sandbox.gate(
+async def _gate(sandbox: OrangeSandbox, request: Request) -> Grant | Response[Any]:
+    """The caller's grant, or Orange's refusal (or an injected failure)."""
+    refused = await sandbox.gate(
         lambda: _bearer(sandbox, request),
         lambda status: gateway_error(status, 1, "Internal error", "Simulated failure"),
     )
+    if refused is not None:
+        return refused
+    grant = sandbox.grant(request.headers.get("authorization", ""), "webpay")
+    assert grant is not None  # `_bearer` let it through
+    return grant
 
 
 def web_status(txn: WebTxn) -> str:
@@ -91,22 +97,27 @@ def confirm(sandbox: OrangeSandbox, txn: WebTxn, payer: str, lead: float = 0.0) 
     txn.payer = payer[-4:]
     if time.time() - txn.created > sandbox.settings.sim_webpay_validity:
         txn.status = "EXPIRED"
-        sandbox.ledger.record(txn.pay_token, status="EXPIRED")
+        sandbox.record(txn.pay_token, txn.account, status="EXPIRED")
         return
     if case == "cancelled":  # the payer went back to the merchant: stays INITIATED
-        sandbox.ledger.record(txn.pay_token, status="INITIATED", cancelled=True)
+        sandbox.record(txn.pay_token, txn.account, status="INITIATED", cancelled=True)
         return
     if case == "unreachable":  # confirmed after the token's validity
         txn.status = "EXPIRED"
-        sandbox.ledger.record(txn.pay_token, status="EXPIRED")
+        sandbox.record(txn.pay_token, txn.account, status="EXPIRED")
         return
     txn.status = "PENDING"
     declined = case in ("insufficient_funds", "wrong_pin")
     txn.final = "FAILED" if declined else "SUCCESS"
     txn.txnid = "MP" + time.strftime("%y%m%d.%H%M.") + secrets.token_hex(3).upper()
     txn.final_at = settle_at(sandbox.delay + lead)
-    sandbox.ledger.record(
-        txn.pay_token, status=txn.final, txnid=txn.txnid, payer_last4=txn.payer, reason=case
+    sandbox.record(
+        txn.pay_token,
+        txn.account,
+        status=txn.final,
+        txnid=txn.txnid,
+        payer_last4=txn.payer,
+        reason=case,
     )
     note = {"status": txn.final, "notif_token": txn.notif_token, "txnid": txn.txnid}
     sandbox.notify(
@@ -114,10 +125,25 @@ def confirm(sandbox: OrangeSandbox, txn: WebTxn, payer: str, lead: float = 0.0) 
     )
 
 
+def _merchant(
+    sandbox: OrangeSandbox, grant: Grant, body: WebPayment, cc: str
+) -> str | Response[Any]:
+    """The account whose merchant key the body names, among the token's: another
+    application's merchant key is refused as an unknown one; an application whose offer is
+    one country (`webpay_country`) is refused any other country's path."""
+    account = sandbox.holder(grant, lambda a: a.merchant_key == body.merchant_key)
+    if account is None:
+        return gateway_error(403, 50, "Access denied", "Invalid merchant_key")
+    offer = sandbox.accounts[account].webpay_country.strip().lower()
+    if offer and offer != cc:
+        return gateway_error(
+            403, 50, "Access denied", f"This application has no WebPay offer for {cc!r}"
+        )
+    return account
+
+
 def _refusal(sandbox: OrangeSandbox, body: WebPayment, cc: str) -> Response[Any] | None:
     """WebPay's refusals of a well-formed webpayment body, or None."""
-    if body.merchant_key != sandbox.settings.merchant_key:
-        return gateway_error(403, 50, "Access denied", "Invalid merchant_key")
     if body.currency != WEBPAY_CURRENCY[cc]:
         return gateway_error(
             400, 24, "Invalid body field", f"currency must be {WEBPAY_CURRENCY[cc]} here"
@@ -135,27 +161,29 @@ def _refusal(sandbox: OrangeSandbox, body: WebPayment, cc: str) -> Response[Any]
 @post("/oauth/v3/token", status_code=200)
 async def webpay_token(request: Request, sandbox: Sandbox) -> Response[Any]:
     settings = sandbox.settings
-    return await basic_token(
-        request, sandbox, settings.client_id, settings.client_secret, settings.sim_token_lifetime
-    )
+    return await basic_token(request, sandbox, "webpay", settings.sim_token_lifetime)
 
 
 @post("/orange-money-webpay/{cc:str}/v1/webpayment", status_code=201)
 async def webpayment(request: Request, cc: FromPath[str], sandbox: Sandbox) -> Response[Any]:
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    grant = await _gate(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     if cc not in WEBPAY_CURRENCY:
         return gateway_error(404, 60, "Resource not found", f"No WebPay offer for {cc!r}")
     try:
         body = msgspec.json.decode(await request.body(), type=WebPayment)
     except msgspec.MsgspecError as exc:
         return gateway_error(400, 23, "Missing body field", str(exc))
+    account = _merchant(sandbox, grant, body, cc)
+    if not isinstance(account, str):
+        return account
     refused = _refusal(sandbox, body, cc)
     if refused is not None:
         return refused
     sandbox.orders.add((body.merchant_key, body.order_id))
     txn = WebTxn(
+        account=account,
         pay_token=secrets.token_hex(32),
         notif_token=secrets.token_hex(16),
         body=body,
@@ -163,10 +191,12 @@ async def webpayment(request: Request, cc: FromPath[str], sandbox: Sandbox) -> R
         created=time.time(),
     )
     sandbox.web[txn.pay_token] = txn
-    sandbox.ledger.record(
+    sandbox.record(
         txn.pay_token,
+        account,
         family="webpay",
         order_id=body.order_id,
+        reference=body.reference,
         amount=body.amount,
         currency=body.currency,
         status="INITIATED",
@@ -203,9 +233,9 @@ def _missing(query: TransactionStatusQuery) -> Response[Any] | None:
 
 @post("/orange-money-webpay/{cc:str}/v1/transactionstatus", status_code=201)
 async def transactionstatus(request: Request, cc: FromPath[str], sandbox: Sandbox) -> Response[Any]:
-    refused = await _gate(sandbox, request)
-    if refused is not None:
-        return refused
+    grant = await _gate(sandbox, request)
+    if not isinstance(grant, Grant):
+        return grant
     try:
         query = msgspec.json.decode(await request.body(), type=TransactionStatusQuery)
     except msgspec.MsgspecError as exc:
@@ -216,6 +246,7 @@ async def transactionstatus(request: Request, cc: FromPath[str], sandbox: Sandbo
     txn = sandbox.web.get(query.pay_token or "")
     if (
         txn is None
+        or txn.account not in grant.accounts  # another application's order: as unknown
         or txn.cc != cc
         or txn.body.order_id != query.order_id
         or txn.body.amount != query.amount
@@ -272,7 +303,7 @@ async def payment_submit(
         return _unknown_page()
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
     if form.get("action") == "cancel":
-        sandbox.ledger.record(txn.pay_token, status="INITIATED", cancelled=True)
+        sandbox.record(txn.pay_token, txn.account, status="INITIATED", cancelled=True)
         return Response(
             "", status_code=303, headers={"Location": txn.body.cancel_url}, media_type="text/html"
         )
