@@ -235,7 +235,7 @@ def _one_account(
     fields = {f.name for f in msgspec.structs.fields(settings_type)}
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    problems = []
+    problems: list[str] = []
     if name != DEFAULT_ACCOUNT:  # the flat variables are every account's starting point
         _from_environ(environ, provider, DEFAULT_ACCOUNT, fields, values, extra, problems)
     for key, raw in from_file.items():
