@@ -41,7 +41,7 @@ OTHER_CLIENT = "other"
 # full phone numbers as the suite uses them: E.164, or the digits an operator wants
 # (not inside a word: a UUID's hex, a receipt or an id may hold such digits)
 _NUMBER = re.compile(
-    r"(?<![0-9A-Za-z*_-])\+?(?:254|255|256|233|225|221|237|260|243|46|56)\d{8,10}(?![0-9A-Za-z_])"
+    r"(?<![0-9A-Za-z*_-])\+?(?:254|255|256|233|234|225|221|237|260|243|46|56)\d{8,10}(?![0-9A-Za-z_])"
 )
 
 

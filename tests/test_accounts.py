@@ -227,3 +227,263 @@ async def _callback_of(payment_id: str) -> dict[str, Any]:
     )
     assert row is not None, "no callback kept for the payment"
     return {f: getattr(row, f) for f in row.__struct_fields__}
+
+
+# -- the real operators: MTN Uganda and Ghana, Airtel Kenya and Uganda, two M-Pesa paybills
+
+OPERATOR_SECRETS = {
+    "MTN_UG_COLL_KEY": "ug0c11ec710c74fbd9e4bd0a1c2b3d4e5",
+    "MTN_UG_COLL_API_KEY": "ug1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "MTN_UG_DISB_KEY": "ug5b0125e3e64c1f8a7b6c5d4e3f2a10",
+    "MTN_UG_DISB_API_KEY": "ug2c3d4e5f60718293a4b5c6d7e8f90a1",
+    "MTN_UG_REMIT_KEY": "ug7e3175ce9a2b4c6d8e0f1a2b3c4d5e6f",
+    "MTN_UG_REMIT_API_KEY": "ug3d4e5f60718293a4b5c6d7e8f90a1b2",
+    "MTN_GH_REMIT_KEY": "gh7e3175ce9a2b4c6d8e0f1a2b3c4d5e6f",
+    "MTN_GH_REMIT_API_KEY": "gh3d4e5f60718293a4b5c6d7e8f90a1b2",
+    "MTN_GH_COLL_KEY": "gh0c11ec710c74fbd9e4bd0a1c2b3d4e5",
+    "MTN_GH_COLL_API_KEY": "gh1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "MTN_GH_DISB_KEY": "gh5b0125e3e64c1f8a7b6c5d4e3f2a10",
+    "MTN_GH_DISB_API_KEY": "gh2c3d4e5f60718293a4b5c6d7e8f90a1",
+    "AIRTEL_KE_SECRET": "airtel-kenya-client-secret",
+    "AIRTEL_UG_SECRET": "airtel-uganda-client-secret",
+    "MPESA_A_SECRET": "paybill-a-consumer-secret",
+    "MPESA_A_PASSKEY": "a1" * 32,
+    "MPESA_B_SECRET": "paybill-b-consumer-secret",
+    "MPESA_B_PASSKEY": "b2" * 32,
+}
+
+
+def _mtn(name: str, country: str, env: str, users: tuple[str, str, str]) -> str:
+    up = country.upper()
+    return f"""
+[providers.mtn_momo.accounts.{name}]
+target_environment = "{env}"
+markets = ["{up}"]
+collection_api_user = "{users[0]}"
+collection_subscription_key = {{ env = "MTN_{up}_COLL_KEY" }}
+collection_api_key = {{ env = "MTN_{up}_COLL_API_KEY" }}
+disbursement_api_user = "{users[1]}"
+disbursement_subscription_key = {{ env = "MTN_{up}_DISB_KEY" }}
+disbursement_api_key = {{ env = "MTN_{up}_DISB_API_KEY" }}
+remittance_api_user = "{users[2]}"
+remittance_subscription_key = {{ env = "MTN_{up}_REMIT_KEY" }}
+remittance_api_key = {{ env = "MTN_{up}_REMIT_API_KEY" }}
+callback_delay = 0.05
+"""
+
+
+OPERATORS_TOML = (
+    _mtn(
+        "uganda",
+        "ug",
+        "mtnuganda",
+        (
+            "3e1c7a52-5f3e-4d8a-9c61-2e7f3a4b5c6d",
+            "4c2d8b63-6a4f-4e9b-8d72-3f8a4b5c6d7e",
+            "7a3e9c74-7b5a-4fac-9e83-4a9b5c6d7e8f",
+        ),
+    )
+    + _mtn(
+        "ghana",
+        "gh",
+        "mtnghana",
+        (
+            "5f1c7a52-5f3e-4d8a-9c61-2e7f3a4b5c6d",
+            "6d2d8b63-6a4f-4e9b-8d72-3f8a4b5c6d7e",
+            "8b3e9c74-7b5a-4fac-9e83-4a9b5c6d7e8f",
+        ),
+    )
+    + """
+[providers.airtel.accounts.kenya]
+client_id = "airtel-kenya-client"
+client_secret = { env = "AIRTEL_KE_SECRET" }
+country = "KE"
+currency = "KES"
+countries = "KE"
+markets = ["KE"]
+callback_delay = 0.05
+
+[providers.airtel.accounts.uganda]
+client_id = "airtel-uganda-client"
+client_secret = { env = "AIRTEL_UG_SECRET" }
+country = "UG"
+currency = "UGX"
+countries = "UG"
+markets = ["UG"]
+callback_delay = 0.05
+
+[providers.mpesa.accounts.paybill-a]
+consumer_key = "paybill-a-consumer-key"
+consumer_secret = { env = "MPESA_A_SECRET" }
+shortcode = "600100"
+passkey = { env = "MPESA_A_PASSKEY" }
+operations = ["collection"]
+priority = 10
+callback_delay = 0.05
+
+[providers.mpesa.accounts.paybill-b]
+consumer_key = "paybill-b-consumer-key"
+consumer_secret = { env = "MPESA_B_SECRET" }
+shortcode = "600200"
+passkey = { env = "MPESA_B_PASSKEY" }
+b2c_shortcode = "600997"
+operations = ["collection", "disbursement"]
+callback_delay = 0.05
+"""
+)
+
+# (type, number, currency) -> (provider, account) it must reach, with nothing named
+EXPECTED = [
+    ("collection", "+256772345678", "UGX", "mtn_momo", "uganda"),
+    ("collection", "+233244345678", "GHS", "mtn_momo", "ghana"),
+    ("collection", "+254733345678", "KES", "airtel", "kenya"),
+    ("collection", "+256702345678", "UGX", "airtel", "uganda"),
+    ("collection", "+254712345678", "KES", "mpesa", "paybill-a"),
+    ("disbursement", "+254712345678", "KES", "mpesa", "paybill-b"),
+]
+OTHER = {
+    ("mtn_momo", "uganda"): "ghana",
+    ("mtn_momo", "ghana"): "uganda",
+    ("airtel", "kenya"): "uganda",
+    ("airtel", "uganda"): "kenya",
+    ("mpesa", "paybill-a"): "paybill-b",
+    ("mpesa", "paybill-b"): "paybill-a",
+}
+
+
+def _holds(entries: list[dict], payment: dict) -> bool:
+    """Whether one of the ledger's entries is this payment (by any of its identifiers)."""
+    ids = {payment["id"], payment.get("provider_reference"), payment.get("provider_transaction_id")}
+    ids.discard(None)
+    return any(
+        str(value) in ids or str(value).rsplit(":", 1)[-1] in ids
+        for entry in entries
+        for value in entry.values()
+    )
+
+
+async def test_every_account_of_every_operator_serves_its_own_payments(
+    migrated_db, clean_db, tmp_path
+):
+    from tests.conftest import LOG_SCAN
+
+    LOG_SCAN.secrets.update(OPERATOR_SECRETS.values())
+    async with gateway_with(
+        migrated_db, tmp_path, OPERATORS_TOML, "mtn_momo,airtel,mpesa", **OPERATOR_SECRETS
+    ) as (gateway, client):
+        assert gateway.configuration_errors == {}
+        paid = []
+        for kind, msisdn, currency, provider, account in EXPECTED:
+            created = await pay(client, msisdn, currency, type=kind)
+            assert (created["provider"], created["account"]) == (provider, account), created
+            paid.append(created)
+        for created in paid:
+            done = await final(client, created["id"], timeout=30)
+            assert done["status"] == "succeeded", done
+            # in its own account's ledger, and not in the other account's
+            mine = await ledger(client, done["provider"], done["account"])
+            other = await ledger(
+                client, done["provider"], OTHER[(done["provider"], done["account"])]
+            )
+            assert _holds(mine, done), (done["provider"], done["account"])
+            assert not _holds(other, done), (done["provider"], done["account"])
+
+        # every callback was verified with its own account's secret; replayed to another
+        # account of the same operator, it is refused
+        for created in paid:
+            row = await _callback_of(created["id"])
+            assert row["account"] == created["account"] and row["verified"] is True
+            other = OTHER[(created["provider"], created["account"])]
+            crossed = await client.request(
+                row["method"],
+                row["path"],
+                params={**row["query"], "account": other},
+                content=bytes(row["body"]),
+                headers={"content-type": row["headers"].get("content-type", "application/json")},
+            )
+            assert crossed.status_code == 401, (created["provider"], crossed.text)
+
+        # balances are per account; an account the provider lacks is a 422
+        for account in ("uganda", "ghana"):
+            balance = await client.get(
+                "/api/v1/admin/providers/mtn_momo/balance", params={"account": account}
+            )
+            assert balance.status_code == 200, balance.text
+            assert balance.json()["provider_account"] == account
+        currencies = {
+            account: {
+                b["currency"]
+                for b in (
+                    await client.get(
+                        "/api/v1/admin/providers/airtel/balance", params={"account": account}
+                    )
+                ).json()["data"]
+            }
+            for account in ("kenya", "uganda")
+        }
+        assert currencies == {"kenya": {"KES"}, "uganda": {"UGX"}}, currencies
+        missing = await client.get(
+            "/api/v1/admin/providers/mtn_momo/balance", params={"account": "kenya"}
+        )
+        assert missing.status_code == 422 and missing.json()["error"]["code"] == "unknown_account"
+
+        # a breaker open on one account leaves the others serving
+        provider = gateway.registry.get("mtn_momo")
+        from mmo_host.breaker import breaker_key
+
+        await open_breaker(gateway, breaker_key(provider, "UG", "uganda"))
+        ghana = await pay(client, "+233244345678", "GHS")
+        assert ghana["account"] == "ghana"
+        assert (await final(client, ghana["id"], timeout=30))["status"] == "succeeded"
+        airtel = gateway.registry.get("airtel")
+        await open_breaker(gateway, breaker_key(airtel, "KE", "kenya"))
+        ugandan = await pay(client, "+256702345678", "UGX")
+        assert ugandan["account"] == "uganda"
+        assert (await final(client, ugandan["id"], timeout=30))["status"] == "succeeded"
+        # and where another account of the same operator serves the payment, it takes over
+        await open_breaker(gateway, breaker_key(gateway.registry.get("mpesa"), "KE", "paybill-a"))
+        moved = await pay(client, "+254712345678", "KES")
+        assert moved["account"] == "paybill-b"
+        assert moved["routing"]["reason"] == "fallback"
+        done = await final(client, moved["id"], timeout=30)
+        assert done["status"] == "succeeded"
+        assert _holds(await ledger(client, "mpesa", "paybill-b"), done)
+
+
+def test_the_documented_mmo_toml_loads_every_account(tmp_path):
+    """docs/configuration.md's example, its secrets given as it says: every account loads."""
+    import re
+
+    from mmo_host.app import build_registry
+    from mmo_host.gateway import Gateway
+
+    doc = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert example is not None
+    text = example.group(1).replace("/run/secrets/", f"{tmp_path}/")
+    for name in re.findall(r'file = "[^"]*/([^"/]+)"', text):
+        (tmp_path / name).write_text(f"{name}-value\n")
+    environ = {name: f"{name.lower()}-value" for name in re.findall(r'env = "(\w+)"', text)}
+    (tmp_path / "mmo.toml").write_text(text)
+    config = HostConfig.from_env(
+        environ
+        | {
+            "MMO_CONFIG": str(tmp_path / "mmo.toml"),
+            "MMO_ENABLED_PROVIDERS": "mtn_momo,airtel,mpesa,orange",
+        }
+    )
+    gateway = Gateway(config, build_registry(config))
+    assert gateway.configuration_errors == {}
+    loaded = {f"{p}/{a}" for p, accounts in gateway.accounts.items() for a in accounts}
+    assert loaded == {
+        "mtn_momo/uganda",
+        "mtn_momo/ghana",
+        "airtel/kenya",
+        "airtel/uganda",
+        "mpesa/paybill-a",
+        "mpesa/paybill-b",
+        "orange/ivory-coast",
+    }
+    assert gateway.accounts["mtn_momo"]["ghana"].settings.collection_api_key == (
+        "mtn_gh_collection_api_key-value"
+    )

@@ -255,6 +255,7 @@ async def run_leg(
     assert created["routing"] == {
         "network": leg.network,
         "provider": leg.provider,
+        "account": "default",
         "reason": "network",
     }, created["routing"]
     done = await wait_for_status(

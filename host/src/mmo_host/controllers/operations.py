@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from mmo_core import failures, money, phones
 from mmo_core.errors import (
     InvalidRequest,
@@ -416,15 +416,20 @@ class OperationsController(Controller):
         summary="The business's balances with a provider's operator",
         tags=["admin"],
     )
-    async def balance(self, request: Request, name: FromPath[str]) -> dict[str, Any]:
+    async def balance(
+        self, request: Request, name: FromPath[str], account: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
+        """`?account=` one of the provider's accounts (default: its first)."""
         gateway: Gateway = request.app.state.gateway
         provider = gateway.registry.get(name)
         _require(provider, "balance", "balance")
+        chosen = _account_of(gateway, provider, account)
         report: BalanceReport = await _call_admin(
-            gateway, provider, "balance", expect=BalanceReport
+            gateway, provider, "balance", expect=BalanceReport, account=chosen
         )
         return {
             "provider": provider.name,
+            "provider_account": chosen,
             "data": [
                 {
                     "account": b.account,
@@ -446,8 +451,14 @@ class OperationsController(Controller):
         tags=["admin"],
     )
     async def account(
-        self, request: Request, name: FromPath[str], msisdn: FromPath[str]
+        self,
+        request: Request,
+        name: FromPath[str],
+        msisdn: FromPath[str],
+        account: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
+        """`?account=` one of the provider's accounts (default: the one serving the number's
+        country)."""
         gateway: Gateway = request.app.state.gateway
         provider = gateway.registry.get(name)
         _require(provider, "lookup_account", "lookup")
@@ -458,8 +469,12 @@ class OperationsController(Controller):
                 f"{provider.declaration.display_name} does not serve country {country}",
                 provider=provider.name,
             )
+        if account is None:
+            serving = gateway.router.accounts_for(provider.name, country, None, None)
+            account = serving[0].name if serving else None
+        chosen = _account_of(gateway, provider, account)
         info: AccountInfo = await _call_admin(
-            gateway, provider, "lookup_account", expect=AccountInfo, msisdn=number
+            gateway, provider, "lookup_account", expect=AccountInfo, msisdn=number, account=chosen
         )
         log.info("provider %s: looked up %s", provider.name, phones.mask(number))
         return {
@@ -471,16 +486,32 @@ class OperationsController(Controller):
         }
 
 
+def _account_of(gateway: Gateway, provider: Provider, account: str | None) -> str:
+    """The account named (422 `unknown_account` when the provider has none such), or the
+    provider's first."""
+    accounts = gateway.accounts[provider.name]
+    if account is None:
+        return next(iter(accounts))
+    if account not in accounts:
+        raise InvalidRequest(
+            f"{provider.declaration.display_name} has no account {account!r}",
+            code="unknown_account",
+            details={"accounts": sorted(accounts)},
+        )
+    return account
+
+
 async def _call_admin(
     gateway: Gateway,
     provider: Provider,
     hook: str,
     row: PaymentRecord | None = None,
     expect: type | None = None,
+    account: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """A provider hook that moves no money; every answer but `answered` is an error."""
-    target = row if row is not None else operator.Target(provider.name)
+    target = row if row is not None else operator.Target(provider.name, account=account)
     answer = await operator.ask(gateway, target, hook, expect=expect, **kwargs)
     if not answer.ok:
         raise answer.error_for_caller(provider.name)

@@ -104,6 +104,7 @@ async def collect(request: Request, sandbox: AirtelSandbox, signed: bool) -> Res
     sandbox.record(
         record,
         kind="collection",
+        msisdn=sandbox.international(checked.country, record["msisdn"]),
         amount=str(amount),
         currency=checked.currency,
         status=record["status"],

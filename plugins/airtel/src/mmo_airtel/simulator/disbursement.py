@@ -136,6 +136,7 @@ async def disburse(request: Request, sandbox: AirtelSandbox, version: str) -> Re
     sandbox.record(
         record,
         kind="disbursement",
+        msisdn=sandbox.international(checked.country, record["msisdn"]),
         amount=str(amount),
         currency=checked.currency,
         reference=record["reference"],

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from litestar import Request, Response
 from litestar.di import NamedDependency
+from mmo_core import phones
 from mmo_core.callbacks import constant_time_equals
+from mmo_core.errors import InvalidRequest
 from mmo_core.simulation import Simulation, scenario
 
 from mmo_airtel.client import aes_signature, callback_hash, signing_key_material
@@ -233,6 +235,15 @@ class AirtelSandbox(Simulation):
         self.by_currency.setdefault((record["account"], record["currency"]), []).append(record)
         if record["kind"] == "collection":
             self.by_airtel_id[record["airtel_money_id"]] = key
+
+    @staticmethod
+    def international(country: str, national: str) -> str:
+        """The wallet's number in international digits (`2547...`), as the ledger keeps it
+        (Airtel's bodies carry the national number and the country apart)."""
+        try:
+            return phones.international_digits(phones.to_e164(national, country))
+        except InvalidRequest:
+            return national
 
     def record(self, record: dict[str, Any], **entry: Any) -> None:
         """The ledger entry of a transaction, keyed by account and id, naming both."""

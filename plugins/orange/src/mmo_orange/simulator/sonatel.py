@@ -242,6 +242,8 @@ def _start(
         account,
         family="sonatel",
         kind=kind,
+        # the wallet in international digits (the body carries Senegal's 9 digits)
+        msisdn="221" + body.customer.id,
         reference=body.reference,
         amount=body.amount.value,
         currency=body.amount.unit,
