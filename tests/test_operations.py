@@ -664,6 +664,7 @@ async def test_balance_of_the_fake_provider(api):
     assert response.status_code == 200, response.text
     assert response.json() == {
         "provider": "fake",
+        "provider_account": "default",
         "data": [{"account": "main", "currency": "TZS", "available": "5000.00", "current": None}],
     }
 

@@ -256,7 +256,7 @@ async def test_a_callback_from_a_source_not_allowed_changes_nothing(api, host, m
     fake_provider.OPERATOR[payment["provider_reference"]]["status"] = "succeeded"
     body = json.dumps({"ref": payment["provider_reference"], "status": "succeeded"})
     allowed = sources.networks("196.201.214.0/24", "test")
-    monkeypatch.setitem(host.gateway.allowed_sources, "fake", allowed)
+    monkeypatch.setitem(host.gateway.allowed_sources, ("fake", "default"), allowed)
     refused = await post(fake_url(host), body)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "pending"

@@ -22,6 +22,7 @@ from mmo_core.registry import ProviderRegistry
 from mmo_host import simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
+from mmo_host.controllers.attention import AttentionController
 from mmo_host.controllers.health import HealthController
 from mmo_host.controllers.operations import OperationsController
 from mmo_host.controllers.payments import PaymentController
@@ -72,7 +73,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.extend(
             [PaymentController, ProviderController, webhooks, HealthController, AdminController]
         )
-        app_config.route_handlers.append(OperationsController)
+        app_config.route_handlers.extend([OperationsController, AttentionController])
 
     def _configure_simulators(self, app_config: AppConfig) -> None:
         """In the sandbox, serve each provider's simulator under /_sim/<name>."""

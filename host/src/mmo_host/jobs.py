@@ -22,7 +22,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from mmo_host import db
+from mmo_host import attention, db
 from mmo_host.records import JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
 
@@ -105,8 +105,9 @@ async def after_transition(schedule: Schedule, row: PaymentRecord, previous: str
     elif status == "unknown":
         await close_payment_jobs(pid, ("resolve", "send"))
         await enqueue_payment_job("poll", pid, schedule.unknown_first)
-    else:
+    else:  # final: nothing to follow up, and nothing left for a person about it
         await close_payment_jobs(pid, PAYMENT_KINDS)
+        await attention.resolve(pid, f"payment {status}")
 
 
 # -- claiming and finishing ----------------------------------------------------------------

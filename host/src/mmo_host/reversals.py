@@ -27,7 +27,7 @@ from typing import Any
 from mmo_core import money
 from mmo_core.types import Reversal, StatusReport
 
-from mmo_host import db, jobs, payments
+from mmo_host import attention, db, jobs, payments
 from mmo_host.gateway import Gateway
 from mmo_host.operator import Answer
 from mmo_host.records import PaymentRecord, ReversalRecord
@@ -140,6 +140,15 @@ def _check(current: str | None, to: str, reversal_id: Any) -> None:
 
 
 async def _write(
+    reversal_id: uuid.UUID, to: str, error: str | None, report: StatusReport | None
+) -> Any:
+    written = await _update(reversal_id, to, error, report)
+    if to in ("reversed", "failed"):  # ended: a person need not look at it any more
+        await attention.resolve(written.payment_id, f"reversal {to}", attention.REVERSAL_REASONS)
+    return written
+
+
+async def _update(
     reversal_id: uuid.UUID, to: str, error: str | None, report: StatusReport | None
 ) -> Any:
     return await db.fetchone_as(

@@ -13,12 +13,24 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
+from typing import Any
 
 import httpx
 from mmo_core.types import FINAL_STATUSES, StatusReport
 
-from mmo_host import callbacks, db, events, jobs, operator, payments, reports, reversals
+from mmo_host import (
+    attention,
+    callbacks,
+    db,
+    events,
+    jobs,
+    operator,
+    payments,
+    reports,
+    reversals,
+)
 from mmo_host.gateway import Gateway
 from mmo_host.records import EventRecord, JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
@@ -35,20 +47,28 @@ class Worker:
         lease: float = 120.0,
         idle_sleep: float = 0.5,
         worker_id: str | None = None,
+        invariant_every: float = 60.0,
     ) -> None:
         self.gateway = gateway
         self.concurrency = concurrency
         self.lease = lease
         self.idle_sleep = idle_sleep
+        # seconds between two checks that every open payment is followed up
+        self.invariant_every = invariant_every
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started", self.id)
         await schedule_reconcile(self.gateway.config.reconcile_every)
+        checked = 0.0
         while not stop.is_set():
             try:
                 done = await self.run_once()
+                if time.monotonic() - checked >= self.invariant_every:
+                    # no payment open without a job or an attention entry (mmo_host.attention)
+                    await attention.check_invariant()
+                    checked = time.monotonic()
             except Exception:
                 log.exception("worker loop error")
                 done = 0
@@ -147,6 +167,8 @@ class Worker:
             await self._unknown_to_operator(job, row, answer, age)
             return
         if not answer.ok:
+            if answer.kind == "declined":  # it will not be asked about this payment
+                await attention.flag(row.id, "cannot_ask", {"last_answer": answer.describe()})
             await self._poll_later(job, row, age, answer.describe(), answer.retry_after)
             return
         applied = await reports.apply(
@@ -159,6 +181,9 @@ class Worker:
         )
         status = applied.row.status
         if applied.flag == "mismatch":
+            await attention.flag(
+                row.id, "mismatch", {"operator_said": _said(answer.value), "source": "poll"}
+            )
             await jobs.finish(job, self.id, "the operator's amount or phone differ: a person")
             log.error("payment %s: the status API disagrees on amount or phone", row.id)
         elif status in FINAL_STATUSES:
@@ -178,8 +203,13 @@ class Worker:
             job.attempts, age=age, retry_after=retry_after
         )
         if delay is None:
-            await jobs.finish(job, self.id, f"gave up after {job['attempts']} polls: reconcile")
-            log.warning("payment %s still %s after polling: reconcile", row.id, row.status)
+            await attention.flag(
+                row.id,
+                "gave_up_polling",
+                {"last_answer": error, "polls": job.attempts, "status": row.status},
+            )
+            await jobs.finish(job, self.id, f"gave up after {job.attempts} polls: a person")
+            log.warning("payment %s still %s after polling: a person", row.id, row.status)
             return
         await jobs.retry(job, self.id, delay, error)
 
@@ -211,6 +241,11 @@ class Worker:
             log.warning("payment %s: reversal %s was interrupted", row.id, reversal.id)
         provider = self.gateway.registry.get(row.provider)
         if not provider.implements("reversal_status"):
+            await attention.flag(
+                row.id,
+                "reversal_cannot_ask",
+                {"reversal": str(reversal.id), "status": reversal.status},
+            )
             await jobs.finish(job, self.id, "the provider cannot be asked: settle by hand")
             return
         age = _age(reversal.created_at)
@@ -235,6 +270,11 @@ class Worker:
             job.attempts, age=age, retry_after=answer.retry_after
         )
         if delay is None:
+            await attention.flag(
+                row.id,
+                "reversal_gave_up",
+                {"reversal": str(reversal.id), "status": reversal.status, "last_answer": error},
+            )
             await jobs.finish(job, self.id, "gave up: settle the reversal by hand")
             log.warning("payment %s: a reversal is still open after polling", row.id)
             return
@@ -356,6 +396,16 @@ async def resend_event(event_id: uuid.UUID, targets: tuple[str, ...]) -> int:
         )
         count += row is not None
     return count
+
+
+def _said(report: StatusReport) -> dict[str, Any]:
+    """What the operator reported, for a person (amounts as text)."""
+    return {
+        "status": report.status,
+        "amount": str(report.amount) if report.amount is not None else None,
+        "provider_reference": report.provider_reference,
+        "provider_transaction_id": report.provider_transaction_id,
+    }
 
 
 def _age(since: dt.datetime) -> float:
