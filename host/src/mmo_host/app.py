@@ -22,6 +22,10 @@ from mmo_core.registry import ProviderRegistry
 from mmo_host import simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
+from mmo_host.controllers.admin_audit import AdminAuditController
+from mmo_host.controllers.admin_callbacks import AdminCallbacksController
+from mmo_host.controllers.admin_providers import AdminProvidersController
+from mmo_host.controllers.admin_transactions import AdminTransactionsController
 from mmo_host.controllers.attention import AttentionController
 from mmo_host.controllers.health import HealthController
 from mmo_host.controllers.operations import OperationsController
@@ -74,6 +78,15 @@ class GatewayPlugin(InitPluginProtocol):
             [PaymentController, ProviderController, webhooks, HealthController, AdminController]
         )
         app_config.route_handlers.extend([OperationsController, AttentionController])
+        # the admin API, one controller per resource under /api/v1/admin/mmo (docs/admin.md)
+        app_config.route_handlers.extend(
+            [
+                AdminProvidersController,
+                AdminTransactionsController,
+                AdminCallbacksController,
+                AdminAuditController,
+            ]
+        )
 
     def _configure_simulators(self, app_config: AppConfig) -> None:
         """In the sandbox, serve each provider's simulator under /_sim/<name>."""
