@@ -275,3 +275,10 @@ async def test_list_filters_and_paginates(api):
     bad = await api.get("/api/v1/payments", params={"cursor": "!!"})
     assert bad.status_code == 422
     assert (await api.get("/api/v1/payments", params={"limit": 0})).status_code == 400
+
+
+async def test_an_unknown_status_filter_is_refused_not_an_empty_page(api):
+    response = await api.get("/api/v1/payments", params={"status": "paid"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert (await api.get("/api/v1/payments", params={"status": "pending"})).status_code == 200

@@ -10,13 +10,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import swagger_ui
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
+from litestar.static_files import create_static_files_router
 from mmo_core.registry import ProviderRegistry
 
 from mmo_host import simulators
@@ -40,6 +44,9 @@ from mmo_host.runtime import open_gateway
 from mmo_host.worker import Worker
 
 log = logging.getLogger("mmo.app")
+
+# where /schema's Swagger UI scripts are served from (no CDN: it renders offline)
+SCHEMA_ASSETS = "/schema/assets"
 
 
 def build_registry(config: HostConfig) -> ProviderRegistry:
@@ -124,6 +131,8 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.before_request = RateLimits(self.gateway).before_request
 
     def _configure_openapi(self, app_config: AppConfig) -> None:
+        """`/schema`: Swagger UI with its scripts served by the host itself (from the
+        swagger-ui-py package), so it renders with no internet; `/schema/openapi.json`."""
         app_config.openapi_config = OpenAPIConfig(
             title="Mobile-money gateway",
             version="0.1.0",
@@ -132,6 +141,24 @@ class GatewayPlugin(InitPluginProtocol):
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
             ),
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{SCHEMA_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{SCHEMA_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{SCHEMA_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' href='{SCHEMA_ASSETS}/favicon-32x32.png'>",
+                ),
+                JsonRenderPlugin(path="/openapi.json"),
+            ],
+        )
+        app_config.route_handlers.append(
+            create_static_files_router(
+                path=SCHEMA_ASSETS,
+                directories=[Path(swagger_ui.__file__).parent / "static"],
+                name="schema-assets",
+                include_in_schema=False,
+            )
         )
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from mmo_core.errors import InvalidRequest
+from mmo_core.types import PaymentStatus
 
 from mmo_host import payments
 from mmo_host.auth import requires
@@ -16,7 +17,7 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
-        required=False,
+        required=True,
         description="A unique key per payment; retries with the same key and body are safe.",
     ),
 ]
@@ -93,7 +94,8 @@ class PaymentController(Controller):
         self,
         request: Request,
         reference: Annotated[str | None, QueryParameter(required=False)] = None,
-        status: Annotated[str | None, QueryParameter(required=False)] = None,
+        # an unknown status is a 400 (invalid_request), never an empty page
+        status: Annotated[PaymentStatus | None, QueryParameter(required=False)] = None,
         provider: Annotated[str | None, QueryParameter(required=False)] = None,
         cursor: Annotated[str | None, QueryParameter(required=False)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
