@@ -37,7 +37,7 @@ from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, hygiene, jobs, payments, reports, sources
+from mmo_host import db, hygiene, jobs, metrics, payments, reports, sources
 from mmo_host.gateway import Gateway
 from mmo_host.records import CallbackRecord
 
@@ -84,6 +84,7 @@ async def _mark(callback_id: uuid.UUID, **fields: Any) -> None:
         callback_id,
         *[fields[name] for name in columns],
     )
+    metrics.callback(callback_id, fields)
 
 
 async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any]) -> Reply:

@@ -31,7 +31,7 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_host import db, jobs, operator, routing
+from mmo_host import db, jobs, metrics, operator, routing
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import (
@@ -354,6 +354,7 @@ async def apply_transition(
         )
         if allowed:
             await _record(gateway, row, current, source, callback_id, detail)
+            metrics.transition(gateway, row, current, source)
         if record_response:
             await db.fetch(
                 "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
