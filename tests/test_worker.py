@@ -117,6 +117,34 @@ async def test_crash_before_send_that_never_reached_the_operator_fails(api, host
     assert "initiate" not in fake_provider.CALLS
 
 
+async def _interrupted_send(row) -> None:
+    """The worker that held the payment's send job died in the operator call."""
+    await db.fetch(
+        """INSERT INTO jobs (kind, payment_id, run_at, attempts, locked_by, locked_until)
+           VALUES ('send', $1, now(), 1, 'dead-worker', now() - interval '1 second')""",
+        row["id"],
+    )
+    await db.fetch("UPDATE jobs SET done_at = now() WHERE kind = 'resolve'")
+
+
+async def test_an_interrupted_queued_send_is_asked_about_not_resent(api, host):
+    row = await crashed_before_send(host)
+    await _interrupted_send(row)
+    await worker(host).run_once()
+    assert "initiate" not in fake_provider.CALLS
+    assert (await status_of_row(row))["status"] == "unknown"
+    assert ("unknown", "worker") in await sources(str(row["id"]))
+
+
+async def test_an_interrupted_queued_send_is_resent_where_the_operator_makes_it_safe(api, host):
+    row = await crashed_before_send(
+        host, provider="example", currency="KES", amount="150", msisdn="+254712345678"
+    )
+    await _interrupted_send(row)
+    await worker(host).run_once()
+    assert (await status_of_row(row))["status"] in ("pending", "succeeded")
+
+
 async def status_of_row(row):
     return msgspec.to_builtins(payments.resource(await payments.get(str(row["id"]))))
 

@@ -114,18 +114,22 @@ async def after_transition(schedule: Schedule, row: PaymentRecord, previous: str
 
 
 async def claim(worker_id: str, limit: int, lease: float) -> list[Any]:
+    """Due jobs, leased to `worker_id`. A job whose last holder's lease ran out without
+    finishing or retrying it comes back `interrupted`: whatever that holder was doing (an
+    operator call) may have happened."""
     return await db.fetch_as(
         JobRecord,
-        """UPDATE jobs SET locked_by = $1, locked_until = now() + make_interval(secs => $2),
-                           attempts = attempts + 1, rescheduled = false
-           WHERE id IN (
-               SELECT id FROM jobs
+        """WITH due AS (
+               SELECT id, locked_by IS NOT NULL AS interrupted FROM jobs
                WHERE done_at IS NULL AND run_at <= now()
                  AND (locked_until IS NULL OR locked_until < now())
                ORDER BY run_at
                LIMIT $3
                FOR UPDATE SKIP LOCKED)
-           RETURNING *""",
+           UPDATE jobs SET locked_by = $1, locked_until = now() + make_interval(secs => $2),
+                           attempts = attempts + 1, rescheduled = false
+           FROM due WHERE jobs.id = due.id
+           RETURNING jobs.*, due.interrupted""",
         worker_id,
         lease,
         limit,

@@ -25,7 +25,10 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
         values = {}
+        columns = set(row.keys())
         for name in cls.__struct_fields__:
+            if name not in columns:  # not selected: its default (a required one is a bug)
+                continue
             value = row[name]
             if name in cls.json_columns and isinstance(value, str):
                 value = json.loads(value)
@@ -135,6 +138,8 @@ class JobRecord(Record, frozen=True, kw_only=True):
     last_error: str | None
     created_at: dt.datetime
     done_at: dt.datetime | None
+    # claimed after its last holder died holding it (jobs.claim)
+    interrupted: bool = False
 
 
 class ApiClientRecord(Record, frozen=True, kw_only=True):

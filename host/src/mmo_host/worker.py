@@ -123,6 +123,19 @@ class Worker:
         if row is None or row.status not in ("new", "unknown"):
             await jobs.finish(job, self.id, "nothing to send")
             return
+        provider = self.gateway.registry.get(row.provider)
+        if job.interrupted and row.status == "new" and not provider.declaration.resend_safe:
+            # the worker that sent it died before recording the answer: the operator may
+            # have it, so never resend blind; find out through the status API
+            await payments.apply_transition(
+                self.gateway,
+                row.id,
+                "unknown",
+                source="worker",
+                detail={"reason": "a queued send was interrupted"},
+            )
+            await jobs.finish(job, self.id, "interrupted: asking the operator instead")
+            return
         await payments.send_to_operator(self.gateway, row, attempt=job.attempts)
         await jobs.finish(job, self.id)  # stays open when it was queued again
 
