@@ -464,3 +464,20 @@ async def test_an_operator_down_ten_minutes_drains_in_order(
     finally:
         host.stop()
         sim.stop()
+
+
+def test_queued_sends_wait_for_the_breakers_tick_oldest_first() -> None:
+    from mmo_host.breaker import BreakerConfig
+    from mmo_host.schedule import Queue
+
+    queue = Queue(step=30.0, horizon=900.0, clock=lambda: 1010.0)
+    # made 500 s, 200 s and 10 s ago: due on the same tick (1020), the oldest first
+    due = [1010.0 + (queue.after(1, age=age) or 0.0) for age in (500.0, 200.0, 10.0)]
+    assert due == sorted(due) and len(set(due)) == 3
+    assert all(1020.0 <= at < 1020.0 + 0.5 for at in due)
+    # the operator's Retry-After: the first tick after it
+    later = queue.after(1, age=10.0, retry_after=45.0)
+    assert later is not None and 1010.0 + later >= 1080.0
+    assert queue.after(1, age=900.0) is None  # queued long enough: it fails
+    # a breaker that opens at 1010 lets its probe through on a tick: 1050, not 1040
+    assert BreakerConfig(cooldown=30.0).open_until(1010.0) == 1050.0
