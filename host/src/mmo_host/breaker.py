@@ -1,20 +1,30 @@
 """Circuit breakers, one per provider (and per country where the operator splits by country).
 
 closed -> open after `threshold` failures within `window` seconds; open for `cooldown`
-seconds, during which calls are not made (new payments are queued as `new`); then
+seconds and on to the next whole multiple of `cooldown` on the wall clock (the tick on which
+queued payments are sent again, schedule.Queue, so the oldest of them is the probe),
+during which calls are not made (new payments are queued as `new`); then
 half-open: exactly one caller gets to probe; its success closes the breaker, its failure
 opens it again. With Redis the state is shared by every host process and the half-open
 probe is a `SET NX` lock, so one probe is made across all of them.
+
+While Redis does not answer, `FallbackBreakers` keeps the breakers in this process (as
+without Redis), and goes back to the shared ones when Redis answers again: an operator's
+availability is still judged, only each process judges it alone for that while.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from mmo_host.gateway import SharedRedis
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,12 @@ class BreakerConfig:
     threshold: int = 5
     window: float = 30.0
     cooldown: float = 30.0
+
+    def open_until(self, now: float) -> float:
+        """When a breaker opened (or opened again) at `now` lets its probe through: at
+        least `cooldown` later, on the queue's tick (schedule.Queue uses the same grid)."""
+        step = max(self.cooldown, 0.1)
+        return math.ceil((now + self.cooldown) / step) * step
 
 
 class BreakerState(msgspec.Struct):
@@ -61,14 +77,14 @@ class MemoryBreakers:
     async def failure(self, key: str) -> None:
         now = self.clock()
         if key in self._open_until:  # a failed probe (or a late failure): open again
-            self._open_until[key] = now + self.config.cooldown
+            self._open_until[key] = self.config.open_until(now)
             self._probing.pop(key, None)
             return
         recent = [t for t in self._failures.get(key, []) if t > now - self.config.window]
         recent.append(now)
         self._failures[key] = recent
         if len(recent) >= self.config.threshold:
-            self._open_until[key] = now + self.config.cooldown
+            self._open_until[key] = self.config.open_until(now)
 
     async def state(self, key: str) -> BreakerState:
         now = self.clock()
@@ -111,7 +127,9 @@ class RedisBreakers:
         )
 
     async def failure(self, key: str) -> None:
-        ms = int(self.config.cooldown * 1000)
+        now = time.time()
+        until = self.config.open_until(now)
+        ms = max(1, int((until - now) * 1000))
         if await self.redis.exists(self._k(key, "open")):
             await self.redis.set(self._k(key, "cooling"), "1", px=ms)
             await self.redis.delete(self._k(key, "probe"))
@@ -124,7 +142,7 @@ class RedisBreakers:
         _, count = await pipe.execute()
         if int(count) >= self.config.threshold:
             pipe = self.redis.pipeline(transaction=True)
-            pipe.set(self._k(key, "open"), str(time.time() + self.config.cooldown))
+            pipe.set(self._k(key, "open"), str(until))
             pipe.set(self._k(key, "cooling"), "1", px=ms)
             await pipe.execute()
 
@@ -138,6 +156,45 @@ class RedisBreakers:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+class FallbackBreakers:
+    """The shared breakers (Redis), or this process's own while Redis does not answer."""
+
+    def __init__(self, shared: RedisBreakers, local: MemoryBreakers, redis: SharedRedis) -> None:
+        self.shared = shared
+        self.local = local
+        self.redis = redis
+        self.config = shared.config
+
+    async def _call(self, method: str, key: str) -> Any:
+        from mmo_host.gateway import REDIS_FAILURES
+
+        if self.redis.usable():
+            try:
+                result = await getattr(self.shared, method)(key)
+            except REDIS_FAILURES as exc:
+                self.redis.failed("breakers", exc)
+            else:
+                self.redis.worked()
+                return result
+        return await getattr(self.local, method)(key)
+
+    async def allow(self, key: str) -> bool:
+        return bool(await self._call("allow", key))
+
+    async def success(self, key: str) -> None:
+        await self._call("success", key)
+
+    async def failure(self, key: str) -> None:
+        await self._call("failure", key)
+
+    async def state(self, key: str) -> BreakerState:
+        state: BreakerState = await self._call("state", key)
+        return state
+
+    async def close(self) -> None:
+        await self.shared.close()
 
 
 def breaker_key(provider: Any, country: str | None, account: str | None = None) -> str:

@@ -16,10 +16,11 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from mmo_core.errors import ConfigurationError
-from piccolo.engine.postgres import PostgresEngine
+import asyncpg
+from mmo_core.errors import ConfigurationError, MmoError
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 log = logging.getLogger("mmo.database")
 
@@ -27,6 +28,120 @@ APP_NAME = "mmo"
 os.environ.setdefault("PICCOLO_CONF", "mmo_host.piccolo_conf")
 
 _engine: PostgresEngine | None = None
+
+# What the host answers while its database does not: try again after this many seconds.
+RETRY_AFTER = 2
+
+# Errors that say the server is gone (restarting, shut down, unreachable), not that a
+# statement is wrong: the pool reconnects by itself once the server is back.
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was lost
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: terminated by a restart (pg_ctl stop/restart)
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300: the server is not taking more now
+    ConnectionError,  # refused, reset: nobody listens on the port
+    # a pooled connection caught by the shutdown mid-answer ("another operation is in
+    # progress"): the pool replaces it (forget_lost_connections)
+    asyncpg.InternalClientError,
+)
+
+
+_CLOSE_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, *_OUTAGE_ERRORS)
+
+
+class DatabaseUnavailable(MmoError):
+    """The database does not answer right now (a restart, a failover): retry shortly.
+
+    Raised by nothing on the data path (callers there must see the driver's error, so that
+    no `except MmoError` reads an outage as a refusal); the HTTP layer turns any outage
+    into this (errors.py): 503 `database_unavailable` with `Retry-After`."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+    def __init__(self, message: str = "The database is unavailable; retry shortly") -> None:
+        super().__init__(message)
+        self.retry_after = RETRY_AFTER
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the database is unreachable."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGE_ERRORS):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
+            return True  # "connection is closed": the server went away under it
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def forget_lost_connections(exc: BaseException) -> None:
+    """After an outage error, have the pool replace every connection it holds.
+
+    Connections idle in the pool when the server went away may not know it yet (one
+    caught mid-answer fails the next statement with "another operation is in
+    progress"): expired, each is closed and opened anew on its next acquire."""
+    if _engine is None or _engine.pool is None or not is_outage(exc):
+        return
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await _engine.pool.expire_connections()
+
+
+class Transaction(PostgresTransaction):
+    """piccolo's transaction, made safe for a connection that dies inside it.
+
+    piccolo gives a connection back to the pool only after a successful BEGIN and
+    rollback: when either fails (the server was restarted), the pool loses that
+    connection for good (after `max_size` of them every query, and closing the pool, waits
+    forever) and the task keeps a dead transaction. Here the connection is closed and
+    returned whatever happens, and the pool opens a new one on the next acquire.
+    """
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()
+        except BaseException as exc:
+            self._abandon(entered=False)
+            await forget_lost_connections(exc)
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> Literal[False]:
+        """Never swallows the exception of the block (and says so to the type checker)."""
+        if self._parent is not None:
+            return False
+        if exception is not None:
+            await forget_lost_connections(exception)
+        try:
+            await super().__aexit__(exception_type, exception, traceback)
+        except BaseException as exc:
+            self._abandon()
+            await forget_lost_connections(exc)
+            raise
+        return False
+
+    def _abandon(self, *, entered: bool = True) -> None:
+        import contextlib
+
+        connection = getattr(self, "connection", None)
+        if connection is not None:
+            # asyncpg gives a terminated connection's holder back to its pool
+            with contextlib.suppress(Exception):
+                connection.terminate()
+        if entered:
+            with contextlib.suppress(ValueError, RuntimeError, AttributeError):
+                self.engine.current_transaction.reset(self.context)
 
 
 def get_engine() -> PostgresEngine:
@@ -61,9 +176,18 @@ async def open_pool(max_size: int = 20) -> bool:
     return True
 
 
-async def close_pool() -> None:
+async def close_pool(timeout: float = 10.0) -> None:
+    """Close the pool, waiting at most `timeout` for connections in use (then cut them:
+    a connection a request still holds must not keep the process from stopping)."""
+    import asyncio
+
     if _engine is not None and _engine.pool is not None:
-        await _engine.close_connection_pool()
+        pool = _engine.pool
+        try:
+            await asyncio.wait_for(pool.close(), timeout)
+        except _CLOSE_FAILURES as exc:
+            log.warning("database pool not closed cleanly: %s", type(exc).__name__)
+            pool.terminate()
         _engine.pool = None
 
 

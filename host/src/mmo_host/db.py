@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 from mmo_core.errors import ConfigurationError
 
-from mmo_host.database import get_engine
+from mmo_host.database import Transaction, forget_lost_connections, get_engine
 from mmo_host.records import Record
 
 R = TypeVar("R", bound=Record)
@@ -23,12 +23,18 @@ R = TypeVar("R", bound=Record)
 async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     engine = get_engine()
     transaction = engine.current_transaction.get()
-    if transaction is not None:
-        return await transaction.connection.fetch(sql, *args)
-    if engine.pool is None:
-        raise ConfigurationError("The database pool is not open")
-    async with engine.pool.acquire() as connection:
-        return await connection.fetch(sql, *args)
+    try:
+        if transaction is not None:
+            return await transaction.connection.fetch(sql, *args)
+        if engine.pool is None:
+            raise ConfigurationError("The database pool is not open")
+        async with engine.pool.acquire() as connection:
+            return await connection.fetch(sql, *args)
+    except Exception as exc:
+        # the server went away: the pool's other connections are replaced (database.py);
+        # the error itself goes on to the caller as the driver raised it
+        await forget_lost_connections(exc)
+        raise
 
 
 async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
@@ -55,9 +61,13 @@ async def fetchone_as(record: type[R], sql: str, *args: Any) -> R:
     return record.from_row(row)
 
 
-def transaction():
-    """`async with transaction():` — one database transaction for the statements inside."""
-    return get_engine().transaction()
+def transaction() -> Transaction:
+    """`async with transaction():` — one database transaction for the statements inside.
+
+    A connection lost inside it is closed and given back to the pool (database.Transaction),
+    so a restart of Postgres costs the requests of the gap, never the pool.
+    """
+    return Transaction(get_engine())
 
 
 def jsonb(value: Any) -> str | None:

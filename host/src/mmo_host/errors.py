@@ -1,7 +1,10 @@
 """One place that turns errors into HTTP responses: `{"error": {"code", "message"}}`.
 
 No stack trace ever reaches a caller; unexpected errors are logged with their trace and
-answered with a generic 500 body.
+answered with a generic 500 body. An error that says the database is unreachable (a
+restart of Postgres, wherever it surfaced: a query, a transaction, the API key lookup) is
+not unexpected: it is `503 database_unavailable` with `Retry-After`, and an operator's
+webhook answered so sends its callback again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from mmo_core.errors import MmoError
 
+from mmo_host import database
+from mmo_host.keys import KeysUnavailable
 from mmo_host.schemas import ErrorBody
 
 log = logging.getLogger("mmo.http")
@@ -77,6 +82,14 @@ def mmo_error_handler(_: Request, exc: MmoError) -> Response:
     )
 
 
+def database_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """The database did not answer: the caller (or the operator) retries shortly."""
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return mmo_error_handler(request, database.DatabaseUnavailable())
+
+
 def validation_handler(_: Request, exc: ValidationException) -> Response:
     details = exc.extra if exc.extra else None
     return Response(_body("invalid_request", str(exc.detail), details), status_code=400)
@@ -91,12 +104,16 @@ def http_error_handler(_: Request, exc: HTTPException) -> Response:
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
+    if database.is_outage(exc):
+        return database_unavailable_handler(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(_body("internal_error", "An internal error occurred"), status_code=500)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MmoError: mmo_error_handler,
+    # the API key could not be looked up: the database did not answer (keys.py)
+    KeysUnavailable: database_unavailable_handler,
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

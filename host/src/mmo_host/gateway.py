@@ -7,6 +7,7 @@ what route handlers and services receive; it knows providers only through the re
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -19,15 +20,119 @@ from mmo_core.registry import Provider, ProviderRegistry
 from mmo_core.results import ResultBoard
 from mmo_core.settings import ProviderSettings
 from mmo_core.tokens import TokenCache
+from redis.exceptions import RedisError
 
 from mmo_host import sources
-from mmo_host.breaker import BreakerConfig, MemoryBreakers, RedisBreakers
+from mmo_host.breaker import BreakerConfig, FallbackBreakers, MemoryBreakers, RedisBreakers
 from mmo_host.config import HostConfig
 from mmo_host.keys import Keyring
 from mmo_host.routing import Router
 from mmo_host.schedule import Schedule
 
 log = logging.getLogger("mmo.gateway")
+
+# what a Redis that does not answer may raise (a refused or lost connection, a timeout)
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+
+class SharedRedis:
+    """The host's Redis, and whether it answers: the one judge of a Redis outage.
+
+    Each use of Redis (rate limits, breakers, tokens, results, the event stream) asks
+    `usable()` before a call and reports `failed(use, exc)` or `worked()` after it. After a
+    failure Redis is left alone for `retry_every` seconds (each use does without it,
+    in-process), then tried again; the first call that works ends the outage.
+    `/health/ready` shows `degraded`: the uses that did without Redis in this outage.
+    """
+
+    def __init__(self, redis: Any, *, retry_every: float = 2.0) -> None:
+        self.redis = redis
+        self.retry_every = retry_every
+        self.down_since: float | None = None
+        self.last_error: str | None = None
+        self.degraded: set[str] = set()
+        self._retry_at = 0.0
+
+    def usable(self) -> bool:
+        return self.down_since is None or time.monotonic() >= self._retry_at
+
+    def failed(self, use: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            log.warning("Redis unavailable (%s): shared state kept in this process", use)
+        if use not in self.degraded:
+            self.degraded.add(use)
+            log.warning("Redis unavailable: %s degraded (%s)", use, type(exc).__name__)
+        self.last_error = type(exc).__name__
+        self._retry_at = now + self.retry_every
+
+    def worked(self) -> None:
+        if self.down_since is not None:
+            log.info(
+                "Redis answers again after %.0f s: %s shared again",
+                time.monotonic() - self.down_since,
+                ", ".join(sorted(self.degraded)) or "nothing",
+            )
+            self.down_since = None
+            self.last_error = None
+            self.degraded.clear()
+
+    async def ping(self) -> bool:
+        """A real round trip (health), which also ends an outage when it works."""
+        try:
+            await self.redis.ping()
+        except REDIS_FAILURES as exc:
+            self.failed("ping", exc)
+            return False
+        self.worked()
+        return True
+
+
+class FallbackStore:
+    """A Redis store (Litestar's `RedisStore`) that does without Redis while it is down.
+
+    For what is a cache of what the process also keeps itself: tokens (TokenCache keeps
+    them in memory) and the results board (ResultBoard keeps the newest in memory). A
+    `get` that cannot reach Redis finds nothing, a `set` or `delete` is skipped: the
+    process works alone until Redis answers again.
+    """
+
+    def __init__(self, store: Any, shared: SharedRedis, use: str) -> None:
+        self.store = store
+        self.shared = shared
+        self.use = use
+
+    async def get(self, key: str, renew_for: int | None = None) -> bytes | None:
+        if not self.shared.usable():
+            return None
+        try:
+            value = await self.store.get(key, renew_for)
+        except REDIS_FAILURES as exc:
+            self.shared.failed(self.use, exc)
+            return None
+        self.shared.worked()
+        return value
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | None = None) -> None:
+        if not self.shared.usable():
+            return
+        try:
+            await self.store.set(key, value, expires_in)
+        except REDIS_FAILURES as exc:
+            self.shared.failed(self.use, exc)
+            return
+        self.shared.worked()
+
+    async def delete(self, key: str) -> None:
+        if not self.shared.usable():
+            return
+        try:
+            await self.store.delete(key)
+        except REDIS_FAILURES as exc:
+            self.shared.failed(self.use, exc)
+            return
+        self.shared.worked()
 
 
 class Gateway:
@@ -39,12 +144,16 @@ class Gateway:
         self.settings: dict[str, ProviderSettings] = {}
         self.contexts: dict[tuple[str, str], ProviderContext] = {}
         self.store: Any = None
+        # the Redis behind `store`, and whether it answers (None without REDIS_URL)
+        self.redis: SharedRedis | None = None
         self.tokens = TokenCache()
         # what kept a provider (`mpesa`) or one account (`mpesa/brand-a`) from running
         self.configuration_errors: dict[str, str] = {}
         # who an API key is (mmo_host.keys), looked up and cached per gateway
         self.keys = Keyring(config)
-        self.breakers: MemoryBreakers | RedisBreakers = MemoryBreakers(BreakerConfig())
+        self.breakers: MemoryBreakers | RedisBreakers | FallbackBreakers = MemoryBreakers(
+            BreakerConfig()
+        )
         self._event_http: httpx.AsyncClient | None = None
         for name, provider in list(registry.providers.items()):
             self._load_accounts(name, provider)
@@ -106,10 +215,22 @@ class Gateway:
         )
         if self.config.redis_url:
             from litestar.stores.redis import RedisStore
+            from redis.asyncio import Redis
 
-            self.store = RedisStore.with_client(url=self.config.redis_url, namespace="mmo")
-            self.tokens = TokenCache(self.store.with_namespace("tokens"))
-            self.breakers = RedisBreakers(self.store._redis, breaker_config)
+            # bounded calls: a Redis that hangs must not hang a payment
+            client = Redis.from_url(
+                self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            self.store = RedisStore(client, namespace="mmo")
+            self.redis = SharedRedis(client)
+            self.tokens = TokenCache(
+                FallbackStore(self.store.with_namespace("tokens"), self.redis, "tokens")
+            )
+            self.breakers = FallbackBreakers(
+                RedisBreakers(client, breaker_config),
+                MemoryBreakers(breaker_config),
+                self.redis,
+            )
         else:
             self.breakers = MemoryBreakers(breaker_config)
         for name, provider in self.registry.providers.items():
@@ -138,9 +259,14 @@ class Gateway:
             public_url=self.config.base_public_url,
             callback_secret=self.config.callback_secret,
             environment=self.config.environment,
-            results=ResultBoard(self.store.with_namespace(namespace) if self.store else None),
+            results=ResultBoard(self._results_store(namespace)),
             account=account.name,
         )
+
+    def _results_store(self, namespace: str) -> FallbackStore | None:
+        if self.store is None or self.redis is None:
+            return None
+        return FallbackStore(self.store.with_namespace(namespace), self.redis, "results")
 
     @property
     def event_http(self) -> httpx.AsyncClient:
@@ -159,6 +285,7 @@ class Gateway:
         if self.store is not None:
             await self.store._redis.aclose(close_connection_pool=True)
             self.store = None
+            self.redis = None
 
     # -- providers -------------------------------------------------------------------------
 

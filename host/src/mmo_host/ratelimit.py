@@ -3,8 +3,9 @@
 A fixed one-second window per key, counted in memory per process, or in Redis (one
 atomic Lua script: INCR, and PEXPIRE on the window's first hit; Redis 6.2 and later) when
 `REDIS_URL` is set, so several host processes share one limit. Over the limit the answer
-is `429 rate_limited` with `Retry-After`. A Redis that does not answer lets requests
-through (logged): the limit protects the gateway, it is not worth an outage.
+is `429 rate_limited` with `Retry-After`. While Redis does not answer, each process counts
+in its own memory (logged, and shown by `/health/ready`): the limit still protects the
+gateway, per process, and is shared again when Redis answers.
 
 Settings: `MMO_RATE_LIMIT_API` (per client), `MMO_RATE_LIMIT_WEBHOOKS` (per source
 address), 0 = off. Litestar's RateLimitMiddleware is not used: it is not atomic across
@@ -20,10 +21,9 @@ from typing import Any
 
 from litestar import Request
 from mmo_core.errors import MmoError
-from redis.exceptions import RedisError
 
 from mmo_host import sources
-from mmo_host.gateway import Gateway
+from mmo_host.gateway import REDIS_FAILURES, Gateway, SharedRedis
 from mmo_host.hygiene import API_PREFIX, WEBHOOK_PREFIX
 
 log = logging.getLogger("mmo.ratelimit")
@@ -75,18 +75,25 @@ class MemoryLimiter:
 class RedisLimiter:
     """Fixed windows in Redis, shared by every process on that Redis."""
 
-    def __init__(self, redis: Any, prefix: str = "mmo:ratelimit") -> None:
+    def __init__(
+        self, redis: Any, prefix: str = "mmo:ratelimit", shared: SharedRedis | None = None
+    ) -> None:
         self._script = redis.register_script(_SCRIPT)
         self._prefix = prefix
+        self._shared = shared or SharedRedis(redis)
+        self._local = MemoryLimiter()  # while Redis does not answer
 
     async def hit(self, key: str, limit: int) -> float | None:
+        if not self._shared.usable():
+            return await self._local.hit(key, limit)
         try:
             count, ttl = await self._script(
                 keys=[f"{self._prefix}:{key}"], args=[int(WINDOW * 1000)]
             )
-        except (RedisError, OSError) as exc:
-            log.warning("rate limit not checked, Redis failed: %s", type(exc).__name__)
-            return None
+        except REDIS_FAILURES as exc:
+            self._shared.failed("rate_limits", exc)
+            return await self._local.hit(key, limit)
+        self._shared.worked()
         return None if int(count) <= limit else int(ttl) / 1000
 
 
@@ -104,7 +111,11 @@ class RateLimits:
         redis = store._redis if store is not None else None
         if self._limiter is None or redis is not self._redis:
             self._redis = redis
-            self._limiter = RedisLimiter(redis) if redis is not None else MemoryLimiter()
+            self._limiter = (
+                RedisLimiter(redis, shared=self.gateway.redis)
+                if redis is not None
+                else MemoryLimiter()
+            )
         return self._limiter
 
     def _key_and_limit(self, request: Request) -> tuple[str, int] | None:

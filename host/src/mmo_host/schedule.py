@@ -10,8 +10,10 @@ matching an unmatched callback again. A follow-up asks its `Backoff` for the nex
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,6 +81,41 @@ def _jittered(seconds: float, jitter: float | Literal["full"]) -> float:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """When a queued payment is sent again: in the order the payments were made.
+
+    Every queued payment of every process waits for the same ticks of the wall clock, one
+    each `step` seconds (the breaker's cooldown: the moment it lets a probe through), and
+    within a tick they are due in the order they were created, spread over
+    `spread` seconds. So the oldest payment is the one that probes an operator coming
+    back, and the others follow it in order (the worker claims due jobs by `run_at`).
+    No jitter: the operator is spared a stampede by its breaker's single probe, and a
+    ten-minute outage drains in order. The operator's `Retry-After` is honoured (the next
+    tick after it); past `horizon` after its creation a payment is not queued again.
+    """
+
+    step: float
+    horizon: float
+    spread: float = 0.5
+    clock: Callable[[], float] = time.time
+
+    def after(
+        self, attempt: int, *, age: float = 0.0, retry_after: float | None = None
+    ) -> float | None:
+        if age >= self.horizon:
+            return None
+        step = max(self.step, 0.1)
+        now = self.clock()
+        created = now - age
+        earliest = now + max(retry_after or 0.0, 0.05)
+        tick = math.ceil(earliest / step) * step
+        # the payments of one tick were created within `horizon + step` before it
+        window = self.horizon + step
+        rank = min(max((created - (tick - window)) / window, 0.0), 1.0)
+        return tick + rank * min(self.spread, step / 2) - now
+
+
+@dataclass(frozen=True)
 class Schedule:
     """Every follow-up's delays, from the host's settings (docs/operations.md)."""
 
@@ -127,9 +164,10 @@ class Schedule:
         )
 
     @property
-    def send(self) -> Backoff:
-        """Sends of a queued payment (breaker open, operator unavailable), `queue_for` long."""
-        return Backoff(first=1.0, cap=self.breaker_cooldown, jitter="full", horizon=self.queue_for)
+    def send(self) -> Queue:
+        """Sends of a queued payment (breaker open, operator unavailable), `queue_for`
+        long, in the order the payments were made (`Queue`)."""
+        return Queue(step=self.breaker_cooldown, horizon=self.queue_for)
 
     @property
     def job_error(self) -> Backoff:
@@ -145,4 +183,4 @@ class Schedule:
         return Backoff(first=0, cap=0, jitter=0.0, steps=REMATCH_STEPS)
 
 
-__all__ = ["DELIVERY_STEPS", "REMATCH_STEPS", "Backoff", "Schedule"]
+__all__ = ["DELIVERY_STEPS", "REMATCH_STEPS", "Backoff", "Queue", "Schedule"]
