@@ -206,7 +206,7 @@ async def clean_db(migrated_db: str) -> AsyncIterator[None]:
     for attempt in range(10):
         try:
             await db.fetch(
-                "TRUNCATE attention, jobs, outbox_events, payment_transitions, callbacks, reversals, payments"
+                "TRUNCATE audit_log, attention, jobs, outbox_events, payment_transitions, callbacks, reversals, payments"
             )
             break
         except asyncpg.exceptions.DeadlockDetectedError:

@@ -102,6 +102,21 @@ def validate(payment: Payment) -> None:
 
 
 @hookimpl
+async def prepare(payment: Payment) -> InitiateResult | None:
+    """The operator's step before money moves, for references starting with PREP only:
+    a reference it issues, stored by the host before `initiate`. Down with `initiate`
+    (the operator is down for both steps of a send)."""
+    CALLS.append("prepare")
+    if DOWN["initiate"]:
+        raise ProviderUnavailable("Fake Money is down", provider="fake")
+    if not payment.reference.startswith("PREP") or payment.provider_reference:
+        return None
+    return InitiateResult(
+        provider_reference="FK-P-" + payment.id[:8], provider_data={"prepared": True}
+    )
+
+
+@hookimpl
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     CALLS.append("initiate")
     if DOWN["initiate"]:

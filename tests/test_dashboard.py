@@ -229,6 +229,12 @@ async def test_an_unmatched_callback_is_replayed_from_its_page(api, host):
         assert "It is not unmatched" in again.text
     row = await db.fetchrow("SELECT flag, payment_id FROM callbacks WHERE id = $1", callback["id"])
     assert row["flag"] is None and str(row["payment_id"]) == payment["id"]
+    # both replays are in the audit log, by the environment's key (the third did nothing)
+    audited = await db.fetch("SELECT * FROM audit_log ORDER BY id")
+    assert [
+        (a["action"], a["target"], a["client_id"], a["key_id"], a["status"]) for a in audited
+    ] == [("callback.replay", f"callback:{callback['id']}", "env", None, 200)] * 2
+    assert json.loads(audited[1]["answer"])["after"] == {"flag": None}
     assert (await api.get(f"/api/v1/payments/{payment['id']}")).json()["status"] == "succeeded"
 
 

@@ -42,6 +42,13 @@ async def check_initiate(provider, context):
     assert ack.provider_reference.startswith("FK-")
 
 
+async def check_prepare(provider, context):
+    assert await provider.call("prepare", context=context, payment=payment()) is None
+    prepared = await provider.call("prepare", context=context, payment=payment(reference="PREP-1"))
+    assert prepared.provider_reference.startswith("FK-P-")
+    assert prepared.provider_data == {"prepared": True}
+
+
 async def check_status(provider, context):
     fake_provider.OPERATOR["FK-x"] = {"status": "pending"}
     report = await provider.call(

@@ -97,7 +97,7 @@ def operator_answers(monkeypatch):
     real = operator.call
 
     async def scripted(gateway, row, hook, **kwargs):
-        if hook in ("initiate", "status"):  # payments are made and confirmed for real
+        if hook in ("prepare", "initiate", "status"):  # payments are made and confirmed for real
             return await real(gateway, row, hook, **kwargs)
         calls.append({"hook": hook, **kwargs})
         if "value" not in answer:

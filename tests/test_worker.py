@@ -139,7 +139,8 @@ async def test_breaker_opens_queues_and_recovers(api, host):
     fake_provider.DOWN["initiate"] = True
     created = [await create_fake_payment(api) for _ in range(4)]
     assert {p["status"] for p in created} == {"new"}
-    assert fake_provider.CALLS.count("initiate") == 3  # the 4th was not even tried
+    # each send's first step (`prepare`) failed; the 4th was not even tried
+    assert fake_provider.CALLS.count("prepare") == 3
     breakers = (await api.get("/api/v1/admin/breakers")).json()["data"]
     assert {b["key"]: b["state"] for b in breakers}["fake"] == "open"
 
@@ -154,7 +155,7 @@ async def test_breaker_opens_queues_and_recovers(api, host):
         await asyncio.sleep(0.3)
     final = [await status_of(api, p["id"]) for p in created]
     assert statuses == {"pending"}, [(p["status"], p["failure"]) for p in final]
-    assert fake_provider.CALLS.count("initiate") == 3 + 4
+    assert fake_provider.CALLS.count("initiate") == 4
     breakers = (await api.get("/api/v1/admin/breakers")).json()["data"]
     assert {b["key"]: b["state"] for b in breakers}["fake"] == "closed"
     # the idempotent replay of a queued payment is its first answer

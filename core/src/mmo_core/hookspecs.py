@@ -45,6 +45,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 REQUIRED_HOOKS: tuple[str, ...] = ("mmo_provider", "initiate", "status", "parse_callback", "health")
 OPTIONAL_HOOKS: tuple[str, ...] = (
     "validate",
+    "prepare",
     "reverse",
     "reversal_status",
     "balance",
@@ -89,10 +90,34 @@ def validate(context: ProviderContext, payment: Payment) -> None:
 
 
 @hookspec
+async def prepare(context: ProviderContext, payment: Payment) -> InitiateResult | None:
+    """Take the operator's identifier of a payment before any money moves ("persist
+    before you pay").
+
+    Optional. For an operator whose flow has a step before the money-moving call (Orange
+    Cameroon's ``mp/init`` payToken, Orange WebPay's ``webpayment``): make that call and
+    return what must be kept so that ``status`` can always ask the operator afterwards.
+    The host stores ``provider_reference`` and ``provider_data`` on the payment in its own
+    committed transaction, then calls ``initiate`` with the payment carrying them; a crash
+    in between leaves a payment the operator can be asked about. Called through the
+    host's operator call (breaker, timeout): any failure leaves the payment ``new`` and
+    queued like a call that was not sent, so this step must move no money. The host calls
+    it only for a payment with no ``provider_reference`` yet; return None when there is
+    nothing to store.
+
+    :param context: the provider's context.
+    :param payment: the stored ``new`` payment, with what an earlier ``prepare`` stored.
+    :return: the identifiers to store (``status`` and ``next_action`` are not read), or
+        None when there is nothing to store.
+    """
+
+
+@hookspec
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     """Start a collection, disbursement or remittance with the operator.
 
-    Required. Called once per payment, outside any database transaction. Raise
+    Required. Called once per payment, outside any database transaction, after
+    ``prepare`` (when implemented) and what it returned was stored. Raise
     ``OperatorDeclined`` for a definite refusal, ``ProviderUnavailable`` when the request
     certainly did not reach the operator, ``OutcomeUnknown`` when it may have (timeout
     after sending): the host then reconciles it through ``status`` and never resends it

@@ -23,9 +23,13 @@ from litestar.plugins import InitPluginProtocol
 from litestar.static_files import create_static_files_router
 from mmo_core.registry import ProviderRegistry
 
-from mmo_host import dashboard, simulators
+from mmo_host import dashboard, logs, metrics, simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
+from mmo_host.controllers.admin_audit import AdminAuditController
+from mmo_host.controllers.admin_callbacks import AdminCallbacksController
+from mmo_host.controllers.admin_providers import AdminProvidersController
+from mmo_host.controllers.admin_transactions import AdminTransactionsController
 from mmo_host.controllers.attention import AttentionController
 from mmo_host.controllers.health import HealthController
 from mmo_host.controllers.operations import OperationsController
@@ -65,6 +69,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_rate_limits(app_config)
         self._configure_openapi(app_config)
         self._configure_dashboard(app_config)
+        self._configure_observability(app_config)
         self._configure_lifespan(app_config)
         return app_config
 
@@ -82,6 +87,15 @@ class GatewayPlugin(InitPluginProtocol):
             [PaymentController, ProviderController, webhooks, HealthController, AdminController]
         )
         app_config.route_handlers.extend([OperationsController, AttentionController])
+        # the admin API, one controller per resource under /api/v1/admin/mmo (docs/admin.md)
+        app_config.route_handlers.extend(
+            [
+                AdminProvidersController,
+                AdminTransactionsController,
+                AdminCallbacksController,
+                AdminAuditController,
+            ]
+        )
 
     def _configure_simulators(self, app_config: AppConfig) -> None:
         """In the sandbox, serve each provider's simulator under /_sim/<name>."""
@@ -154,6 +168,16 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.extend(dashboard.routes())
         app_config.template_config = dashboard.template_config()
 
+    def _configure_observability(self, app_config: AppConfig) -> None:
+        """Request ids and HTTP counts around every route (outermost, so refusals count
+        too), and `GET /metrics` unless MMO_METRICS is off (mmo_host.metrics, logs)."""
+        enabled = self.gateway.config.metrics
+        app_config.middleware.insert(
+            0, metrics.ObserveMiddleware(metrics.of(self.gateway), count=enabled)
+        )
+        if enabled:
+            app_config.route_handlers.append(metrics.metrics_endpoint)
+
     def _configure_lifespan(self, app_config: AppConfig) -> None:
         app_config.lifespan.append(self._lifespan)
 
@@ -161,6 +185,8 @@ class GatewayPlugin(InitPluginProtocol):
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         config = self.gateway.config
         async with AsyncExitStack() as stack:
+            # what is counted without a gateway at hand (callbacks the worker rematches)
+            stack.enter_context(metrics.use(metrics.of(self.gateway)))
             await stack.enter_async_context(open_gateway(self.gateway, migrate=config.auto_migrate))
             for simulator in self.simulators:
                 await stack.enter_async_context(simulators.lifespan(simulator))
@@ -195,4 +221,5 @@ def create_app(
     config = config or HostConfig.from_env()
     registry = registry or build_registry(config)
     gateway = Gateway(config, registry)
+    logs.configure_structlog()
     return Litestar(plugins=[GatewayPlugin(gateway)], debug=False)

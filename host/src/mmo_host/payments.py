@@ -31,7 +31,7 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_host import db, jobs, operator, routing
+from mmo_host import db, jobs, metrics, operator, routing
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import (
@@ -354,6 +354,7 @@ async def apply_transition(
         )
         if allowed:
             await _record(gateway, row, current, source, callback_id, detail)
+            metrics.transition(gateway, row, current, source)
         if record_response:
             await db.fetch(
                 "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
@@ -670,7 +671,26 @@ async def send_to_operator(gateway: Gateway, row: PaymentRecord, attempt: int = 
     not sent (breaker open, operator unavailable) -> stays `new` and a `send` job tries
     again on the schedule until `queue_for` after its creation, then `failed` with
     `provider_unavailable`; anything else -> `unknown`, found out by polling.
+
+    Persist before you pay: where the provider implements `prepare` (the step before the
+    money-moving call), its identifiers are committed on the payment first, so that after
+    a crash in `initiate` the operator can still be asked. A `prepare` that fails moved
+    no money: the payment stays `new`, queued like a call that was not sent. A payment
+    that already holds an operator reference (a queued send after `prepare`) is not
+    prepared again.
     """
+    if row.provider_reference is None and gateway.registry.get(row.provider).implements("prepare"):
+        prepared = await operator.ask(
+            gateway, row, "prepare", expect=(InitiateResult, type(None)), payment=to_core(row)
+        )
+        if not prepared.ok:
+            log.warning("payment %s: prepare failed (%s)", row.id, prepared.describe())
+            return await _queue(gateway, row, attempt, prepared)
+        if prepared.value is not None:
+            stored = await store_prepared(row, prepared.value)
+            if stored is None:  # no longer open to a send (settled meanwhile)
+                return await get(str(row.id))
+            row = stored
     answer = await operator.ask(
         gateway, row, "initiate", expect=InitiateResult, payment=to_core(row)
     )
@@ -693,6 +713,25 @@ async def send_to_operator(gateway: Gateway, row: PaymentRecord, attempt: int = 
         return await _queue(gateway, row, attempt, answer)
     log.warning("payment %s: initiate outcome unknown (%s)", row.id, answer.reason)
     return await _settle(gateway, row, "unknown", detail={"error": answer.reason})
+
+
+async def store_prepared(row: PaymentRecord, prepared: InitiateResult) -> PaymentRecord | None:
+    """Commit what `prepare` returned on the payment, in its own transaction, before
+    `initiate`; None when the payment is no longer `new` or `unknown` (nothing sent then).
+    An identifier already stored is never written over."""
+    async with db.transaction():
+        return await db.fetchrow_as(
+            PaymentRecord,
+            """UPDATE payments SET
+                   provider_reference = COALESCE(provider_reference, $2),
+                   provider_data = provider_data || COALESCE($3::jsonb, '{}'::jsonb),
+                   updated_at = now()
+               WHERE id = $1 AND status IN ('new', 'unknown')
+               RETURNING *""",
+            row.id,
+            prepared.provider_reference,
+            db.jsonb(prepared.provider_data) if prepared.provider_data else None,
+        )
 
 
 async def never_received(

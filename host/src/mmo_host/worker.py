@@ -26,6 +26,7 @@ from mmo_host import (
     db,
     events,
     jobs,
+    metrics,
     operator,
     payments,
     reports,
@@ -336,6 +337,7 @@ class Worker:
             error = None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
+        metrics.delivery(self.gateway, job, event, error)
         if error is None:
             await jobs.finish(job, self.id)
             await db.fetch(

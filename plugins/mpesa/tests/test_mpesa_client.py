@@ -438,9 +438,11 @@ async def test_stk_query_being_processed_is_pending(context, httpx_mock):
     assert report.status == "pending"
 
 
-async def test_stk_query_without_reference(context):
-    with pytest.raises(InvalidRequest):
+async def test_stk_query_without_reference_cannot_ask(context):
+    # no CheckoutRequestID (the push's answer was lost): Daraja cannot be asked, said so
+    with pytest.raises(NotSupported) as caught:
         await plugin.status(context, _payment())
+    assert caught.value.code == "cannot_ask"
 
 
 # -- B2C and the Result-based operations ----------------------------------------------------

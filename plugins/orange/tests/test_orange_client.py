@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import httpx
+import msgspec
 import pytest
 from mmo_core.errors import (
     CallbackVerificationFailed,
@@ -18,6 +19,7 @@ from mmo_core.errors import (
     ProviderAuthenticationError,
     ProviderUnavailable,
     RateLimited,
+    UnknownToOperator,
 )
 from mmo_core.testing import make_context
 from mmo_core.types import InboundCallback, Payment
@@ -369,10 +371,11 @@ async def test_webpay_status_mapping(httpx_mock, orange, ours, code):
     await ctx.http.aclose()
 
 
-async def test_webpay_status_without_pay_token_is_refused():
+async def test_webpay_status_without_pay_token_cannot_ask():
     ctx = context()
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(NotSupported) as caught:
         await plugin.status(ctx, payment(provider_data={"family": "webpay"}))
+    assert caught.value.code == "cannot_ask"
     await ctx.http.aclose()
 
 
@@ -383,7 +386,9 @@ async def test_transport_errors_become_core_errors(httpx_mock):
         await plugin.initiate(ctx, payment())
     token_ok(httpx_mock)
     httpx_mock.add_exception(httpx.ReadTimeout("slow"), url=INIT)
-    with pytest.raises(OutcomeUnknown):
+    # webpayment moves no money (the payer approves on Orange's page, whose URL only the
+    # answer gives): a timeout of it is "not sent", never an unknown outcome
+    with pytest.raises(ProviderUnavailable):
         await plugin.initiate(ctx, payment())
     await ctx.http.aclose()
 
@@ -395,7 +400,7 @@ async def test_unreadable_answers(httpx_mock):
         await plugin.initiate(ctx, payment())
     token_ok(httpx_mock)
     httpx_mock.add_response(url=INIT, method="POST", status_code=201, json={"status": 201})
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(ProviderUnavailable):  # webpayment moves no money
         await plugin.initiate(ctx, payment())
     await ctx.http.aclose()
 
@@ -631,10 +636,51 @@ async def test_cameroon_status_mapping(httpx_mock, data, ours, code):
     await ctx.http.aclose()
 
 
+async def test_cameroon_prepare_takes_a_paytoken_once(httpx_mock):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{MP}/init", method="POST", json={"message": "ok", "data": {"payToken": "MP7"}}
+    )
+    ctx = context()
+    p = payment("+237690010000", "XAF")
+    prepared = await plugin.prepare(ctx, p)
+    assert prepared.provider_reference == "MP7"
+    assert prepared.provider_data == {"family": "cameroon", "kind": "mp", "pay_token": "MP7"}
+    # a payment that holds its payToken is not given another
+    held = msgspec.structs.replace(p, provider_data=prepared.provider_data)
+    assert await plugin.prepare(ctx, held) is None
+    assert len(httpx_mock.get_requests(url=f"{MP}/init")) == 1
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status_code", "body", "error"),
+    [
+        # Orange's own words: a payToken with no pay received, or one it never issued
+        (200, {"message": "ok", "data": {"payToken": "MP7", "status": "INITIATED"}}, "unknown"),
+        (404, {"message": "Transaction introuvable", "data": None}, "unknown"),
+        # the API gateway's fault (a wrong base URL or version) says nothing of the payment
+        (404, {"fault": {"code": 900906, "message": "No matching resource"}}, "invalid"),
+    ],
+)
+async def test_cameroon_status_unknown_to_orange(httpx_mock, status_code, body, error):
+    cm_token(httpx_mock)
+    httpx_mock.add_response(
+        url=f"{MP}/paymentstatus/MP7", method="GET", status_code=status_code, json=body
+    )
+    ctx = context()
+    p = payment("+237690010000", "XAF", provider_data={"family": "cameroon", "pay_token": "MP7"})
+    expected = UnknownToOperator if error == "unknown" else InvalidRequest
+    with pytest.raises(expected):
+        await plugin.status(ctx, p)
+    await ctx.http.aclose()
+
+
 async def test_cameroon_status_without_paytoken():
     ctx = context()
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(NotSupported) as caught:
         await plugin.status(ctx, payment("+237690010000", "XAF"))
+    assert caught.value.code == "cannot_ask"
     await ctx.http.aclose()
 
 

@@ -292,8 +292,9 @@ async def test_status_mapping(httpx_mock, sonatel, ours):
 
 
 async def test_status_without_transaction_id():
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(NotSupported) as caught:
         await plugin.status(context(), payment(provider_data={"family": "sonatel"}))
+    assert caught.value.code == "cannot_ask"
 
 
 # -- callback -------------------------------------------------------------------------------

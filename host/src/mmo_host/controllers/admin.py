@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from mmo_core.types import HealthReport
 
-from mmo_host import db, payments
+from mmo_host import audit, db, payments
 from mmo_host.auth import requires
 from mmo_host.breaker import breaker_key
 from mmo_host.errors import API_ERRORS, error_responses
@@ -106,12 +106,17 @@ class AdminController(Controller):
     )
     async def resend(self, request: Request, event_id: FromPath[str]) -> dict[str, Any]:
         gateway = request.app.state.gateway
-        eid = payments.parse_id(event_id)
-        row = await db.fetchrow("SELECT id FROM outbox_events WHERE id = $1", eid) if eid else None
-        if row is None:
-            raise payments.PaymentNotFound(f"No event {event_id!r}")
-        queued = await resend_event(row["id"], gateway.config.event_urls)
-        return {"event_id": str(row["id"]), "queued": queued}
+        async with audit.action(request, "event.resend", f"event:{event_id}", status=202) as done:
+            eid = payments.parse_id(event_id)
+            row = (
+                await db.fetchrow("SELECT id FROM outbox_events WHERE id = $1", eid)
+                if eid
+                else None
+            )
+            if row is None:
+                raise payments.PaymentNotFound(f"No event {event_id!r}")
+            queued = await resend_event(row["id"], gateway.config.event_urls)
+            return done({"event_id": str(row["id"]), "queued": queued})
 
     @get(
         "/payments/{payment_id:str}/events",

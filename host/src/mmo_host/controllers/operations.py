@@ -40,7 +40,7 @@ from mmo_core.errors import (
 from mmo_core.registry import Provider
 from mmo_core.types import AccountInfo, BalanceReport, StatusReport
 
-from mmo_host import db, operator, payments, reversals
+from mmo_host import audit, db, operator, payments, reversals
 from mmo_host.auth import requires
 from mmo_host.controllers.payments import IdempotencyKey
 from mmo_host.errors import API_ERRORS, OPERATOR_ERRORS, error_responses
@@ -297,35 +297,37 @@ class OperationsController(Controller):
     ) -> Response[PaymentResource]:
         """For a payment still `unknown` or `pending` whose outcome the operator's own
         records (portal, statement) show: a lost initiate answer and a dropped callback can
-        leave one with nothing to ask the operator by. The note is kept in its history."""
-        row = await _own_payment(request, payment_id)
-        if row.status not in ("unknown", "pending"):
-            raise Conflict(
-                f"Only an unknown or pending payment is settled by hand; this one is "
-                f"{row['status']}",
-                code="payment_not_open",
+        leave one with nothing to ask the operator by. The note is kept in its history
+        and the action in the audit log."""
+        async with audit.action(request, "payment.settle", f"payment:{payment_id}", data) as done:
+            row = await _own_payment(request, payment_id)
+            if row.status not in ("unknown", "pending"):
+                raise Conflict(
+                    f"Only an unknown or pending payment is settled by hand; this one is "
+                    f"{row['status']}",
+                    code="payment_not_open",
+                )
+            failure = (
+                failures.failure(failures.SETTLED_BY_HAND, data.note)
+                if data.status == "failed"
+                else None
             )
-        failure = (
-            failures.failure(failures.SETTLED_BY_HAND, data.note)
-            if data.status == "failed"
-            else None
-        )
-        transition = await payments.apply_transition(
-            request.app.state.gateway,
-            row.id,
-            data.status,
-            source="admin",
-            provider_transaction_id=data.provider_transaction_id,
-            failure=failure,
-            detail={"settled_by_hand": data.note},
-        )
-        if not transition.changed:  # settled meanwhile (a late callback or poll)
-            raise Conflict(
-                f"The payment became {transition.row['status']} meanwhile",
-                code="payment_not_open",
+            transition = await payments.apply_transition(
+                request.app.state.gateway,
+                row.id,
+                data.status,
+                source="admin",
+                provider_transaction_id=data.provider_transaction_id,
+                failure=failure,
+                detail={"settled_by_hand": data.note},
             )
-        log.info("payment %s: settled by hand as %s", row.id, data.status)
-        return Response(payments.resource(transition.row), status_code=200)
+            if not transition.changed:  # settled meanwhile (a late callback or poll)
+                raise Conflict(
+                    f"The payment became {transition.row['status']} meanwhile",
+                    code="payment_not_open",
+                )
+            log.info("payment %s: settled by hand as %s", row.id, data.status)
+            return done(Response(payments.resource(transition.row), status_code=200))
 
     @post(
         "/payments/{payment_id:str}/reversals/{reversal_id:str}/settle",
@@ -346,35 +348,38 @@ class OperationsController(Controller):
     ) -> dict[str, Any]:
         """For a reversal left `pending` or `unknown` that the operator's own records (its
         portal, a statement) settle: `reversed` counts it into the payment, `failed` frees
-        the payment for another reversal. The person's note is kept on the reversal."""
-        row = await _own_payment(request, payment_id)
-        rid = payments.parse_id(reversal_id)
-        reversal = await reversals.get(row.id, rid)
-        if reversal is None:
-            raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
-        if reversal.status not in ("pending", "unknown"):
-            raise Conflict(
-                f"Only a pending or unknown reversal is settled by hand; this one is "
-                f"{reversal['status']}",
-                code="reversal_not_open",
-            )
-        note = f"settled by hand: {data.note}"
-        if data.status == "reversed":
-            report = StatusReport(
-                status="reversed",
-                provider_transaction_id=data.provider_transaction_id,
-                provider_data={"settled_by_hand": data.note},
-            )
-            await reversals.complete(
-                request.app.state.gateway, row.id, reversal.id, report, "admin", note=note
-            )
-        else:
-            await reversals.move(reversal.id, "failed", error=note)
-        log.info("payment %s: reversal %s settled by hand (%s)", row.id, rid, data.status)
-        settled = await reversals.get(row.id, reversal.id)
-        if settled is None:  # a reversal is never deleted
-            raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
-        return reversals.resource(settled, row.currency)
+        the payment for another reversal. The person's note is kept on the reversal, and
+        the action in the audit log."""
+        target = f"reversal:{reversal_id}"
+        async with audit.action(request, "reversal.settle", target, data) as done:
+            row = await _own_payment(request, payment_id)
+            rid = payments.parse_id(reversal_id)
+            reversal = await reversals.get(row.id, rid)
+            if reversal is None:
+                raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
+            if reversal.status not in ("pending", "unknown"):
+                raise Conflict(
+                    f"Only a pending or unknown reversal is settled by hand; this one is "
+                    f"{reversal['status']}",
+                    code="reversal_not_open",
+                )
+            note = f"settled by hand: {data.note}"
+            if data.status == "reversed":
+                report = StatusReport(
+                    status="reversed",
+                    provider_transaction_id=data.provider_transaction_id,
+                    provider_data={"settled_by_hand": data.note},
+                )
+                await reversals.complete(
+                    request.app.state.gateway, row.id, reversal.id, report, "admin", note=note
+                )
+            else:
+                await reversals.move(reversal.id, "failed", error=note)
+            log.info("payment %s: reversal %s settled by hand (%s)", row.id, rid, data.status)
+            settled = await reversals.get(row.id, reversal.id)
+            if settled is None:  # a reversal is never deleted
+                raise payments.PaymentNotFound(f"No reversal {reversal_id!r} of this payment")
+            return done(reversals.resource(settled, row.currency))
 
     @post(
         "/payments/{payment_id:str}/resend-prompt",

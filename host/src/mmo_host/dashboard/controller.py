@@ -21,7 +21,7 @@ from litestar.types import ExceptionHandlersMap
 from mmo_core import money, phones
 from mmo_core.errors import MmoError
 
-from mmo_host import attention, callbacks, payments
+from mmo_host import attention, audit, callbacks, payments
 from mmo_host.breaker import breaker_key
 from mmo_host.dashboard import access, queries
 from mmo_host.gateway import Gateway
@@ -266,7 +266,9 @@ class DashboardController(Controller):
 
     @post("/callbacks/{callback_id:str}/replay", name="dashboard:replay", status_code=200)
     async def replay(self, request: Request, callback_id: FromPath[str]) -> Template:
-        """Match a kept callback again (`callbacks.rematch`) and show its flag afterwards."""
+        """Process an unmatched callback again (`callbacks.replay`, as the admin API's
+        replay does, recorded in the audit log as `callback.replay`) and show its flag
+        afterwards."""
         cid = payments.parse_id(callback_id)
         before = await queries.callback(cid) if cid else None
         if before is None:
@@ -276,21 +278,18 @@ class DashboardController(Controller):
         result: dict[str, Any] = {"id": str(before.id), "before": before.flag}
         if before.flag != "unmatched":
             result["error"] = f"It is not unmatched (flag {before.flag or 'none'}): nothing done"
-        else:
+            return await self._callbacks_page(request, result)
+        target = f"callback:{before.id}"
+        async with audit.action(request, "callback.replay", target, {"via": "dashboard"}) as done:
             try:
-                result["flag"] = await callbacks.rematch(_gateway(request), before.id)
-            except Exception as exc:  # the provider could not read it again: say so
-                log.warning("dashboard: callback %s replay failed: %s", before.id, exc)
-                result["error"] = f"The replay failed: {type(exc).__name__}"
-            after = await queries.callback(before.id)
-            result["payment_id"] = str(after.payment_id) if after and after.payment_id else None
-            principal = _principal(request)
-            log.info(
-                "dashboard: callback %s replayed with key %s: flag %s",
-                before.id,
-                principal.key_id or "of the environment",
-                result.get("flag"),
-            )
+                after = await callbacks.replay(_gateway(request), before.id)
+            except callbacks.NotReplayable as exc:  # applied meanwhile (by a job, a person)
+                result["error"] = exc.message
+                done({"error": {"code": "callback_applied", "message": exc.message}}, 409)
+            else:
+                result["flag"] = after.flag if after else None
+                result["payment_id"] = str(after.payment_id) if after and after.payment_id else None
+                done({"before": {"flag": before.flag}, "after": {"flag": result["flag"]}})
         return await self._callbacks_page(request, result)
 
     async def _callbacks_page(

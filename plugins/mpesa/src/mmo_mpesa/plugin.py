@@ -296,7 +296,14 @@ async def _stk_query(context: ProviderContext, payment: Payment) -> StatusReport
     settings = _settings(context)
     checkout = payment.provider_reference or payment.provider_data.get("CheckoutRequestID")
     if not checkout:
-        raise InvalidRequest("This payment has no CheckoutRequestID to query", provider=NAME)
+        # STK Query takes the CheckoutRequestID only, which Daraja chooses and answers to
+        # the push itself (no caller-chosen id): without it only the STK callback (its URL
+        # names the payment) can tell the outcome, or a person
+        raise NotSupported(
+            "This payment has no CheckoutRequestID: M-Pesa cannot be asked about it",
+            code="cannot_ask",
+            provider=NAME,
+        )
     stamp = client.timestamp()
     body = StkQueryRequest(
         BusinessShortCode=settings.shortcode,

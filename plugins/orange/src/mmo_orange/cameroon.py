@@ -1,21 +1,29 @@
 """Orange Cameroon `omcoreapis`: merchant payment (`mp`) and cash-in by USSD push [O6, O7].
 
-`initiate` is two calls (`init` gives a payToken, `pay` sends the prompt); `status` reads
-`paymentstatus/{payToken}`; `update` reads the notification posted to our `status` URL;
-`resend_prompt` is `mp/push/{payToken}`.
+`prepare` is `init` (a payToken; no money moves), which the host stores before it calls
+`initiate`, the `pay` with that payToken (the USSD prompt): after a crash between the two,
+`status` still reads `paymentstatus/{payToken}`. `update` reads the notification posted to
+our `status` URL; `resend_prompt` is `mp/push/{payToken}`.
 """
 
 from __future__ import annotations
 
+import httpx
 import msgspec
 from mmo_core import phones
 from mmo_core.context import ProviderContext
-from mmo_core.errors import InvalidRequest, NotSupported, OperatorDeclined
+from mmo_core.errors import (
+    InvalidRequest,
+    NotSupported,
+    OperatorDeclined,
+    OutcomeUnknown,
+    UnknownToOperator,
+)
 from mmo_core.types import InboundCallback, InitiateResult, Payment, PaymentUpdate, StatusReport
 
 from mmo_orange import client, fields
 from mmo_orange.client import NAME, raise_for
-from mmo_orange.wire import MpEnvelope, MpNotification, MpPay
+from mmo_orange.wire import MpEnvelope, MpNotification, MpPay, as_dict
 
 
 def validate(payment: Payment) -> None:
@@ -34,24 +42,45 @@ def path(context: ProviderContext, kind: str, endpoint: str) -> str:
     return f"/omcoreapis/{client.settings_of(context).cameroon_api_version}/{kind}/{endpoint}"
 
 
-async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
-    settings = client.settings_of(context)
-    kind = "mp" if payment.type == "collection" else "cashin"
+def _kind(payment: Payment) -> str:
+    return "mp" if payment.type == "collection" else "cashin"
+
+
+async def prepare(context: ProviderContext, payment: Payment) -> InitiateResult | None:
+    """`init`: a fresh payToken for the payment (no money moves), for the host to store
+    before `pay`; None when the payment already holds one (a queued send: the same
+    payToken is paid, and Orange refuses a second pay of it)."""
+    if payment.provider_data.get("pay_token"):
+        return None
+    kind = _kind(payment)
     response = await client.send(
         context,
         "cameroon",
         "POST",
         path(context, kind, "init"),
-        "initiate",
-        moves_money=True,
+        "prepare",
+        moves_money=False,
     )
-    raise_for(response, "initiate")
-    init = client.decode(response, MpEnvelope, "Orange Cameroon: init", moves_money=True)
+    raise_for(response, "prepare")
+    init = client.decode(response, MpEnvelope, "Orange Cameroon: init", moves_money=False)
     if init.data is None or not init.data.payToken:
         raise client.ProviderUnavailable(
             "Orange Cameroon: init gave no payToken", provider=NAME, provider_message=init.message
         )
     pay_token = init.data.payToken
+    return InitiateResult(
+        provider_reference=pay_token,
+        provider_data={"family": "cameroon", "kind": kind, "pay_token": pay_token},
+    )
+
+
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    settings = client.settings_of(context)
+    kind = _kind(payment)
+    pay_token = payment.provider_data.get("pay_token")
+    if not pay_token:  # called without `prepare` (the host always prepares first)
+        prepared = await prepare(context, payment)
+        pay_token = prepared.provider_data["pay_token"] if prepared else None
     body = MpPay(
         notifUrl=context.callback_url("status", payment.id),
         channelUserMsisdn=settings.cameroon_channel_msisdn,
@@ -60,7 +89,7 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         pin=settings.cameroon_pin,
         orderId=fields.cameroon_order_id(payment),
         description=fields.cameroon_description(payment),
-        payToken=pay_token,
+        payToken=str(pay_token),
     )
     response = await client.send(
         context,
@@ -72,6 +101,10 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         headers={"Content-Type": "application/json"},
         content=msgspec.json.encode(body),
     )
+    if response.status_code == 400:
+        # a payToken is paid once: a refused pay of a payToken Orange shows paid means an
+        # earlier pay of this payment got through (its answer was lost), never a refusal
+        await _not_paid_before(context, payment, body.payToken, kind)
     raise_for(response, "initiate")
     answer = client.decode(response, MpEnvelope, "Orange Cameroon: pay", moves_money=True)
     data = answer.data
@@ -90,22 +123,50 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         )
     return InitiateResult(
         status="succeeded" if mapped == "succeeded" else "pending",
-        provider_reference=pay_token,
+        provider_reference=body.payToken,
         provider_transaction_id=data.txnid if data else None,
         provider_data={
             "family": "cameroon",
             "kind": kind,
-            "pay_token": pay_token,
+            "pay_token": body.payToken,
             "order_id": body.orderId,
         },
     )
 
 
-async def status(context: ProviderContext, payment: Payment) -> StatusReport:
+async def _not_paid_before(
+    context: ProviderContext, payment: Payment, pay_token: str, kind: str
+) -> None:
+    """After a refused `pay`: raise OutcomeUnknown when Orange holds a payment for this
+    payToken (an earlier pay got through: the host finds it out by `status`)."""
+    try:
+        report = await status(
+            context,
+            msgspec.structs.replace(payment, provider_data={**payment.provider_data, "kind": kind}),
+            pay_token=pay_token,
+        )
+    except UnknownToOperator:
+        return  # INITIATED or unknown: this pay was refused for itself
+    raise OutcomeUnknown(
+        f"Orange Cameroon: this payToken was already paid ({report.status})",
+        provider=NAME,
+        provider_code="ALREADY_PAID",
+    )
+
+
+async def status(
+    context: ProviderContext, payment: Payment, pay_token: str | None = None
+) -> StatusReport:
     data = payment.provider_data
-    pay_token = data.get("pay_token") or payment.provider_reference
+    pay_token = pay_token or data.get("pay_token") or payment.provider_reference
     if not pay_token:
-        raise InvalidRequest("This payment has no Orange payToken", code="not_found", provider=NAME)
+        # `prepare` stores the payToken before any pay: only a payment sent before that
+        # (or never prepared) has none, and Orange is asked by payToken only
+        raise NotSupported(
+            "This payment has no Orange payToken: Orange Cameroon cannot be asked about it",
+            code="cannot_ask",
+            provider=NAME,
+        )
     kind = str(data.get("kind") or "mp")
     response = await client.send(
         context,
@@ -115,12 +176,28 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         "status",
         moves_money=False,
     )
+    if response.status_code == 404 and _own_answer(response):
+        said, text = client.error_fields(response)
+        raise UnknownToOperator(
+            f"Orange Cameroon has no transaction for this payToken: {text}",
+            provider=NAME,
+            provider_code=said,
+            provider_message=text,
+        )
     raise_for(response, "status")
     answer = client.decode(
         response, MpEnvelope, "Orange Cameroon: paymentstatus", moves_money=False
     )
     found = answer.data
     raw = (found.status if found else None) or "PENDING"
+    if raw.upper() == "INITIATED":
+        # Orange's word for a payToken whose pay it never received
+        raise UnknownToOperator(
+            "Orange Cameroon never received a payment for this payToken (INITIATED)",
+            provider=NAME,
+            provider_code="INITIATED",
+            provider_message=answer.message,
+        )
     mapped = client.cameroon_status(raw)
     failure = None
     if mapped in ("failed", "expired") and found is not None:
@@ -132,6 +209,13 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
         provider_transaction_id=found.txnid if found else None,
         failure=failure,
     )
+
+
+def _own_answer(response: httpx.Response) -> bool:
+    """An omcoreapis answer (`{"message", "data"}`), not the API gateway's fault or 404
+    (a wrong base URL or version)."""
+    body = as_dict(response.content)
+    return body is not None and "message" in body and "fault" not in body and "code" not in body
 
 
 def update(callback: InboundCallback, payment_id: str | None) -> PaymentUpdate:

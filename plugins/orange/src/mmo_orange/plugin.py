@@ -115,6 +115,19 @@ def validate(context: ProviderContext, payment: Payment) -> None:
 
 
 @hookimpl
+async def prepare(context: ProviderContext, payment: Payment) -> InitiateResult | None:
+    """The step before money moves, where the family has one: WebPay's `webpayment` (the
+    payer's page) and Orange Cameroon's `init` (the payToken). Sonatel has none: its
+    transactionId is the answer of the call that moves money."""
+    family = _family(context, payment)
+    if family == "webpay":
+        return await webpay.prepare(context, payment)
+    if family == "sonatel":
+        return None
+    return await cameroon.prepare(context, payment)
+
+
+@hookimpl
 async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
     validate(context, payment)
     family = _family(context, payment)

@@ -16,7 +16,12 @@ from mmo_core import money, phones
 from mmo_core.callbacks import constant_time_equals
 from mmo_core.context import ProviderContext
 from mmo_core.crypto import load_public_key, rsa_encrypt_pkcs1v15
-from mmo_core.errors import CallbackVerificationFailed, InvalidRequest, OperatorDeclined
+from mmo_core.errors import (
+    CallbackVerificationFailed,
+    InvalidRequest,
+    NotSupported,
+    OperatorDeclined,
+)
 from mmo_core.types import (
     Balance,
     BalanceReport,
@@ -140,8 +145,13 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     transaction_id = payment.provider_data.get("transaction_id") or payment.provider_reference
     if not transaction_id:
-        raise InvalidRequest(
-            "This payment has no Orange Senegal transactionId", code="not_found", provider=NAME
+        # Sonatel chooses the transactionId and answers it to the money-moving call only:
+        # without it (that answer was lost) only its callback, matched by our reference,
+        # can tell the outcome
+        raise NotSupported(
+            "This payment has no Orange Senegal transactionId: Sonatel cannot be asked about it",
+            code="cannot_ask",
+            provider=NAME,
         )
     response = await client.send(
         context,

@@ -1,8 +1,9 @@
 """Orange Money WebPay: the payer approves on Orange's payment page [O1-O4].
 
-`initiate` creates a web payment and hands back its redirect URL; `status` asks
-`transactionstatus`; `update` reads WebPay's notification, found by the digest of its
-`notif_token`.
+`prepare` creates the web payment (no money moves until the payer approves on Orange's
+page), which the host stores before `initiate` hands back its redirect URL; `status` asks
+`transactionstatus` with the stored pay_token; `update` reads WebPay's notification, found
+by the digest of its `notif_token`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def path(cc: str, endpoint: str) -> str:
     return f"/orange-money-webpay/{cc}/v1/{endpoint}"
 
 
-async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+async def prepare(context: ProviderContext, payment: Payment) -> InitiateResult | None:
+    """`webpayment`: Orange's pay_token, notif_token and page for the payment, kept by the
+    host before `initiate`; None when the payment already holds them (a queued send)."""
+    if payment.provider_data.get("pay_token"):
+        return None
     settings = client.settings_of(context)
     # empty: Orange's sandbox offer ("dev") in the sandbox, the payment's country in production
     cc = (
@@ -92,14 +97,14 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
         "webpay",
         "POST",
         path(cc, "webpayment"),
-        "initiate",
-        moves_money=True,
+        "prepare",
+        moves_money=False,
         headers=headers,
         content=msgspec.json.encode(body),
     )
-    raise_for(response, "initiate")
+    raise_for(response, "prepare")
     created = client.decode(
-        response, WebPaymentCreated, "Orange WebPay: webpayment", moves_money=True
+        response, WebPaymentCreated, "Orange WebPay: webpayment", moves_money=False
     )
     return InitiateResult(
         provider_reference=client.notif_reference(created.notif_token),
@@ -111,16 +116,35 @@ async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult
             "amount": body.amount,
             "pay_token": created.pay_token,
             "notif_token": created.notif_token,
+            "payment_url": created.payment_url,
         },
-        next_action=NextAction("redirect", created.payment_url),
+    )
+
+
+async def initiate(context: ProviderContext, payment: Payment) -> InitiateResult:
+    """The web payment `prepare` created (made now when it was not), handed back with its
+    redirect URL: the payer approves on Orange's page, so no call moves money here."""
+    data = payment.provider_data
+    if not data.get("pay_token"):  # called without `prepare` (the host always prepares)
+        prepared = await prepare(context, payment)
+        data = prepared.provider_data if prepared else data
+    return InitiateResult(
+        provider_reference=payment.provider_reference
+        or client.notif_reference(str(data["notif_token"])),
+        provider_data=dict(data),
+        next_action=NextAction("redirect", str(data["payment_url"])),
     )
 
 
 async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     data = payment.provider_data
     if not data.get("pay_token") or not data.get("order_id"):
-        raise InvalidRequest(
-            "This payment has no Orange WebPay pay_token", code="not_found", provider=NAME
+        # WebPay is asked by pay_token only, which `prepare` stores before the payer can
+        # be sent to Orange's page: a payment without one cannot be asked about
+        raise NotSupported(
+            "This payment has no Orange WebPay pay_token: WebPay cannot be asked about it",
+            code="cannot_ask",
+            provider=NAME,
         )
     query = {
         "order_id": data["order_id"],
