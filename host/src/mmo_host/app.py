@@ -23,7 +23,7 @@ from litestar.plugins import InitPluginProtocol
 from litestar.static_files import create_static_files_router
 from mmo_core.registry import ProviderRegistry
 
-from mmo_host import logs, metrics, simulators
+from mmo_host import dashboard, logs, metrics, simulators
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.admin_audit import AdminAuditController
@@ -68,6 +68,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_hygiene(app_config)
         self._configure_rate_limits(app_config)
         self._configure_openapi(app_config)
+        self._configure_dashboard(app_config)
         self._configure_observability(app_config)
         self._configure_lifespan(app_config)
         return app_config
@@ -161,6 +162,11 @@ class GatewayPlugin(InitPluginProtocol):
                 include_in_schema=False,
             )
         )
+
+    def _configure_dashboard(self, app_config: AppConfig) -> None:
+        """`/dashboard`: the operations pages (mmo_host.dashboard), server-rendered."""
+        app_config.route_handlers.extend(dashboard.routes())
+        app_config.template_config = dashboard.template_config()
 
     def _configure_observability(self, app_config: AppConfig) -> None:
         """Request ids and HTTP counts around every route (outermost, so refusals count
