@@ -108,16 +108,19 @@ async def test_a_request_id_follows_the_payment_to_its_callback(api, host, lines
     assert by_event["payment status"]["payment_id"] == payment_id
     assert by_event["payment status"]["status"] == "pending"
 
-    # the callback: the operator's request has its own id; its lines name the payment
+    # the callback: the operator's request has its own id; its lines name the payment and
+    # the request that created it
     assert callback["outcome"] == "applied" and callback["verified"] is True
     webhook_id = callback["request_id"]
     assert webhook_id and webhook_id != request_id
+    assert callback["payment_request_id"] == request_id
     webhook = [line for line in parsed if line.get("request_id") == webhook_id]
     assert {
         (line["event"], line.get("route"), line.get("status"), line.get("payment_id"))
         for line in webhook
     } >= {
-        ("request", "/api/v1/webhooks/{segment}/{kind}", 200, None),
+        # the webhook's own request line names the payment once it is matched
+        ("request", "/api/v1/webhooks/{segment}/{kind}", 200, payment_id),
         ("payment status", None, "succeeded", payment_id),
         ("callback", None, None, payment_id),
     }

@@ -37,7 +37,7 @@ from mmo_core.callbacks import DEFAULT_ACCOUNT
 from mmo_core.errors import CallbackVerificationFailed, MmoError
 from mmo_core.types import CallbackOutcome, InboundCallback, WebhookReply
 
-from mmo_host import db, hygiene, jobs, metrics, payments, reports, sources
+from mmo_host import db, hygiene, jobs, logs, metrics, payments, reports, sources
 from mmo_host.gateway import Gateway
 from mmo_host.records import CallbackRecord
 
@@ -314,6 +314,8 @@ async def _apply(
         provider_reference=update.provider_reference,
         account=account,
     )
+    if row is not None:
+        logs.follow(row)  # this request's later lines name the payment and its request
     if row is None:
         await _mark(callback_id, verified=True, flag="unmatched")
         if first_time:

@@ -67,6 +67,21 @@ def bound(**values: Any) -> Iterator[None]:
         yield
 
 
+def current(key: str) -> Any:
+    """A value bound to this task's lines (`request_id`), or None."""
+    return structlog.contextvars.get_contextvars().get(key)
+
+
+def follow(row: Any) -> None:
+    """Bind the payment's id and the request id that created it (`payment_request_id`) to
+    every later line of this task: a callback's, a job's. Each job and request runs in
+    its own task, so nothing leaks to another."""
+    values = {"payment_id": str(row.id)}
+    if getattr(row, "request_id", None):
+        values["payment_request_id"] = row.request_id
+    structlog.contextvars.bind_contextvars(**values)
+
+
 # -- processors ------------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_host import db, jobs, metrics, operator, routing
+from mmo_host import db, jobs, logs, metrics, operator, routing
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import (
@@ -493,6 +493,7 @@ async def insert_new(
                 "payer_message": p.payer_message,
                 "metadata": p.metadata,
                 "routing": accepted.decision.record() if accepted.decision else None,
+                "request_id": logs.current("request_id"),
             },
             on_conflict="ON CONFLICT (client_id, idempotency_key) DO NOTHING",
         )

@@ -78,6 +78,8 @@ class PaymentRecord(Record, frozen=True, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+    # the request id of the API request that created it (mmo_host.logs)
+    request_id: str | None = None
     # how the provider was chosen (mmo_host.routing): {"network", "provider", "reason"};
     # None for payments the gateway did not start and those stored before routing was kept
     routing: dict[str, Any] | None = None

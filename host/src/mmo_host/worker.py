@@ -26,6 +26,7 @@ from mmo_host import (
     db,
     events,
     jobs,
+    logs,
     metrics,
     operator,
     payments,
@@ -114,9 +115,12 @@ class Worker:
     # -- payments --------------------------------------------------------------------------
 
     async def _payment(self, job: JobRecord) -> PaymentRecord | None:
-        return await db.fetchrow_as(
+        row = await db.fetchrow_as(
             PaymentRecord, "SELECT * FROM payments WHERE id = $1", job.payment_id
         )
+        if row is not None:
+            logs.follow(row)  # the job's lines name the payment and the request that made it
+        return row
 
     async def _job_send(self, job: JobRecord) -> None:
         row = await self._payment(job)
