@@ -48,6 +48,7 @@ OPTIONAL_HOOKS: tuple[str, ...] = (
     "prepare",
     "reverse",
     "reversal_status",
+    "inbound_status",
     "balance",
     "lookup_account",
     "resend_prompt",
