@@ -258,7 +258,7 @@ FINAL = {"succeeded", "failed", "expired", "reversed"}
 class LedgerCheck:
     """The gateway's payments against one operator's ledger."""
 
-    doubled: list[str]  # payments the operator paid more than once
+    doubled: list[str]  # payments the operator paid more than once, with its entries
     sent_twice: list[str]  # payments the operator holds more than one entry of
     mismatches: list[str]  # where the two disagree on status, amount or number
     unmatched: list[dict[str, Any]]  # entries the gateway holds no payment for
@@ -337,11 +337,11 @@ def compare_ledger(provider: str, entries: list[dict[str, Any]], rows: list[Any]
         pid = str(row["id"])
         mine = per_payment.get(pid, [])
         paid = [e for e in mine if e.get("status") in PAID]
+        where = f"{provider} {row['type']} {row['reference']} {pid}"
         if len(paid) > 1:
-            doubled.append(pid)
+            doubled.append(f"{where} ({row['status']}): paid {[e.get('id') for e in paid]}")
         if len(mine) > 1:
             sent_twice.append(pid)
-        where = f"{provider} {row['type']} {row['reference']} {pid}"
         problems = _disagreements(row, mine, paid)
         if problems is None:
             no_number += 1

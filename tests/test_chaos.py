@@ -327,7 +327,7 @@ async def test_chaos_nothing_lost_nothing_doubled_nothing_left_open(tmp_path, ca
         unasked = [r for r in rows if str(r["id"]) not in load.acknowledged]
         unasked_answered = [str(r["id"]) for r in unasked if r["reference"] not in gave_up]
         per_reference = Counter(r["reference"] for r in rows)
-        doubled = [ref for ref, n in per_reference.items() if n > 1]
+        doubled = [f"{ref}: {n} payments stored" for ref, n in per_reference.items() if n > 1]
         wrong_route = [
             f"{p.reference} {p.market.label}: routed to {body.get('routing', {}).get('provider')}"
             for p, body in load.acknowledged.values()
@@ -399,6 +399,8 @@ async def test_chaos_nothing_lost_nothing_doubled_nothing_left_open(tmp_path, ca
         }
         with capsys.disabled():
             print("\nchaos test details:", json.dumps(details, indent=2, default=str))
+            for line in doubled[:30]:
+                print("  DOUBLED", line)
             for line in mismatches[:30]:
                 print("  MISMATCH", line)
             if report:
