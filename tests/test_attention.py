@@ -92,3 +92,24 @@ async def test_the_attention_list_is_for_admin_keys_only(api, host):
         assert other.status_code == 403
     bad = await api.get(URL, params={"limit": 0})
     assert bad.status_code == 400
+
+
+async def test_the_worker_loop_runs_the_invariant_check(api, host):
+    import asyncio
+
+    payment = await create_fake_payment(api)
+    pid = uuid.UUID(payment["id"])
+    await db.fetch("UPDATE jobs SET done_at = now() WHERE payment_id = $1", pid)
+    stop = asyncio.Event()
+    worker = Worker(host.gateway, worker_id="invariant-loop", idle_sleep=0.05, invariant_every=0)
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(100):
+            if await attention.count_open():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    [entry] = await attention.open_entries()
+    assert (entry["payment_id"], entry["reason"]) == (payment["id"], "no_follow_up")

