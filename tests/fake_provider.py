@@ -109,6 +109,13 @@ async def prepare(payment: Payment) -> InitiateResult | None:
     CALLS.append("prepare")
     if DOWN["initiate"]:
         raise ProviderUnavailable("Fake Money is down", provider="fake")
+    if payment.reference.startswith("PREPBAD"):
+        raise OperatorDeclined(
+            "Fake Money will not open this payment",
+            provider="fake",
+            provider_code="F-14",
+            failure_code="payer_not_found",
+        )
     if not payment.reference.startswith("PREP") or payment.provider_reference:
         return None
     return InitiateResult(

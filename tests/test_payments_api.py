@@ -282,3 +282,29 @@ async def test_an_unknown_status_filter_is_refused_not_an_empty_page(api):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert (await api.get("/api/v1/payments", params={"status": "pending"})).status_code == 200
+
+
+async def test_a_refused_prepare_step_fails_the_payment_not_queues_it(api):
+    """The operator refused the step before money moves for good: the payment fails with
+    its code at once (not queued and retried until MMO_QUEUE_FOR)."""
+    response = await api.post(
+        "/api/v1/payments",
+        json=body(
+            reference="PREPBAD-1",
+            provider="fake",
+            currency="TZS",
+            amount="1000",
+            msisdn="+255712345678",
+        ),
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 202, response.text
+    payment = response.json()
+    assert payment["status"] == "failed"
+    assert (payment["failure"]["code"], payment["failure"]["provider_code"]) == (
+        "payer_not_found",
+        "F-14",
+    )
+    from tests import fake_provider
+
+    assert "initiate" not in fake_provider.CALLS

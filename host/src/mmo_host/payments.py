@@ -684,7 +684,14 @@ async def send_to_operator(gateway: Gateway, row: PaymentRecord, attempt: int = 
         prepared = await operator.ask(
             gateway, row, "prepare", expect=(InitiateResult, type(None)), payment=to_core(row)
         )
-        if not prepared.ok:
+        if prepared.kind == "declined" and prepared.error is not None:
+            # refused for good (the operator's rule, our credential): as a refused initiate
+            exc = prepared.error
+            failure = failures.from_error(exc)
+            return await _settle(
+                gateway, row, "failed", failure=failure, detail={"error": exc.code}
+            )
+        if not prepared.ok:  # not sent, or unknown: prepare moves no money, so try again
             log.warning("payment %s: prepare failed (%s)", row.id, prepared.describe())
             return await _queue(gateway, row, attempt, prepared)
         if prepared.value is not None:

@@ -201,9 +201,12 @@ class AirtelSandbox(Simulation):
         else:
             scheme = padding.PKCS1v15()
         try:
-            return self.private_key.decrypt(base64.b64decode(pin, validate=True), scheme).decode()
+            plain = self.private_key.decrypt(base64.b64decode(pin, validate=True), scheme).decode()
         except (ValueError, TypeError, UnicodeDecodeError):
             return None
+        # OpenSSL's implicit rejection answers garbage PKCS#1 v1.5 input with random bytes
+        # instead of an error: what is not a PIN (4 to 6 digits) was not encrypted right
+        return plain if plain.isascii() and plain.isdigit() and 4 <= len(plain) <= 6 else None
 
     # -- money ---------------------------------------------------------------------------
 
