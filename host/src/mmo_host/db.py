@@ -7,12 +7,15 @@ which row is locked and which index is used.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-from mmo_core.errors import ConfigurationError
+from mmo_core.errors import ConfigurationError, InvalidRequest
 
 from mmo_host.database import Transaction, forget_lost_connections, get_engine
 from mmo_host.records import Record
@@ -81,3 +84,19 @@ def loads(value: str | None, default: Any = None) -> Any:
 
 def rows_to_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
+
+
+def encode_cursor(at: dt.datetime, row_id: uuid.UUID) -> str:
+    """A page's cursor: the time and id of its last row (keyset paging)."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str, http_status: int = 422) -> tuple[dt.datetime, uuid.UUID]:
+    """The time and id a cursor holds; `invalid_cursor` when it is not one of ours."""
+    try:
+        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return dt.datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "Invalid cursor", code="invalid_cursor", http_status=http_status
+        ) from None

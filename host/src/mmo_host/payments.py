@@ -7,7 +7,6 @@ the outbox event. Terminal states never change, except succeeded -> reversed.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import logging
@@ -19,7 +18,7 @@ from typing import Any
 import msgspec
 from mmo_core import failures, money, phones
 from mmo_core.callbacks import DEFAULT_ACCOUNT
-from mmo_core.errors import InvalidRequest, MmoError
+from mmo_core.errors import MmoError
 from mmo_core.types import (
     FINAL_STATUSES,
     Failure,
@@ -238,19 +237,6 @@ async def held_by_another(row: PaymentRecord, column: str, value: str) -> bool:
     return found is not None
 
 
-def _encode_cursor(row: PaymentRecord) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        created, _, pid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return dt.datetime.fromisoformat(created), uuid.UUID(pid)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("Invalid cursor", code="invalid_cursor") from None
-
-
 async def list_payments(
     *,
     client_id: str,
@@ -268,7 +254,7 @@ async def list_payments(
             args.append(value)
             clauses.append(f"{column} = ${len(args)}")
     if cursor:
-        created, pid = _decode_cursor(cursor)
+        created, pid = db.decode_cursor(cursor)
         args.extend([created, pid])
         clauses.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
@@ -277,8 +263,9 @@ async def list_payments(
         f"ORDER BY created_at DESC, id DESC LIMIT ${len(args)}"
     )
     rows = await db.fetch_as(PaymentRecord, sql, *args)
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    page = rows[:limit]
+    next_cursor = db.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return page, next_cursor
 
 
 # -- the one function that changes a status ---------------------------------------------

@@ -3,33 +3,16 @@ failed ones, and the replay of one after a fix (mmo_host.callbacks.replay)."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import uuid
 from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
-from mmo_core.errors import InvalidRequest
 
 from mmo_host import audit, callbacks, db, payments
 from mmo_host.controllers.admin_base import ADMIN_PATH, AdminMmoController, Conflict, NotFound
 from mmo_host.controllers.admin_transactions import callback_body
 from mmo_host.errors import API_ERRORS, error_responses
 from mmo_host.records import CallbackRecord
-
-
-def _cursor(row: CallbackRecord) -> str:
-    raw = f"{row.received_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        at, _, cid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return dt.datetime.fromisoformat(at), uuid.UUID(cid)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("Invalid cursor", code="invalid_cursor", http_status=400) from None
 
 
 async def _kept(callback_id: str) -> CallbackRecord:
@@ -79,7 +62,7 @@ class AdminCallbacksController(AdminMmoController):
             args.append(flag)
             clauses.append(f"flag = ${len(args)}")
         if after:
-            at, cid = _decode(after)
+            at, cid = db.decode_cursor(after, http_status=400)
             args.extend([at, cid])
             clauses.append(f"(received_at, id) < (${len(args) - 1}, ${len(args)})")
         args.append(limit + 1)
@@ -92,7 +75,9 @@ class AdminCallbacksController(AdminMmoController):
         page = rows[:limit]
         return {
             "data": [callback_body(r, with_body=False) for r in page],
-            "next": _cursor(page[-1]) if len(rows) > limit else None,
+            "next": (
+                db.encode_cursor(page[-1].received_at, page[-1].id) if len(rows) > limit else None
+            ),
         }
 
     @get(
