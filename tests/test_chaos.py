@@ -90,9 +90,16 @@ FAULTS: dict[str, Any] = {
 ERROR_STATUS = {"mpesa": 500, "mtn_momo": 503, "airtel": 500, "orange": 503}
 
 
+# Orange WebPay's pay_token validity (Orange's default is 10 minutes): shorter, so that
+# payments never confirmed (scenario 1032 returns to the merchant's site) end `expired`
+# within the ten minutes after the last restart; the simulator and the plugin agree on it
+WEBPAY_VALIDITY = {"MMO_ORANGE_WEBPAY_VALIDITY": "120", "MMO_ORANGE_SIM_WEBPAY_VALIDITY": "120"}
+
+
 def sim_env(config: Path) -> dict[str, str]:
     env = base_env()
     env["MMO_CONFIG"] = str(config)
+    env.update(WEBPAY_VALIDITY)
     return env
 
 
@@ -118,6 +125,7 @@ def host_env(port: int, dsn: str, redis: str, sims: dict, config: Path) -> dict[
             "MMO_RESOLVE_AFTER": "15",
             "MMO_JOB_LEASE": "20",
             "MMO_BREAKER_COOLDOWN": "3",
+            **WEBPAY_VALIDITY,
         }
     )
     for name, sim in sims.items():

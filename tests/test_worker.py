@@ -436,6 +436,24 @@ async def test_a_job_rescheduled_while_it_runs_stays_open(api, host):
     assert [j for j in await jobs.open_jobs(pid) if j["kind"] == "poll"] == []
 
 
+async def test_a_job_rescheduled_after_its_lease_ran_out_stays_open(api, host):
+    """A handler slower than its lease (operator calls that time out) still holds its
+    job: a follow-up it asks for is kept when it finishes (the chaos test saw M-Pesa B2C
+    payments left `pending` with their poll job closed)."""
+    payment = await create_fake_payment(api)
+    pid = uuid.UUID(payment["id"])
+    [claimed] = [j for j in await jobs.claim("w-slow", 50, 60) if j["kind"] == "poll"]
+    await db.fetch(
+        "UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = $1", claimed.id
+    )
+    async with db.transaction():
+        await jobs.enqueue_payment_job("poll", pid, 30)
+    await jobs.finish(claimed, "w-slow")
+    [job] = [j for j in await jobs.open_jobs(pid) if j["kind"] == "poll"]
+    assert job["id"] == claimed["id"] and job["locked_by"] is None
+    assert job["run_at"] > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+
+
 async def test_gateways_sharing_redis_share_their_providers_results(migrated_db, redis_url):
     """What one process's webhook puts on `context.results`, another's waiting hook sees
     (the worker and a web process apart); without Redis each keeps its own."""

@@ -38,16 +38,18 @@ async def enqueue_payment_job(kind: str, payment_id: uuid.UUID, delay: float) ->
 
     When the open job is one running now (its own handler, or a change it caused, asks
     for a job of its kind), it is marked `rescheduled` for the new time: finishing it then
-    keeps it open instead of closing it, so the follow-up is never lost.
+    keeps it open instead of closing it, so the follow-up is never lost. "Running" is
+    "claimed and not yet finished or retried", whether or not its lease has run out: a
+    handler slower than its lease (operator calls that time out) still finishes it.
     """
     await db.fetch(
         """INSERT INTO jobs (kind, payment_id, run_at) VALUES ($1, $2, $3)
            ON CONFLICT (kind, payment_id)
                WHERE done_at IS NULL AND payment_id IS NOT NULL AND event_id IS NULL
            DO UPDATE SET
-               run_at = CASE WHEN jobs.locked_until > now() THEN EXCLUDED.run_at
+               run_at = CASE WHEN jobs.locked_by IS NOT NULL THEN EXCLUDED.run_at
                              ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END,
-               rescheduled = jobs.locked_until IS NOT NULL AND jobs.locked_until > now()""",
+               rescheduled = jobs.locked_by IS NOT NULL""",
         kind,
         payment_id,
         _at(delay),

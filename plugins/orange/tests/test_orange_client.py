@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from decimal import Decimal
@@ -368,6 +369,35 @@ async def test_webpay_status_mapping(httpx_mock, orange, ours, code):
     report = await plugin.status(ctx, p)
     assert report.status == ours
     assert (report.failure.provider_code if report.failure else None) == code
+    await ctx.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("prepared_ago", "created_ago", "ours"),
+    [
+        (30, 30, "pending"),  # within the pay_token's validity: the payer may still pay
+        (200, 200, "expired"),  # past it and its margin: never confirmed, cannot be now
+        (30, 900, "pending"),  # a queued send prepared late: its validity runs from then
+        (None, 200, "expired"),  # prepared before prepared_at was kept: from its creation
+    ],
+)
+async def test_webpay_initiated_past_its_validity_is_expired(
+    httpx_mock, prepared_ago, created_ago, ours
+):
+    token_ok(httpx_mock)
+    httpx_mock.add_response(
+        url=STATUS, method="POST", status_code=201, json={"status": "INITIATED", "order_id": "o"}
+    )
+    ctx = context(webpay_validity=100.0)
+    now = dt.datetime.now(dt.UTC)
+    data = {"family": "webpay", "cc": "dev", "order_id": "o", "pay_token": "t", "amount": 1200}
+    if prepared_ago is not None:
+        data["prepared_at"] = (now - dt.timedelta(seconds=prepared_ago)).isoformat()
+    p = payment(provider_data=data, created_at=now - dt.timedelta(seconds=created_ago))
+    report = await plugin.status(ctx, p)
+    assert report.status == ours
+    if ours == "expired":
+        assert report.failure is not None and report.failure.code == "prompt_expired"
     await ctx.http.aclose()
 
 

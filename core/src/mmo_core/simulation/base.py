@@ -53,9 +53,11 @@ class Simulation:
                 return fault(status)
         return None
 
-    async def hang(self) -> None:
-        """After the request was done: the injected timeout, if it strikes."""
-        await self.injector.maybe_hang()
+    async def hang(self, late: bool | None = None) -> None:
+        """After the request was done: the injected timeout, if it strikes (`late`: drawn
+        beforehand with `self.injector.strikes_hang()`, when what the request does depends
+        on whether its caller will see the answer)."""
+        await self.injector.maybe_hang(late)
 
     # -- callbacks -----------------------------------------------------------------------
 

@@ -55,9 +55,14 @@ class FaultInjector:
             return self.faults.error_status
         return None
 
-    async def maybe_hang(self) -> None:
-        """After the request was done: sometimes answer too late for the caller."""
-        if self.faults.timeout_rate and self.rng.random() < self.faults.timeout_rate:
+    def strikes_hang(self) -> bool:
+        """Whether this request's answer will come too late for the caller (drawn now)."""
+        return bool(self.faults.timeout_rate and self.rng.random() < self.faults.timeout_rate)
+
+    async def maybe_hang(self, late: bool | None = None) -> None:
+        """After the request was done: sometimes answer too late for the caller (`late`:
+        already drawn with `strikes_hang`)."""
+        if self.strikes_hang() if late is None else late:
             await asyncio.sleep(self.faults.timeout_seconds)
 
     def callback_copies(self, wanted: int = 1) -> int:

@@ -42,6 +42,9 @@ class OrangeSettings(ProviderSettings):  # kw_only and forbid_unknown_fields are
     webpay_lang: str = "fr"
     # WebPay's `reference` field: "refers to the merchant name" (at most 30 characters)
     merchant_name: str = "MMO Gateway"
+    # seconds a pay_token can be paid with (Orange's default: 10 minutes). A payment still
+    # INITIATED a minute past it was never confirmed and can no longer be: it ends expired
+    webpay_validity: float = 600.0
 
     # -- Orange Cameroon "omcoreapis" (merchant payment by USSD push, cash-in) --------------
     cameroon_base_url: str = ""

@@ -8,6 +8,8 @@ by the digest of its `notif_token`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 from mmo_core import phones
 from mmo_core.context import ProviderContext
@@ -117,6 +119,8 @@ async def prepare(context: ProviderContext, payment: Payment) -> InitiateResult 
             "pay_token": created.pay_token,
             "notif_token": created.notif_token,
             "payment_url": created.payment_url,
+            # the pay_token's validity runs from here (`status`)
+            "prepared_at": dt.datetime.now(dt.UTC).isoformat(),
         },
     )
 
@@ -164,11 +168,33 @@ async def status(context: ProviderContext, payment: Payment) -> StatusReport:
     answer = client.decode(
         response, TransactionStatus, "Orange WebPay: transactionstatus", moves_money=False
     )
-    mapped = client.webpay_status(answer.status)
+    reported = answer.status
+    if reported.upper() == "INITIATED" and _past_validity(context, payment):
+        # never confirmed, and the pay_token can no longer be: Orange will not end it
+        reported = "EXPIRED"
+    mapped = client.webpay_status(reported)
     failure = None
     if mapped in ("failed", "expired"):
-        failure = client.failure_of(answer.status, None, answer.status)
+        failure = client.failure_of(reported, None, reported)
     return StatusReport(status=mapped, provider_transaction_id=answer.txnid, failure=failure)
+
+
+VALIDITY_MARGIN = 60.0  # seconds past the pay_token's validity before INITIATED is final
+
+
+def _past_validity(context: ProviderContext, payment: Payment) -> bool:
+    """WebPay leaves a payment INITIATED for good when the payer never confirms (or goes
+    back to the merchant's site); a confirmation after the pay_token's validity is refused
+    (EXPIRED). So INITIATED well past the validity means it was never paid and cannot be."""
+    since = payment.provider_data.get("prepared_at")
+    try:
+        start = dt.datetime.fromisoformat(since) if isinstance(since, str) else payment.created_at
+    except ValueError:
+        start = payment.created_at
+    if start is None:
+        return False
+    age = (dt.datetime.now(dt.UTC) - start).total_seconds()
+    return age > client.settings_of(context).webpay_validity + VALIDITY_MARGIN
 
 
 def update(callback: InboundCallback) -> PaymentUpdate:
