@@ -16,6 +16,7 @@ ROOT = pathlib.Path(__file__).parents[1]
 NOT_FOR_API_CALLERS = {
     "configuration_error": "start-up and `mmo` commands (a message naming the setting)",
     "unknown_to_operator": "an answer of a provider's hook read by the host (operator.ask)",
+    "no_answer_yet": "an answer of a provider's `status` hook read by the host (operator.ask)",
     "callback_verification_failed": "answered to operators (docs/webhooks.md)",
     "malformed_callback": "answered to operators (docs/api.md, Operators' webhooks)",
     "invalid_client": "`mmo keys` (the command line)",

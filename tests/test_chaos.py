@@ -231,7 +231,7 @@ async def explain(conn: asyncpg.Connection, rows: list[Any], planned: dict[str, 
     for row in rows:
         job = await conn.fetchrow(
             "SELECT kind, attempts, done_at IS NULL AS open, last_error, run_at FROM jobs "
-            "WHERE payment_id = $1 ORDER BY id DESC LIMIT 1",
+            "WHERE payment_id = $1 AND event_id IS NULL ORDER BY id DESC LIMIT 1",
             row["id"],
         )
         step = await conn.fetchrow(

@@ -359,6 +359,28 @@ async def test_mpesa_b2c_crash_before_initiate_fails_not_received(api, host):
     assert str(row.id) not in {e["id"] for e in await ledger(host, "mpesa")}
 
 
+async def test_mpesa_b2c_status_result_never_coming_keeps_it_unknown(api, host):
+    """A Transaction Status query whose Result callback never comes told nothing: the
+    payment stays `unknown` (the chaos test saw it read as `pending`, which no longer
+    checks for "never received"), and is found never received once a Result comes."""
+    faults = f"{host.url}/_sim/mpesa/_simulator/faults"
+    row = await stored_new(host, "mpesa", "+254722000123", "KES", type="disbursement", amount="500")
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(faults, json={"drop_callback_rate": 1.0})).status_code < 300
+        try:
+            await payments.apply_transition(host.gateway, row.id, "unknown", source="test")
+            worker = Worker(host.gateway, worker_id="restarted")
+            for _ in range(2):  # each poll waits its Result for MMO_MPESA_RESULT_WAIT (4 s)
+                await db.fetch("UPDATE jobs SET run_at = now() WHERE payment_id = $1", row.id)
+                await worker.run_once()
+                assert (await current(row)).status == "unknown"
+        finally:
+            await client.post(faults, json={})
+    done = await restarted(host, row, FINAL)
+    assert done.status == "failed" and done.failure_code == "not_received"
+    assert ("pending", "poll") not in await sources(row)
+
+
 async def test_mpesa_b2c_crash_after_initiate_is_found_by_its_originator_id(api, host):
     row = await stored_new(host, "mpesa", "+254722000123", "KES", type="disbursement", amount="500")
     await initiated_unrecorded(host, row)

@@ -11,6 +11,7 @@ them to HTTP responses in one handler. The classes are sorted by what a caller m
 - `OutcomeUnknown`: the request may or may not have taken effect; it must be reconciled through
   the operator's status API, never resent blindly.
 - `UnknownToOperator`: the operator says it has no record of the payment (from `status`).
+- `NoAnswerYet`: the operator has not answered a status query yet (from `status`).
 - `CallbackVerificationFailed`: a webhook's token or signature did not match.
 - `NotSupported`: the provider does not offer this operation.
 - `ConfigurationError`: a setting is missing or wrong.
@@ -153,6 +154,20 @@ class UnknownToOperator(MmoError):
     http_status = 404
 
 
+class NoAnswerYet(MmoError):
+    """The operator took the question but has not answered it yet (a status query whose
+    answer comes by callback, late or lost): nothing is known, so nothing changes.
+
+    Raise it from `status` instead of reporting `pending` when the operator told nothing:
+    `pending` says the operator holds the payment, which moves an `unknown` payment on and
+    away from being found never received. The host asks again later; the operator is up,
+    so its breaker does not count it.
+    """
+
+    code = "no_answer_yet"
+    http_status = 504
+
+
 class CallbackVerificationFailed(MmoError):
     """A webhook's token or signature did not verify; its content must not be trusted."""
 
@@ -165,6 +180,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidRequest",
     "MmoError",
+    "NoAnswerYet",
     "NotSupported",
     "OperatorDeclined",
     "OutcomeUnknown",

@@ -19,6 +19,7 @@ from mmo_core.errors import (
     CallbackVerificationFailed,
     ConfigurationError,
     InvalidRequest,
+    NoAnswerYet,
     NotSupported,
     OperatorDeclined,
     OutcomeUnknown,
@@ -276,7 +277,7 @@ async def _with_confirmed_receipt(
         checked = await _transaction_status(
             context, payment, party=_settings(context).shortcode, receipt=receipt
         )
-    except UnknownToOperator:
+    except (UnknownToOperator, NoAnswerYet):
         checked = StatusReport(status="pending")  # not confirmed
     if (
         checked.status == "succeeded"
@@ -392,8 +393,16 @@ async def _transaction_status(
             provider_message=result.ResultDesc,
         )
     if result is None or str(result.ResultCode) != "0":
-        # no answer yet, or the query itself failed: the payment's state is not known
-        return StatusReport(status="pending", provider_reference=reference)
+        # no answer yet (the Result comes by callback: late or lost), or the query itself
+        # failed: M-Pesa told nothing, which is not "pending" (that says it holds it)
+        raise NoAnswerYet(
+            "M-Pesa has not answered the Transaction Status query yet"
+            if result is None
+            else f"M-Pesa's Transaction Status query failed ({result.ResultCode})",
+            provider=NAME,
+            provider_code=None if result is None else str(result.ResultCode),
+            provider_message=None if result is None else result.ResultDesc,
+        )
     params = result.parameters()
     state = _TRANSACTION_STATUS.get(str(params.get("TransactionStatus", "")).lower(), "pending")
     failure = None
@@ -615,8 +624,9 @@ async def reversal_status(
         raise InvalidRequest("Only a paid collection (with its receipt) is reversed", provider=NAME)
     try:
         report = await _transaction_status(context, payment)
-    except UnknownToOperator:
-        # M-Pesa not knowing the original says nothing of the reversal: ask again later
+    except (UnknownToOperator, NoAnswerYet):
+        # M-Pesa not knowing (or not yet telling) the original says nothing of the
+        # reversal: ask again later
         return StatusReport(status="pending", provider_transaction_id=receipt)
     if report.status == "reversed":
         return StatusReport(status="reversed", provider_transaction_id=receipt)
