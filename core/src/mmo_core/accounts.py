@@ -12,6 +12,7 @@ together (the environment wins over the file, field by field):
       markets = ["UG/UGX"]                   # or ["UG"]; empty or absent: all declared
       operations = ["collection", "disbursement"]
       priority = 10                          # the higher is chosen first
+      rate_limit = 20                        # calls per second to the operator (0: none)
       collection_subscription_key = { env = "MTN_UG_COLLECTION_KEY" }
       collection_api_key = { file = "/run/secrets/mtn_ug_api_key" }
 
@@ -51,7 +52,7 @@ from mmo_core.types import PAYMENT_TYPES, Market, ProviderDeclaration
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _MARKET = re.compile(r"^([A-Z]{2})(?:/([A-Z]{3}))?$")
 # keys of an account that are not settings fields
-ACCOUNT_KEYS = ("markets", "operations", "priority")
+ACCOUNT_KEYS = ("markets", "operations", "priority", "rate_limit")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Account:
     # operations it serves; empty: all the provider's
     operations: tuple[str, ...] = ()
     priority: int = 0
+    # calls per second this account may make to its operator, shared by every host
+    # process (mmo_host.outbound); 0: no limit
+    rate_limit: float = 0.0
     # where it came from, for messages: "environment", "mmo.toml", or both
     source: str = "environment"
 
@@ -185,6 +189,18 @@ def _markets(value: Any, where: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(found)
 
 
+def _rate_limit(value: Any, where: str) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if not 0 <= rate < float("inf"):
+        raise ConfigurationError(
+            f"{where}: rate_limit must be a number of calls per second (0: no limit), not {value!r}"
+        )
+    return rate
+
+
 def _operations(value: Any, declaration: ProviderDeclaration, where: str) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
@@ -265,6 +281,7 @@ def _one_account(
         markets = _markets(extra.get("markets", ()), where)
         operations = _operations(extra.get("operations", ()), declaration, where)
         priority = int(extra.get("priority", 0))
+        rate_limit = _rate_limit(extra.get("rate_limit", 0), where)
     except ValueError:
         raise ConfigurationError(f"{where}: priority must be a whole number") from None
     except ConfigurationError as exc:
@@ -277,7 +294,9 @@ def _one_account(
             shown = f"{country}/{currency}" if currency else country
             raise ConfigurationError(f"{where}: {declaration.display_name} does not serve {shown}")
     source = "mmo.toml" if from_file else "environment"
-    return Account(provider, name, settings, markets, operations, priority, source)
+    return Account(
+        provider, name, settings, markets, operations, priority, rate_limit, source=source
+    )
 
 
 def load_accounts(

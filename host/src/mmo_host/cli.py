@@ -1,6 +1,6 @@
 """The `mmo` command.
 
-mmo serve [--host H] [--port P]   run the gateway (worker included)
+mmo serve [--host H] [--port P] [--workers N]  run the gateway (worker included)
 mmo migrate                       apply database migrations
 mmo providers [--json]            list installed providers
 mmo simulate PROVIDER [--port P]  run one provider's simulator alone
@@ -13,15 +13,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import msgspec
 from mmo_core.errors import MmoError
+from mmo_core.settings import env_prefix
 
 from mmo_host import database, keys, logs
 from mmo_host.config import HostConfig, read_log_format
@@ -36,35 +39,190 @@ def _logging(verbose: bool = False, log_format: str | None = None) -> None:
     logs.configure(log_format or read_log_format(os.environ), verbose=verbose)
 
 
+# `mmo serve -v` for every process of `--workers N` (each reads it from the environment)
+_SERVE_VERBOSE = "MMO_SERVE_VERBOSE"
+
+
+class _ProcessHeader:
+    """`X-Mmo-Process: <pid>` on every answer: which host process served it (with
+    `--workers N`, or several hosts behind a balancer, to see the load spread)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.header = (b"x-mmo-process", str(os.getpid()).encode())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), self.header]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def serve_app() -> Any:
+    """The app of one `mmo serve` process, from the environment (uvicorn's factory:
+    `mmo_host.cli:serve_app`, also what each process of `--workers N` builds)."""
+    from mmo_host.app import create_app
+
+    config = HostConfig.from_env()
+    app = create_app(config)
+    # again: the app factory set up Litestar's logging
+    _logging(os.environ.get(_SERVE_VERBOSE) == "1", config.log_format)
+    return _ProcessHeader(app)
+
+
+def _server_options(config: HostConfig) -> dict[str, Any]:
+    import importlib.util
+
+    return {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's lines go through ours (one format)
+        "access_log": False,  # each request has its line already (mmo_host.metrics)
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer;
+        # the gateway reads it itself, from MMO_TRUSTED_PROXIES only (host/sources.py)
+        "proxy_headers": False,
+        # C parsers and loop where installed (pure-Python h11 took 10-34% of the host)
+        "http": "httptools" if importlib.util.find_spec("httptools") else "auto",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mmo_host.app import create_app
-
-    overrides = {}
+    # set in the environment, so that every process of --workers reads the same
     if args.host:
-        overrides["host"] = args.host
+        os.environ["MMO_HOST"] = args.host
     if args.port:
-        overrides["port"] = args.port
-    config = HostConfig.from_env(**overrides)
-    app = create_app(config)
-    _logging(args.verbose, config.log_format)  # again: the app factory set up Litestar's
+        os.environ["MMO_PORT"] = str(args.port)
+    if args.verbose:
+        os.environ[_SERVE_VERBOSE] = "1"
+    config = HostConfig.from_env()
     if config.sandbox and config.api_keys == ("sk_sandbox_mmo",):
         logging.getLogger("mmo").warning(
             "sandbox: using the default API key 'sk_sandbox_mmo' (set MMO_API_KEYS to change it)"
         )
-    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the
-    # gateway reads it itself, from MMO_TRUSTED_PROXIES only (host/sources.py)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="info",
-        log_config=None,  # uvicorn's lines go through ours (one format)
-        access_log=False,  # each request has its line already (mmo_host.metrics)
-        proxy_headers=False,
-    )
+    options = _server_options(config)
+    workers = args.workers
+    if workers < 1:
+        raise SystemExit("mmo: --workers must be 1 or more")
+    if workers == 1:
+        uvicorn.run(serve_app(), **options)
+        return 0
+    with _shared_by_workers(config) as environ:
+        os.environ.update(environ)
+        logging.getLogger("mmo").info("serving with %d host processes", workers)
+        uvicorn.run(
+            "mmo_host.cli:serve_app",
+            factory=True,
+            workers=workers,
+            # a process imports the whole gateway before it answers the supervisor's
+            # pings: seconds on a loaded machine (uvicorn's default, 5 s, restarts it)
+            timeout_worker_healthcheck=60,
+            **options,
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _shared_by_workers(config: HostConfig) -> Iterator[dict[str, str]]:
+    """What the N processes of `--workers N` must not each start for themselves, started
+    once here and handed to them through the environment: the embedded PostgreSQL (one
+    server on one data directory), the migrations (applied once, before any process
+    serves), and in the sandbox the mounted simulators (one simulator's state, not one
+    per process: a payment sent through one process is asked about through another)."""
+    from mmo_host.database import EmbeddedPostgres
+
+    environ: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        dsn = config.database_url
+        if dsn is None:
+            embedded = EmbeddedPostgres(config.data_dir)
+            dsn = embedded.start()
+            stack.callback(embedded.stop)
+            environ["DATABASE_URL"] = dsn
+        if config.auto_migrate:
+
+            async def migrate() -> None:
+                shared = dataclasses.replace(config, database_url=dsn)
+                async with open_database(shared, migrate=True):
+                    pass
+
+            asyncio.run(migrate())
+            environ["MMO_AUTO_MIGRATE"] = "false"
+        if config.sandbox and config.mount_simulators:
+            environ.update(stack.enter_context(_simulators_alone(config)))
+        yield environ
+
+
+@contextlib.contextmanager
+def _simulators_alone(config: HostConfig) -> Iterator[dict[str, str]]:
+    """The sandbox's simulators in one server of this (the supervising) process, on a
+    free loopback port; the environment that points every host process at them."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from litestar import Litestar
+
+    from mmo_host import simulators
+    from mmo_host.app import build_registry
+    from mmo_host.gateway import Gateway
+
+    gateway = Gateway(config, build_registry(config))
+    mounts, lifespans, environ = [], [], {"MMO_MOUNT_SIMULATORS": "false"}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    for name, provider in gateway.registry.providers.items():
+        # as the host mounts them: one simulator for the accounts without a base URL
+        simulated = {
+            account.name: account.settings
+            for account in gateway.accounts[name].values()
+            if not account.settings.base_url
+        }
+        if not provider.implements("simulator_app") or not simulated:
+            continue
+        simulator = provider.call_sync(
+            "simulator_app", settings=next(iter(simulated.values())), accounts=simulated
+        )
+        mounts.append(simulators.mount(f"/_sim/{name}", simulator, name))
+        lifespans.append(lambda _app, sim=simulator: simulators.lifespan(sim))
+        # the flat variable: every account's starting value, for those that set none
+        environ[f"{env_prefix(name)}BASE_URL"] = f"http://127.0.0.1:{port}/_sim/{name}"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Litestar(route_handlers=mounts, lifespan=lifespans),
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="simulators", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise SystemExit("mmo: the sandbox's simulators did not start")
+        time.sleep(0.05)
+    logging.getLogger("mmo").info("sandbox simulators on http://127.0.0.1:%d/_sim/", port)
+    try:
+        yield environ
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -334,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", help="address to listen on (MMO_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (MMO_PORT, default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="host processes on this machine, sharing the port (default 1; docs/deployment.md)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")

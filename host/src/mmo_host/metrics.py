@@ -7,6 +7,8 @@ where things happen, one call each:
   gives every request its id: mmo_host.logs);
 - operator calls by provider, account, hook and outcome, with their latency
   (`operator_call`, around `mmo_host.operator.call`);
+- each account's outbound rate limit: calls that waited for their slot, calls queued for
+  a later one, operator 429 pauses (`outbound_*`, from `mmo_host.outbound`);
 - callbacks by outcome flag (`callback`, where `callbacks._mark` writes it);
 - payments reaching a status, by provider, type, status and gateway failure code
   (`transition`, in `payments.apply_transition`);
@@ -116,6 +118,33 @@ class Metrics:
             "mmo_operator_calls_not_made",
             "Calls not made because the circuit breaker was open",
             ["provider", "account", "hook"],
+            registry=r,
+        )
+        # each account's outbound rate limit (mmo_host.outbound)
+        self.outbound_waits = Counter(
+            "mmo_outbound_waits",
+            "Operator calls that waited in process for their account's next slot",
+            ["provider", "account"],
+            registry=r,
+        )
+        self.outbound_wait_seconds = Histogram(
+            "mmo_outbound_wait_seconds",
+            "How long operator calls waited for their account's next slot",
+            ["provider", "account"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.outbound_queued = Counter(
+            "mmo_outbound_queued",
+            "Operator calls not made because their account's next slot was too far "
+            "(a send is queued for its slot)",
+            ["provider", "account", "hook"],
+            registry=r,
+        )
+        self.outbound_pauses = Counter(
+            "mmo_outbound_pauses",
+            "Operator 429 answers that paused the whole account for their Retry-After",
+            ["provider", "account"],
             registry=r,
         )
         self.callbacks = Counter(
@@ -315,6 +344,38 @@ def operator_call(
             getattr(operator_log, level)("operator call", **fields)
 
 
+def outbound_wait(gateway: Gateway, provider: str, account: str, seconds: float) -> None:
+    """An operator call waited `seconds` for its account's slot (mmo_host.outbound)."""
+    found = of(gateway)
+    found.outbound_waits.labels(provider, account).inc()
+    found.outbound_wait_seconds.labels(provider, account).observe(seconds)
+
+
+def outbound_queued(
+    gateway: Gateway, provider: str, account: str, hook: str, seconds: float
+) -> None:
+    """An operator call was not made: its account's slot is `seconds` away."""
+    of(gateway).outbound_queued.labels(provider, account, hook).inc()
+    operator_log.info(
+        "outbound slot too far",
+        provider=provider,
+        account=account,
+        hook=hook,
+        slot_in_ms=round(seconds * 1000, 1),
+    )
+
+
+def outbound_pause(gateway: Gateway, provider: str, account: str, seconds: float) -> None:
+    """The operator answered 429: the account pauses `seconds` (its Retry-After)."""
+    of(gateway).outbound_pauses.labels(provider, account).inc()
+    operator_log.warning(
+        "operator asked to slow down: account paused",
+        provider=provider,
+        account=account,
+        pause_s=round(seconds, 3),
+    )
+
+
 def transition(gateway: Gateway, row: PaymentRecord, previous: str | None, source: str) -> None:
     """A payment changed status (`payments.apply_transition`, once the history is written)."""
     of(gateway).payments.labels(row.provider, row.type, row.status, row.failure_code or "").inc()
@@ -427,6 +488,9 @@ __all__ = [
     "metrics_endpoint",
     "of",
     "operator_call",
+    "outbound_pause",
+    "outbound_queued",
+    "outbound_wait",
     "transition",
     "use",
 ]

@@ -7,7 +7,8 @@ circuit breaker and the operator timeout, and returns one typed `Answer`:
 - `declined`: the operator (or the provider) refused for good and nothing took effect:
   OperatorDeclined, InvalidRequest, NotSupported, our credential refused;
 - `not_sent`: certainly not taken, try again after `retry_after`: the breaker is open,
-  ProviderUnavailable, RateLimited (with the operator's Retry-After);
+  ProviderUnavailable, RateLimited (with the operator's Retry-After), or the account's
+  next outbound slot is too far (`outbound.Queued`, reason `outbound_slot`);
 - `unknown`: it may have taken effect: OutcomeUnknown, our timeout, an unexpected
   exception or answer;
 - `unknown_to_operator`: the operator has no record of what we asked about
@@ -23,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mmo_core.context import ProviderContext
 from mmo_core.errors import (
     InvalidRequest,
     MmoError,
@@ -34,10 +37,12 @@ from mmo_core.errors import (
     OutcomeUnknown,
     ProviderAuthenticationError,
     ProviderUnavailable,
+    RateLimited,
     UnknownToOperator,
 )
+from mmo_core.registry import Provider
 
-from mmo_host import metrics
+from mmo_host import metrics, outbound
 from mmo_host.breaker import breaker_key
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord
@@ -121,6 +126,28 @@ async def call(gateway: Gateway, target: PaymentRecord | Target, hook: str, **kw
     context = gateway.context(provider.name, target.account)
     key = breaker_key(provider, target.country, context.account)
     payment_id = target.id if isinstance(target, PaymentRecord) else None
+    # the account's outbound rate limit: wait for its slot, or `outbound.Queued`
+    limits = outbound.of(gateway)
+    await limits.admit(provider.name, context.account, hook, payment_id)
+    try:
+        return await _breaker_call(gateway, provider, context, key, hook, payment_id, kwargs)
+    except RateLimited as exc:
+        # the operator's 429 pauses the whole account, not only this call
+        queued = await limits.slowed_down(provider.name, context.account, hook, payment_id, exc)
+        if queued is not None:
+            raise queued from exc
+        raise
+
+
+async def _breaker_call(
+    gateway: Gateway,
+    provider: Provider,
+    context: ProviderContext,
+    key: str,
+    hook: str,
+    payment_id: uuid.UUID | None,
+    kwargs: dict[str, Any],
+) -> Any:
     # timed, counted and logged by provider, account, hook and outcome (mmo_host.metrics)
     with metrics.operator_call(gateway, provider.name, context.account, hook, payment_id) as seen:
         if not await gateway.breakers.allow(key):
@@ -164,6 +191,8 @@ async def ask(
         return Answer(
             "not_sent", retry_after=gateway.config.breaker_cooldown, reason="breaker_open"
         )
+    except outbound.Queued as exc:  # the account's slot is far: queued for it, not sent
+        return Answer("not_sent", error=exc, retry_after=exc.retry_after, reason=outbound.AT_SLOT)
     except UnknownToOperator as exc:
         return Answer("unknown_to_operator", error=exc, reason=exc.code)
     except ProviderUnavailable as exc:

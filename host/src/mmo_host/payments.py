@@ -30,7 +30,7 @@ from mmo_core.types import (
     StatusReport,
 )
 
-from mmo_host import db, jobs, logs, metrics, operator, routing
+from mmo_host import db, jobs, logs, metrics, operator, outbound, routing
 from mmo_host.gateway import Gateway
 from mmo_host.records import PaymentRecord, ReversalRecord
 from mmo_host.schemas import (
@@ -760,9 +760,13 @@ async def _queue(
     """Keep the payment `new` and send it later; past `queue_for`, fail it."""
     age = (dt.datetime.now(dt.UTC) - row.created_at).total_seconds()
     reason = answer.error.message if answer.error is not None else answer.reason
-    delay = gateway.schedule.send.after(
-        attempt, age=age, retry_after=answer.retry_after if answer.error is not None else None
-    )
+    if answer.reason == outbound.AT_SLOT and age < gateway.schedule.queue_for:
+        # the account's outbound limit holds a slot for it: due just before that slot
+        delay: float | None = answer.retry_after or 0.0
+    else:
+        delay = gateway.schedule.send.after(
+            attempt, age=age, retry_after=answer.retry_after if answer.error is not None else None
+        )
     if delay is None:
         failure = failures.failure(failures.PROVIDER_UNAVAILABLE, f"Not sent: {reason}")
         return await _settle(

@@ -369,5 +369,8 @@ async def get_transaction(
 
 
 def is_resendable(exc: MmoError) -> bool:
-    """A create that may be sent again with the same X-Reference-Id."""
+    """A create that may be sent again with the same X-Reference-Id. Not a 429: the
+    gateway pauses the whole account for its Retry-After and queues the payment."""
+    if isinstance(exc, RateLimited):
+        return False
     return isinstance(exc, OutcomeUnknown | ProviderUnavailable)
