@@ -7,6 +7,8 @@ helpers below. Full numbers never go to logs: use `mask`.
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from phonenumbers import carrier
 
@@ -14,7 +16,16 @@ from mmo_core.errors import InvalidRequest
 
 
 def _parse(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
+        raise InvalidRequest("A phone number is required", code="invalid_msisdn")
+    return _parse_text(raw, default_region)
+
+
+# One payment reads its number three to five times (E.164, region, network, digits): each
+# is parsed once. The PhoneNumber is shared, so nothing here may change it.
+@functools.lru_cache(maxsize=8192)
+def _parse_text(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:
+    if not raw.strip():
         raise InvalidRequest("A phone number is required", code="invalid_msisdn")
     text = raw.strip()
     if default_region is None and not text.startswith("+"):

@@ -31,6 +31,7 @@ from mmo_host.controllers.admin_callbacks import AdminCallbacksController
 from mmo_host.controllers.admin_providers import AdminProvidersController
 from mmo_host.controllers.admin_transactions import AdminTransactionsController
 from mmo_host.controllers.attention import AttentionController
+from mmo_host.controllers.batches import BatchController
 from mmo_host.controllers.health import HealthController
 from mmo_host.controllers.operations import OperationsController
 from mmo_host.controllers.payments import PaymentController
@@ -87,6 +88,7 @@ class GatewayPlugin(InitPluginProtocol):
             [PaymentController, ProviderController, webhooks, HealthController, AdminController]
         )
         app_config.route_handlers.extend([OperationsController, AttentionController])
+        app_config.route_handlers.append(BatchController)  # payouts (mmo_host.batches)
         # the admin API, one controller per resource under /api/v1/admin/mmo (docs/admin.md)
         app_config.route_handlers.extend(
             [

@@ -6,6 +6,7 @@ mmo providers [--json]            list installed providers
 mmo simulate PROVIDER [--port P]  run one provider's simulator alone
 mmo setup PROVIDER [--account A]  run a provider's one-time setup (for one account)
 mmo keys create|list|rotate|revoke  API clients' keys (docs/security.md)
+mmo payouts submit FILE.csv       submit a payout batch to a running host and follow it
 """
 
 from __future__ import annotations
@@ -484,6 +485,157 @@ def _keys_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_keys)
 
 
+class _PayoutsRefused(Exception):
+    """What `mmo payouts` prints before it exits 2."""
+
+
+def _payouts_url(args: argparse.Namespace) -> str:
+    url = args.url or os.environ.get("MMO_URL")
+    if not url:
+        host, port = os.environ.get("MMO_HOST", "127.0.0.1"), os.environ.get("MMO_PORT", "8000")
+        url = f"http://{host}:{port}"
+    return url.rstrip("/")
+
+
+def _payouts_api(args: argparse.Namespace):
+    import httpx
+
+    url = _payouts_url(args)
+    key = args.api_key or os.environ.get("MMO_API_KEY")
+    if not key:
+        keys_env = [k.strip() for k in os.environ.get("MMO_API_KEYS", "").split(",") if k.strip()]
+        key = keys_env[0] if keys_env else "sk_sandbox_mmo"  # the sandbox's default key
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+def _payouts_answer(response) -> dict:
+    """The JSON of a 2xx answer; otherwise `_PayoutsRefused` with the gateway's error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.is_success:
+        return body
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    raise _PayoutsRefused(
+        f"the gateway answered {response.status_code} "
+        f"{error.get('code', '')}: {error.get('message', response.text[:200])}"
+    )
+
+
+def _payouts_progress(client, batch: dict, interval: float) -> dict:
+    """Follow the batch until every item is final: a progress bar on a terminal, a line
+    per change otherwise."""
+    import time
+
+    def fetch() -> dict:
+        return _payouts_answer(client.get(f"/api/v1/payouts/batches/{batch['id']}"))
+
+    def described(b: dict) -> str:
+        return ", ".join(f"{n} {status}" for status, n in b["counts"].items())
+
+    total = batch["item_count"]
+    if sys.stdout.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns) as bar:
+            task = bar.add_task(described(batch), total=total)
+            while batch["status"] != "completed":
+                time.sleep(interval)
+                batch = fetch()
+                bar.update(
+                    task, completed=total - batch["open_count"], description=described(batch)
+                )
+        return batch
+    shown = None
+    while True:
+        line = f"{total - batch['open_count']}/{total} final: {described(batch)}"
+        if line != shown:
+            print(line, flush=True)
+            shown = line
+        if batch["status"] == "completed":
+            return batch
+        time.sleep(interval)
+        batch = fetch()
+
+
+def cmd_payouts(args: argparse.Namespace) -> int:
+    import hashlib
+
+    import httpx
+
+    from mmo_host.batches import CsvProblem, read_csv
+
+    try:
+        csv_batch = read_csv(args.file)
+    except CsvProblem as exc:
+        print(f"mmo: {exc}", file=sys.stderr)
+        return 2
+    line_of = {
+        item["idempotency_key"]: n for item, n in zip(csv_batch.items, csv_batch.lines, strict=True)
+    }
+    body: dict = {"items": csv_batch.items}
+    if args.reference:
+        body["reference"] = args.reference
+    # the file's own digest by default: submitting the same file again is the same batch
+    key = args.idempotency_key or hashlib.sha256(json.dumps(body).encode()).hexdigest()
+    try:
+        with _payouts_api(args) as client:
+            response = client.post(
+                "/api/v1/payouts/batches", json=body, headers={"Idempotency-Key": key}
+            )
+            if response.status_code == 422 and "invalid_batch" in response.text:
+                error = response.json().get("error", {})
+                print(f"mmo: batch refused: {error.get('message')}", file=sys.stderr)
+                for bad in (error.get("details") or {}).get("items", []):
+                    line = csv_batch.lines[bad["index"]]
+                    print(f"  line {line}: {bad['code']}: {bad['message']}", file=sys.stderr)
+                return 2
+            batch = _payouts_answer(response)
+            print(f"batch {batch['id']}: {batch['item_count']} items accepted", flush=True)
+            if args.no_wait:
+                return 0
+            batch = _payouts_progress(client, batch, args.interval)
+    except KeyboardInterrupt:
+        print("\nmmo: stopped following; the batch goes on (GET /api/v1/payouts/batches/{id})")
+        return 130
+    except httpx.HTTPError as exc:
+        print(f"mmo: cannot reach the gateway at {_payouts_url(args)}: {exc}", file=sys.stderr)
+        return 2
+    except _PayoutsRefused as exc:
+        print(f"mmo: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"batch {batch['id']} completed: "
+        + ", ".join(f"{n} {s}" for s, n in batch["counts"].items())
+    )
+    for code, n in batch["failure_codes"].items():
+        print(f"  {n} failed: {code}")
+    for item in batch["failures"]:
+        failure = item["payment"].get("failure") or {}
+        line = line_of.get(item["idempotency_key"], "?")
+        said = f"{failure.get('code')}: {failure.get('message')}"
+        print(f"  line {line} ({item['idempotency_key']}): {said}")
+    return 1 if batch["failure_codes"] else 0
+
+
+def _payouts_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("payouts", help="payout batches: submit a CSV file and follow it")
+    commands = parser.add_subparsers(dest="payouts_command", required=True)
+    submit = commands.add_parser("submit", help="submit a CSV file as one batch (docs/api.md)")
+    submit.add_argument(
+        "file", help="CSV: idempotency_key,amount,currency,msisdn,reference[,provider,account]"
+    )
+    submit.add_argument("--url", help="the gateway (MMO_URL, default http://MMO_HOST:MMO_PORT)")
+    submit.add_argument("--api-key", help="an API key with payments:write (MMO_API_KEY)")
+    submit.add_argument("--reference", help="the batch's own reference")
+    submit.add_argument("--idempotency-key", help="the batch's key (default: the file's digest)")
+    submit.add_argument("--no-wait", action="store_true", help="answer with the batch id only")
+    submit.add_argument("--interval", type=float, default=1.0, help="seconds between two looks")
+    parser.set_defaults(func=cmd_payouts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmo", description="Mobile-money gateway")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -528,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.set_defaults(func=cmd_setup)
 
     _keys_parser(sub)
+    _payouts_parser(sub)
     return parser
 
 

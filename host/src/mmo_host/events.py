@@ -30,7 +30,8 @@ def event_body(event: EventRecord) -> bytes:
         "id": str(event.id),
         "type": event.type,
         "created_at": event.created_at.isoformat(),
-        "payment": payload,
+        # a payment's events carry the payment; a batch's (`batch.*`) the batch
+        "batch" if event.payment_id is None else "payment": payload,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 

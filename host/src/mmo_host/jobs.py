@@ -22,6 +22,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from mmo_core.types import FINAL_STATUSES
+
 from mmo_host import attention, db
 from mmo_host.records import JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
@@ -67,7 +69,10 @@ async def close_payment_jobs(payment_id: uuid.UUID, kinds: tuple[str, ...]) -> N
     )
 
 
-async def enqueue_event(schedule: Schedule, event_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+async def enqueue_event(
+    schedule: Schedule, event_id: uuid.UUID, payment_id: uuid.UUID | None
+) -> None:
+    """The delivery jobs of an event (`payment_id` None for a batch's event)."""
     for target in schedule.event_targets:
         await db.fetch(
             """INSERT INTO jobs (kind, payment_id, event_id, target)
@@ -110,6 +115,10 @@ async def after_transition(schedule: Schedule, row: PaymentRecord, previous: str
     else:  # final: nothing to follow up, and nothing left for a person about it
         await close_payment_jobs(pid, PAYMENT_KINDS)
         await attention.resolve(pid, f"payment {status}")
+        if row.batch_id is not None and previous not in FINAL_STATUSES:
+            from mmo_host import batches  # batches builds on payments, which imports us
+
+            await batches.item_final(schedule, row.batch_id)
 
 
 # -- claiming and finishing ----------------------------------------------------------------

@@ -83,6 +83,8 @@ class PaymentRecord(Record, frozen=True, kw_only=True):
     # how the provider was chosen (mmo_host.routing): {"network", "provider", "reason"};
     # None for payments the gateway did not start and those stored before routing was kept
     routing: dict[str, Any] | None = None
+    # the payout batch it is an item of (mmo_host.batches)
+    batch_id: uuid.UUID | None = None
 
 
 class ReversalRecord(Record, frozen=True, kw_only=True):
@@ -172,16 +174,36 @@ class EventRecord(Record, frozen=True, kw_only=True):
     json_columns: ClassVar[frozenset[str]] = frozenset({"payload"})
 
     id: uuid.UUID
-    payment_id: uuid.UUID
+    # an event is about a payment, or about a payout batch (`batch.completed`)
+    payment_id: uuid.UUID | None
     type: str
     payload: dict[str, Any]
     created_at: dt.datetime
     delivered_at: dt.datetime | None
+    batch_id: uuid.UUID | None = None
+
+
+class BatchRecord(Record, frozen=True, kw_only=True):
+    """A payout batch (mmo_host.batches); its items are the payments with its id."""
+
+    id: uuid.UUID
+    client_id: str
+    idempotency_key: str
+    request_hash: str
+    reference: str | None
+    status: str
+    item_count: int
+    open_count: int
+    request_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    completed_at: dt.datetime | None
 
 
 __all__ = [
     "ApiClientRecord",
     "ApiKeyRecord",
+    "BatchRecord",
     "CallbackRecord",
     "EventRecord",
     "JobRecord",

@@ -7,6 +7,8 @@
 - `callbacks`: every webhook exactly as received, and what became of it.
 - `outbox_events`: one event per status change, for delivery to the orchestrator.
 - `jobs`: the background worker's queue (polls, sends, deliveries).
+- `payout_batches`: a batch of disbursements sent together (mmo_host.batches); its items
+  are payments with its `batch_id`.
 
 Foreign keys never cascade: money records are not deleted by accident.
 """
@@ -58,6 +60,8 @@ class Payment(Table, tablename="payments"):
     version = Integer()
     # how the provider was chosen (mmo_host.routing)
     routing = JSONB(null=True)
+    # the payout batch it is an item of (mmo_host.batches)
+    batch_id = UUID(null=True)
 
 
 class Reversal(Table, tablename="reversals"):
@@ -113,6 +117,8 @@ class OutboxEvent(Table, tablename="outbox_events"):
     payload = JSONB()
     created_at = Timestamptz()
     delivered_at = Timestamptz(null=True)
+    # a batch's event (`batch.completed`) has a batch and no payment
+    batch_id = UUID(null=True)
 
 
 class Job(Table, tablename="jobs"):
@@ -131,4 +137,20 @@ class Job(Table, tablename="jobs"):
     done_at = Timestamptz(null=True)
 
 
-ALL_TABLES = (Payment, Reversal, PaymentTransition, Callback, OutboxEvent, Job)
+class PayoutBatch(Table, tablename="payout_batches"):
+    id = UUID(primary_key=True)
+    client_id = Varchar(length=64)
+    idempotency_key = Varchar(length=255)
+    request_hash = Varchar(length=64)
+    reference = Varchar(length=128, null=True)
+    status = Varchar(length=16)
+    item_count = Integer()
+    # items not final yet; 0 once the batch is completed
+    open_count = Integer()
+    request_id = Varchar(length=128, null=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    completed_at = Timestamptz(null=True)
+
+
+ALL_TABLES = (PayoutBatch, Payment, Reversal, PaymentTransition, Callback, OutboxEvent, Job)
