@@ -100,7 +100,10 @@ async def test_nul_or_control_in_the_idempotency_key_is_refused(api):
     response = await api.post(
         "/api/v1/payments", json=payment_body(), headers={"Idempotency-Key": "a\x01b"}
     )
-    assert_error(response, 400)
+    if response.headers.get("content-type", "").startswith("application/json"):
+        assert_error(response, 400)
+    else:  # httptools (uvicorn's parser, issue 17) refuses the field before the app sees it
+        assert response.status_code == 400 and b"Traceback" not in response.content
 
 
 async def test_invalid_utf8_in_a_header_the_host_stores_is_refused(api):
