@@ -344,13 +344,13 @@ async def apply_transition(
         current: str = found["previous"]
         allowed = to_status in ALLOWED[current]
         batch = db.Batch()
+        # the resource as the API shows it: the event's payload and the kept first answer
+        body = resource_json(row) if allowed or record_response else ""
         if allowed:
-            _record_into(batch, gateway, row, current, source, callback_id, detail)
+            _record_into(batch, gateway, row, current, source, callback_id, detail, body)
         if record_response:
             batch.add(
-                "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
-                payment_id,
-                resource_json(row),
+                "UPDATE payments SET first_response = $2::jsonb WHERE id = $1", payment_id, body
             )
         await batch.run()
         if allowed:
@@ -388,6 +388,7 @@ def _record_into(
     source: str,
     callback_id: uuid.UUID | None,
     detail: dict[str, Any] | None,
+    payload: str | None = None,
 ) -> None:
     batch.add(
         """INSERT INTO payment_transitions
@@ -401,7 +402,7 @@ def _record_into(
         db.jsonb(detail),
     )
     event_type = "payment.created" if previous is None else f"payment.{row.status}"
-    _event_into(batch, gateway, row, event_type)
+    _event_into(batch, gateway, row, event_type, payload)
     jobs.add_after_transition(batch, gateway.schedule, row, previous)
 
 
@@ -412,14 +413,22 @@ async def emit_event(gateway: Gateway, row: PaymentRecord, event_type: str) -> N
     await batch.run()
 
 
-def _event_into(batch: db.Batch, gateway: Gateway, row: PaymentRecord, event_type: str) -> None:
+def _event_into(
+    batch: db.Batch,
+    gateway: Gateway,
+    row: PaymentRecord,
+    event_type: str,
+    payload: str | None = None,
+) -> None:
+    """The event as a part of `batch`; `payload` is `resource_json(row)` when the caller
+    has it already."""
     event_id = uuid.uuid4()
     batch.add(
         "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
         event_id,
         row.id,
         event_type,
-        resource_json(row),
+        resource_json(row) if payload is None else payload,
     )
     jobs.add_event_jobs(batch, gateway.schedule, event_id, row.id)
 
