@@ -167,3 +167,26 @@ async def test_a_missing_payment_is_not_found(host, clean_db):
 
     with pytest.raises(payments.PaymentNotFound):
         await payments.apply_transition(host.gateway, uuid.uuid4(), "failed", source="poll")
+
+
+def test_the_host_leaves_no_session_state_a_reset_would_undo():
+    """The pool's connections are not reset on release (database.keep_session): no host
+    statement may leave session state behind (a session advisory lock, LISTEN, a
+    session SET, a cursor WITH HOLD)."""
+    import re
+    from pathlib import Path
+
+    import mmo_host
+
+    session_state = re.compile(
+        r"pg_(try_)?advisory_lock(_shared)?\s*\(|(?-i:\bLISTEN\b)|add_listener|WITH\s+HOLD"
+        r"|[\"']\s*SET\s+(SESSION\s+)?(?!LOCAL\b)\w+\s*(=|TO\b)",
+        re.IGNORECASE,
+    )
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in Path(mmo_host.__file__).parent.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if session_state.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []
