@@ -17,7 +17,7 @@ key already made a payment (another batch, or `POST /api/v1/payments`) is a bad 
 `idempotency_key_reused` when the bodies differ, `item_already_submitted` when they agree.
 
 Completion: `open_count` counts the items not final yet. The transition that makes an
-item final decrements it (`item_final`, from `jobs.after_transition`, in that transition's
+item final decrements it (`item_final`, from `payments.apply_transition`, in that transition's
 transaction); the one that reaches 0 marks the batch `completed` and writes the
 `batch.completed` event with its summary, delivered like a payment's events.
 """

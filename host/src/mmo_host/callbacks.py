@@ -118,15 +118,13 @@ async def _process(
     if account not in gateway.accounts.get(provider.name, {}):
         await _mark(callback_id, flag="unknown_account")
         return _error_reply(404, "not_found", "No such webhook")
-    await db.fetch(
-        "UPDATE callbacks SET provider = $2, account = $3 WHERE id = $1",
-        callback_id,
-        provider.name,
-        account,
-    )
+    # the provider and account it is for: written with its outcome (one UPDATE, not two)
+    routed = {"provider": provider.name, "account": account}
     source = sources.client_address(info["remote_addr"], info["headers"], gateway.trusted_proxies)
     if not sources.allowed(source, gateway.allowed_sources.get((provider.name, account), ())):
-        await _mark(callback_id, verified=False, flag="unverified", error=f"source {source}")
+        await _mark(
+            callback_id, **routed, verified=False, flag="unverified", error=f"source {source}"
+        )
         log.warning("callback %s for %s from a source not allowed", callback_id, provider.name)
         return _error_reply(403, "forbidden", "This source may not send callbacks")
     inbound = InboundCallback(
@@ -145,41 +143,58 @@ async def _process(
             "parse_callback", context=context, callback=inbound
         )
     except CallbackVerificationFailed as exc:
-        await _mark(callback_id, verified=False, flag="unverified", error=exc.message)
+        await _mark(callback_id, **routed, verified=False, flag="unverified", error=exc.message)
         return _error_reply(401, exc.code, "Callback verification failed")
     except MmoError as exc:
-        await _mark(callback_id, flag="malformed", error=hygiene.storable(exc.message, 1000))
+        await _mark(
+            callback_id, **routed, flag="malformed", error=hygiene.storable(exc.message, 1000)
+        )
         return _error_reply(400, exc.code, exc.message)
     except (ValueError, RecursionError, msgspec.MsgspecError) as exc:
         # garbage the provider could not read (bad UTF-8, bad JSON): the operator's to fix
         log.warning("provider %s could not read a callback: %s", provider.name, type(exc).__name__)
-        await _mark(callback_id, flag="malformed", error=type(exc).__name__)
+        await _mark(callback_id, **routed, flag="malformed", error=type(exc).__name__)
         return _error_reply(400, "malformed_callback", "The callback body could not be read")
     except Exception as exc:
         log.exception("provider %s raised while parsing a callback", provider.name)
-        await _mark(callback_id, processed=False, flag="error", error=type(exc).__name__)
+        await _mark(callback_id, **routed, processed=False, flag="error", error=type(exc).__name__)
         return _error_reply(503, "internal_error", "The callback could not be processed now")
     reply = _reply(outcome.reply)
     if outcome.update is None and outcome.inbound is None:
-        await _mark(callback_id, verified=True)
+        await _mark(callback_id, **routed, verified=True)
         return reply
     try:
         if outcome.inbound is not None:
             row, flag = await payments.record_inbound(
                 gateway, provider.name, outcome.inbound, callback_id, account
             )
-            await _mark(callback_id, verified=True, payment_id=row.id if row else None, flag=flag)
+            await _mark(
+                callback_id, **routed, verified=True, payment_id=row.id if row else None, flag=flag
+            )
         else:
             await _apply(
-                gateway, provider.name, account, callback_id, outcome, first_time=first_time
+                gateway,
+                provider.name,
+                account,
+                callback_id,
+                outcome,
+                first_time=first_time,
+                routed=routed,
             )
     except MmoError as exc:  # what the provider reported cannot be a payment (its amount)
-        await _mark(callback_id, verified=True, flag="malformed", error=exc.message[:1000])
+        await _mark(
+            callback_id, **routed, verified=True, flag="malformed", error=exc.message[:1000]
+        )
         return _error_reply(400, exc.code, exc.message)
     except Exception as exc:
         log.exception("callback %s could not be applied", callback_id)
         await _mark(
-            callback_id, verified=True, processed=False, flag="error", error=type(exc).__name__
+            callback_id,
+            **routed,
+            verified=True,
+            processed=False,
+            flag="error",
+            error=type(exc).__name__,
         )
         return _error_reply(503, "internal_error", "The callback could not be processed now")
     return reply
@@ -304,7 +319,11 @@ async def _apply(
     callback_id: uuid.UUID,
     outcome: CallbackOutcome,
     first_time: bool = True,
+    routed: dict[str, str] | None = None,
 ) -> None:
+    """Match the report to its payment and apply it; its outcome is written on the
+    callback's row, with the `routed` columns (provider, account) not written yet."""
+    routed = routed or {}
     update = outcome.update
     if update is None:
         return
@@ -317,7 +336,7 @@ async def _apply(
     if row is not None:
         logs.follow(row)  # this request's later lines name the payment and its request
     if row is None:
-        await _mark(callback_id, verified=True, flag="unmatched")
+        await _mark(callback_id, **routed, verified=True, flag="unmatched")
         if first_time:
             # It may have overtaken the initiate answer that names the payment: look again.
             await jobs.enqueue_rematch(callback_id, _rematch_delay(gateway, 1))
@@ -338,7 +357,7 @@ async def _apply(
     elif applied.flag == "unconfirmed":
         said = applied.confirmed_by.status if applied.confirmed_by else "nothing"
         fields["error"] = f"status API says {said}"
-    await _mark(callback_id, **fields)
+    await _mark(callback_id, **routed, **fields)
 
 
 def _rematch_delay(gateway: Gateway, tries: int) -> float:

@@ -167,12 +167,28 @@ def configure(dsn: str) -> PostgresEngine:
     return engine
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset of a released connection: nothing to send.
+
+    asyncpg's default reset is one round trip on every release (`SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`): about 20 per payment
+    lifecycle, the most frequent statement the host sent (issue 17). It undoes session
+    state, and the host leaves none: its advisory locks are transaction-scoped
+    (`pg_advisory_xact_lock`), it never LISTENs, never SETs a session variable (only
+    `SET LOCAL`, which ends with its transaction) and never keeps a cursor past its
+    transaction. What a reset must still do, roll back a transaction left open, asyncpg
+    does before calling this (`Connection._reset`, no round trip when none is open).
+    Code that needs session state takes its own connection (`get_new_connection`), as
+    the migrations do.
+    """
+
+
 async def open_pool(max_size: int = 20) -> bool:
     """Open the engine's pool; False when it was already open (someone else owns it)."""
     engine = get_engine()
     if engine.pool is not None:
         return False
-    await engine.start_connection_pool(min_size=1, max_size=max_size)
+    await engine.start_connection_pool(min_size=1, max_size=max_size, reset=keep_session)
     return True
 
 

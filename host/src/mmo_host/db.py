@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -62,6 +63,44 @@ async def fetchone_as(record: type[R], sql: str, *args: Any) -> R:
     if row is None:
         raise LookupError(f"expected one {record.__name__}, got none")
     return record.from_row(row)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class Batch:
+    """Several independent writes sent as one statement: one round trip instead of one each.
+
+    Each part is a statement with its own `$1..$n` (renumbered here); all but the last
+    become data-modifying CTEs of the last. PostgreSQL runs the parts of one statement on
+    one snapshot, so no part sees another's rows or changes: only writes that do not
+    depend on each other go together (different rows; a foreign key to a row inserted by
+    another part is fine, it is checked at the end of the statement). A part may not
+    return rows to the caller. What `run` sends is a prepared statement like any other,
+    cached by its text (each combination of parts is one text).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, sql: str, *args: Any) -> None:
+        offset = len(self.args)
+        if offset:
+            sql = _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+        self.parts.append(sql)
+        self.args.extend(args)
+
+    def sql(self) -> str:
+        *first, last = self.parts
+        if not first:
+            return last
+        ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
+        return f"WITH {ctes} {last}"
+
+    async def run(self) -> None:
+        if self.parts:
+            await fetch(self.sql(), *self.args)
 
 
 def transaction() -> Transaction:

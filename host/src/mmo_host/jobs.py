@@ -22,9 +22,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from mmo_core.types import FINAL_STATUSES
-
-from mmo_host import attention, db
+from mmo_host import db
 from mmo_host.records import JobRecord, PaymentRecord
 from mmo_host.schedule import Schedule
 
@@ -33,6 +31,28 @@ PAYMENT_KINDS = ("poll", "resolve", "send")
 
 def _at(delay: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+
+
+_ENQUEUE_PAYMENT_JOB = """INSERT INTO jobs (kind, payment_id, run_at) VALUES ($1, $2, $3)
+   ON CONFLICT (kind, payment_id)
+       WHERE done_at IS NULL AND payment_id IS NOT NULL AND event_id IS NULL
+   DO UPDATE SET
+       run_at = CASE WHEN jobs.locked_by IS NOT NULL THEN EXCLUDED.run_at
+                     ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END,
+       rescheduled = jobs.locked_by IS NOT NULL"""
+
+_CLOSE_PAYMENT_JOBS = """UPDATE jobs SET done_at = now(), last_error = 'no longer needed'
+   WHERE payment_id = $1 AND kind = ANY($2::text[]) AND done_at IS NULL
+     AND (locked_until IS NULL OR locked_until < now())"""
+
+_ENQUEUE_EVENT = """INSERT INTO jobs (kind, payment_id, event_id, target)
+   SELECT kind, $1, $2, target FROM unnest($3::text[], $4::text[]) AS t (kind, target)
+   ON CONFLICT (event_id, target) WHERE event_id IS NOT NULL DO NOTHING"""
+
+# the same as attention.resolve with no reasons: every open entry of the payment
+_RESOLVE_ATTENTION = """UPDATE attention SET resolved_at = now(), resolution = $2,
+       updated_at = now()
+   WHERE payment_id = $1 AND resolved_at IS NULL"""
 
 
 async def enqueue_payment_job(kind: str, payment_id: uuid.UUID, delay: float) -> None:
@@ -44,52 +64,49 @@ async def enqueue_payment_job(kind: str, payment_id: uuid.UUID, delay: float) ->
     "claimed and not yet finished or retried", whether or not its lease has run out: a
     handler slower than its lease (operator calls that time out) still finishes it.
     """
-    await db.fetch(
-        """INSERT INTO jobs (kind, payment_id, run_at) VALUES ($1, $2, $3)
-           ON CONFLICT (kind, payment_id)
-               WHERE done_at IS NULL AND payment_id IS NOT NULL AND event_id IS NULL
-           DO UPDATE SET
-               run_at = CASE WHEN jobs.locked_by IS NOT NULL THEN EXCLUDED.run_at
-                             ELSE LEAST(jobs.run_at, EXCLUDED.run_at) END,
-               rescheduled = jobs.locked_by IS NOT NULL""",
-        kind,
-        payment_id,
-        _at(delay),
-    )
+    batch = db.Batch()
+    add_payment_job(batch, kind, payment_id, delay)
+    await batch.run()
+
+
+def add_payment_job(batch: db.Batch, kind: str, payment_id: uuid.UUID, delay: float) -> None:
+    """`enqueue_payment_job` as a part of `batch`."""
+    batch.add(_ENQUEUE_PAYMENT_JOB, kind, payment_id, _at(delay))
 
 
 async def close_payment_jobs(payment_id: uuid.UUID, kinds: tuple[str, ...]) -> None:
     """Close the open, unclaimed jobs of a payment that no longer needs them."""
-    await db.fetch(
-        """UPDATE jobs SET done_at = now(), last_error = 'no longer needed'
-           WHERE payment_id = $1 AND kind = ANY($2::text[]) AND done_at IS NULL
-             AND (locked_until IS NULL OR locked_until < now())""",
-        payment_id,
-        list(kinds),
-    )
+    batch = db.Batch()
+    add_close_payment_jobs(batch, payment_id, kinds)
+    await batch.run()
+
+
+def add_close_payment_jobs(batch: db.Batch, payment_id: uuid.UUID, kinds: tuple[str, ...]) -> None:
+    """`close_payment_jobs` as a part of `batch`."""
+    batch.add(_CLOSE_PAYMENT_JOBS, payment_id, list(kinds))
 
 
 async def enqueue_event(
     schedule: Schedule, event_id: uuid.UUID, payment_id: uuid.UUID | None
 ) -> None:
     """The delivery jobs of an event (`payment_id` None for a batch's event)."""
-    for target in schedule.event_targets:
-        await db.fetch(
-            """INSERT INTO jobs (kind, payment_id, event_id, target)
-               VALUES ('deliver', $1, $2, $3)
-               ON CONFLICT (event_id, target) WHERE event_id IS NOT NULL DO NOTHING""",
-            payment_id,
-            event_id,
-            target,
-        )
+    batch = db.Batch()
+    add_event_jobs(batch, schedule, event_id, payment_id)
+    await batch.run()
+
+
+def add_event_jobs(
+    batch: db.Batch, schedule: Schedule, event_id: uuid.UUID, payment_id: uuid.UUID | None
+) -> None:
+    """The delivery jobs of an event as one part of `batch`: a `deliver` job per URL, and
+    a `stream` job when Redis is configured (none at all: no part)."""
+    kinds = ["deliver"] * len(schedule.event_targets)
+    targets = list(schedule.event_targets)
     if schedule.event_stream:
-        await db.fetch(
-            """INSERT INTO jobs (kind, payment_id, event_id, target)
-               VALUES ('stream', $1, $2, 'redis')
-               ON CONFLICT (event_id, target) WHERE event_id IS NOT NULL DO NOTHING""",
-            payment_id,
-            event_id,
-        )
+        kinds.append("stream")
+        targets.append("redis")
+    if targets:
+        batch.add(_ENQUEUE_EVENT, payment_id, event_id, kinds, targets)
 
 
 async def enqueue_rematch(callback_id: uuid.UUID, delay: float) -> None:
@@ -102,23 +119,29 @@ async def enqueue_rematch(callback_id: uuid.UUID, delay: float) -> None:
 
 async def after_transition(schedule: Schedule, row: PaymentRecord, previous: str | None) -> None:
     """The follow-up jobs of a status change (called inside its transaction)."""
+    batch = db.Batch()
+    add_after_transition(batch, schedule, row, previous)
+    await batch.run()
+
+
+def add_after_transition(
+    batch: db.Batch, schedule: Schedule, row: PaymentRecord, previous: str | None
+) -> None:
+    """`after_transition` as parts of `batch` (they touch different jobs: the kinds
+    closed are never the kind enqueued)."""
     status = row.status
     pid = row.id
     if status == "new" and previous is None:
-        await enqueue_payment_job("resolve", pid, schedule.resolve_after)
+        add_payment_job(batch, "resolve", pid, schedule.resolve_after)
     elif status == "pending":
-        await close_payment_jobs(pid, ("resolve", "send"))
-        await enqueue_payment_job("poll", pid, schedule.first_poll(row.provider))
+        add_close_payment_jobs(batch, pid, ("resolve", "send"))
+        add_payment_job(batch, "poll", pid, schedule.first_poll(row.provider))
     elif status == "unknown":
-        await close_payment_jobs(pid, ("resolve", "send"))
-        await enqueue_payment_job("poll", pid, schedule.unknown_first)
+        add_close_payment_jobs(batch, pid, ("resolve", "send"))
+        add_payment_job(batch, "poll", pid, schedule.unknown_first)
     else:  # final: nothing to follow up, and nothing left for a person about it
-        await close_payment_jobs(pid, PAYMENT_KINDS)
-        await attention.resolve(pid, f"payment {status}")
-        if row.batch_id is not None and previous not in FINAL_STATUSES:
-            from mmo_host import batches  # batches builds on payments, which imports us
-
-            await batches.item_final(schedule, row.batch_id)
+        add_close_payment_jobs(batch, pid, PAYMENT_KINDS)
+        batch.add(_RESOLVE_ATTENTION, pid, f"payment {status}")
 
 
 # -- claiming and finishing ----------------------------------------------------------------

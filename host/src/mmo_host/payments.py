@@ -296,65 +296,105 @@ async def apply_transition(
     moving a payment to `reversed`.
     """
     async with db.transaction():
-        row = await db.fetchrow_as(
-            PaymentRecord, "SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id
-        )
-        if row is None:
-            raise PaymentNotFound(f"No payment {payment_id}")
-        current = row.status
-        allowed = to_status in ALLOWED[current]
-        row = await db.fetchone_as(
-            PaymentRecord,
+        # one round trip locks the row, reads its status and updates it: `allowed` is
+        # decided in SQL from the status the lock saw (`old`), by the same ALLOWED table
+        found = await db.fetchrow(
             """
+            WITH old AS (SELECT status FROM payments WHERE id = $1 FOR UPDATE),
+            change AS (SELECT old.status AS previous, old.status = ANY($9::text[]) AS allowed
+                       FROM old)
             UPDATE payments SET
-                status = $2,
+                status = CASE WHEN change.allowed THEN $2 ELSE payments.status END,
                 provider_reference = COALESCE(provider_reference, $3),
                 provider_transaction_id = COALESCE(provider_transaction_id, $4),
-                provider_data = CASE WHEN $9
+                provider_data = CASE WHEN change.allowed
                     THEN provider_data || COALESCE($5::jsonb, '{}'::jsonb)
                     ELSE provider_data END,
-                failure_code = CASE WHEN $9 THEN COALESCE($6, failure_code) ELSE failure_code END,
-                failure_message = CASE WHEN $9 THEN COALESCE($7, failure_message)
+                failure_code = CASE WHEN change.allowed THEN COALESCE($6, failure_code)
+                               ELSE failure_code END,
+                failure_message = CASE WHEN change.allowed THEN COALESCE($7, failure_message)
                                   ELSE failure_message END,
-                failure_provider_code = CASE WHEN $9 AND $6::varchar IS NOT NULL THEN $10
-                                        ELSE failure_provider_code END,
-                failure_provider_message = CASE WHEN $9 AND $6::varchar IS NOT NULL THEN $11
-                                           ELSE failure_provider_message END,
-                next_action = CASE WHEN $9 THEN COALESCE($8::jsonb, next_action)
+                failure_provider_code = CASE WHEN change.allowed AND $6::varchar IS NOT NULL
+                                        THEN $10 ELSE failure_provider_code END,
+                failure_provider_message = CASE WHEN change.allowed AND $6::varchar IS NOT NULL
+                                           THEN $11 ELSE failure_provider_message END,
+                next_action = CASE WHEN change.allowed THEN COALESCE($8::jsonb, next_action)
                               ELSE next_action END,
-                updated_at = CASE WHEN $9 THEN now() ELSE updated_at END,
-                version = version + CASE WHEN $9 THEN 1 ELSE 0 END
+                updated_at = CASE WHEN change.allowed THEN now() ELSE updated_at END,
+                version = version + CASE WHEN change.allowed THEN 1 ELSE 0 END
+            FROM change
             WHERE id = $1
-            RETURNING *
+            RETURNING payments.*, change.previous
             """,
             payment_id,
-            to_status if allowed else current,
+            to_status,
             provider_reference,
             provider_transaction_id,
             db.jsonb(provider_data) if provider_data else None,
             failure.code if failure else None,
             failure.message if failure else None,
             db.jsonb(msgspec.to_builtins(next_action)) if next_action else None,
-            allowed,
+            _allowed_from(to_status),
             failure.provider_code if failure else None,
             failure.provider_message if failure else None,
         )
+        if found is None:
+            raise PaymentNotFound(f"No payment {payment_id}")
+        row = PaymentRecord.from_row(found)
+        current: str = found["previous"]
+        allowed = to_status in ALLOWED[current]
+        batch = db.Batch()
+        # the resource as the API shows it: the event's payload and the kept first answer
+        body = resource_json(row) if allowed or record_response else ""
         if allowed:
-            await _record(gateway, row, current, source, callback_id, detail)
-            metrics.transition(gateway, row, current, source)
+            _record_into(batch, gateway, row, current, source, callback_id, detail, body)
         if record_response:
-            await db.fetch(
-                "UPDATE payments SET first_response = $2::jsonb WHERE id = $1",
-                payment_id,
-                resource_json(row),
+            batch.add(
+                "UPDATE payments SET first_response = $2::jsonb WHERE id = $1", payment_id, body
             )
+        await batch.run()
+        if allowed and row.batch_id is not None and is_final(row.status) and not is_final(current):
+            from mmo_host import batches  # batches builds on payments
+
+            await batches.item_final(gateway.schedule, row.batch_id)
+        if allowed:
+            metrics.transition(gateway, row, current, source)
         return Transition(row, allowed, current)
+
+
+def _allowed_from(to_status: str) -> list[str]:
+    """The statuses a payment may move to `to_status` from (ALLOWED, read backwards)."""
+    return _ALLOWED_FROM.get(to_status, [])
+
+
+_ALLOWED_FROM: dict[str, list[str]] = {}
+for _from, _tos in ALLOWED.items():
+    for _to in _tos:
+        if _from is not None:
+            _ALLOWED_FROM.setdefault(_to, []).append(_from)
 
 
 async def _record(
     gateway: Gateway, row: PaymentRecord, previous: str | None, source: str, callback_id, detail
 ) -> None:
-    await db.fetch(
+    """The history row, the event and the follow-up jobs of a status change, in one round
+    trip (inside the change's transaction)."""
+    batch = db.Batch()
+    _record_into(batch, gateway, row, previous, source, callback_id, detail)
+    await batch.run()
+
+
+def _record_into(
+    batch: db.Batch,
+    gateway: Gateway,
+    row: PaymentRecord,
+    previous: str | None,
+    source: str,
+    callback_id: uuid.UUID | None,
+    detail: dict[str, Any] | None,
+    payload: str | None = None,
+) -> None:
+    batch.add(
         """INSERT INTO payment_transitions
                (payment_id, from_status, to_status, source, callback_id, detail)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
@@ -365,22 +405,36 @@ async def _record(
         callback_id,
         db.jsonb(detail),
     )
-    event_type = "payment.created" if previous is None else f"payment.{row['status']}"
-    await emit_event(gateway, row, event_type)
-    await jobs.after_transition(gateway.schedule, row, previous)
+    event_type = "payment.created" if previous is None else f"payment.{row.status}"
+    _event_into(batch, gateway, row, event_type, payload)
+    jobs.add_after_transition(batch, gateway.schedule, row, previous)
 
 
 async def emit_event(gateway: Gateway, row: PaymentRecord, event_type: str) -> None:
     """Write an event about the payment `row` to the outbox, with its delivery jobs."""
+    batch = db.Batch()
+    _event_into(batch, gateway, row, event_type)
+    await batch.run()
+
+
+def _event_into(
+    batch: db.Batch,
+    gateway: Gateway,
+    row: PaymentRecord,
+    event_type: str,
+    payload: str | None = None,
+) -> None:
+    """The event as a part of `batch`; `payload` is `resource_json(row)` when the caller
+    has it already."""
     event_id = uuid.uuid4()
-    await db.fetch(
+    batch.add(
         "INSERT INTO outbox_events (id, payment_id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
         event_id,
         row.id,
         event_type,
-        resource_json(row),
+        resource_json(row) if payload is None else payload,
     )
-    await jobs.enqueue_event(gateway.schedule, event_id, row.id)
+    jobs.add_event_jobs(batch, gateway.schedule, event_id, row.id)
 
 
 # -- creation ------------------------------------------------------------------------------

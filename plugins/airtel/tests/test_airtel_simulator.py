@@ -371,3 +371,25 @@ def test_v2_simulator_key_is_oaep() -> None:
         ).json()
         assert load_public_key(answer["data"]["key"]).key_size == 2048
         assert answer["status"]["response_code"] == "DP02010001001"
+
+
+def test_the_transaction_list_is_kept_in_time_order_and_sliced_by_bisection():
+    from mmo_airtel.settings import AirtelSettings
+    from mmo_airtel.simulator.state import AirtelSandbox
+
+    sandbox = AirtelSandbox(AirtelSettings())
+    # the third one was made after the clock stepped back
+    for number, made in enumerate((1_000, 2_000, 1_500, 3_000)):
+        sandbox.add(
+            {
+                "account": "default",
+                "id": f"T{number}",
+                "currency": "UGX",
+                "kind": "payout",
+                "created_at": made,
+            }
+        )
+    records, first, last = sandbox.listed("default", "UGX", 1_500, 2_999)
+    assert [r["id"] for r in records[first:last]] == ["T2", "T1"]
+    assert [r["created_at"] for r in records] == [1_000, 1_500, 2_000, 3_000]
+    assert sandbox.listed("default", "KES", 0, 10**15) == ([], 0, 0)

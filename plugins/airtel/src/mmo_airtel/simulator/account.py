@@ -66,10 +66,9 @@ async def transaction_list(
         return refuse("Field validation failed: from, to, limit, offset", "ESB000008")
     if size < 1 or skip < 0:
         return refuse("Field validation failed: limit, offset", "ESB000008")
-    records = sandbox.by_currency.get((checked.account, checked.currency), ())
-    found = [r for r in records if low <= r["created_at"] <= high]
-    page = found[skip : skip + size]
-    return ok({"count": len(found), "transactions": [summary_entry(r) for r in page]})
+    records, first, last = sandbox.listed(checked.account, checked.currency, low, high)
+    page = records[min(first + skip, last) : min(first + skip + size, last)]
+    return ok({"count": last - first, "transactions": [summary_entry(r) for r in page]})
 
 
 def summary_entry(record: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ enabled for (`countries`) gets ROUTER007."""
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import secrets
 import time
@@ -120,7 +121,7 @@ class AirtelSandbox(Simulation):
         self.transactions: dict[tuple[str, str], dict[str, Any]] = {}
         # airtel_money_id -> (account, our id), collections
         self.by_airtel_id: dict[str, tuple[str, str]] = {}
-        # (account, currency) -> records, the transaction list
+        # (account, currency) -> records in `created_at` order, the transaction list
         self.by_currency: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.balances: dict[tuple[str, str], Decimal] = {}  # (account, currency)
         # (account, currency, DISB|COLL|...) for balance v2
@@ -224,6 +225,16 @@ class AirtelSandbox(Simulation):
             self.wallet_of(account, currency, wallet) + delta
         )
 
+    def listed(
+        self, account: str, currency: str, low: int, high: int
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """The account's transaction list in `currency` and the slice of it made from
+        `low` to `high` (milliseconds, both included), found by bisection, not a scan."""
+        records = self.by_currency.get((account, currency), [])
+        start = bisect.bisect_left(records, low, key=_created)
+        end = bisect.bisect_right(records, high, key=_created)
+        return records, start, end
+
     def find(self, account: str, transaction_id: str) -> dict[str, Any] | None:
         """The account's transaction of this id: another account's is not found."""
         return self.transactions.get((account, transaction_id))
@@ -235,7 +246,8 @@ class AirtelSandbox(Simulation):
     def add(self, record: dict[str, Any]) -> None:
         key = (record["account"], record["id"])
         self.transactions[key] = record
-        self.by_currency.setdefault((record["account"], record["currency"]), []).append(record)
+        listed = self.by_currency.setdefault((record["account"], record["currency"]), [])
+        bisect.insort(listed, record, key=_created)  # at the end, unless the clock stepped back
         if record["kind"] == "collection":
             self.by_airtel_id[record["airtel_money_id"]] = key
 
@@ -283,3 +295,7 @@ def airtel_id(prefix: str) -> str:
 
 # How a route handler asks for the state: `sandbox: Sandbox` (Litestar's named dependency).
 Sandbox = NamedDependency[AirtelSandbox]
+
+
+def _created(record: dict[str, Any]) -> int:
+    return record["created_at"]
