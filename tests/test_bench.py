@@ -80,7 +80,7 @@ def test_every_scenario_reports_every_figure(quick):
         assert figures["host_cpu_ms_per_lifecycle"] > 0, name
         assert figures["peak_rss_mb"] > 0, name
     assert result["knee"]["offered_rate"] in [float(s.removeprefix("step_")) for s in steps]
-    assert scenarios["burst_initiations"]["requests"] == 200
+    assert scenarios["burst_initiations"]["requests"] == 100
     assert scenarios["status_reads"]["reads"]["accepted"] > 0
 
 
@@ -95,11 +95,11 @@ def test_nothing_lost_and_nothing_left_open(quick):
 
 def test_the_simulators_callbacks_are_all_stored_and_applied(quick):
     callbacks = quick[0]["scenarios"]["burst_callbacks"]
-    assert callbacks["callbacks"] == 300
+    assert callbacks["callbacks"] == 150
     assert callbacks["captured_short"] == 0
     assert callbacks["callbacks_stored"] >= callbacks["callbacks"]
     assert callbacks["callbacks_lost"] == 0
-    assert callbacks["statuses"] == {"succeeded": 300}
+    assert callbacks["statuses"] == {"succeeded": 150}
 
 
 def test_pgbench_ceilings_and_ratios_are_measured(quick):

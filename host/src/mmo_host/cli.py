@@ -337,6 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "step_seconds",
         "burst",
         "callbacks",
+        "callback_seconds",
         "soak_payments",
         "soak_seconds",
         "soak_rate",
@@ -375,6 +376,9 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--step-seconds", type=float, help="seconds per step (default 15)")
     bench.add_argument("--burst", type=int, help="initiations at once (default 1000)")
     bench.add_argument("--callbacks", type=int, help="callbacks in the burst (default 10000)")
+    bench.add_argument(
+        "--callback-seconds", type=float, help="time limit to make their payments (default 120)"
+    )
     bench.add_argument("--soak-payments", type=int, help="soak payments (default 100000)")
     bench.add_argument("--soak-seconds", type=float, help="soak time limit (default 300)")
     bench.add_argument("--soak-rate", type=float, help="soak rate (default 80%% of the knee)")

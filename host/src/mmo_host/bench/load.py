@@ -213,16 +213,20 @@ async def pool(
     action: Callable[[Any], Awaitable[Any]],
     calls: Calls,
     tick: Callable[[int], None] | None = None,
+    seconds: float | None = None,
 ) -> None:
-    """Every item through `action`, `concurrency` at a time, as fast as answers come."""
+    """Every item through `action`, `concurrency` at a time, as fast as answers come; with
+    `seconds`, no new item is started after that long."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
     done = 0
 
+    deadline = None if seconds is None else time.monotonic() + seconds
+
     async def one() -> None:
         nonlocal done
-        while not queue.empty():
+        while not queue.empty() and (deadline is None or time.monotonic() < deadline):
             await action(queue.get_nowait())
             done += 1
             if tick is not None:

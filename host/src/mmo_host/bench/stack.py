@@ -191,7 +191,8 @@ class Postgres:
             return None
 
     def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", check=False)
+        if (self.pgdata / "postmaster.pid").exists():
+            self.run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", check=False)
 
 
 def redis_binary() -> str | None:
@@ -275,7 +276,9 @@ def temp_base(data_dir: str | None) -> tuple[Path, bool]:
         path = Path(data_dir).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path, False
-    return Path(tempfile.mkdtemp(prefix="mmo-bench-")), True
+    path = Path(tempfile.mkdtemp(prefix="mmo-bench-"))
+    path.chmod(0o755)  # mkdtemp's is private
+    return path, True
 
 
 def remove(path: Path) -> None:
