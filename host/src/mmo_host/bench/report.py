@@ -83,8 +83,10 @@ def markdown(result: dict[str, Any]) -> str:
             )
     ratios = result.get("ratios")
     if ratios:
+        best = result.get("throughput", {}).get("completions_per_s")
         notes.append(
-            f"- ratios: gateway/pattern {_v(ratios['gateway_of_pattern'])}, "
+            f"- ratios (the gateway's best step, {_v(best)} completed/s): "
+            f"gateway/pattern {_v(ratios['gateway_of_pattern'])}, "
             f"gateway/minimal {_v(ratios['gateway_of_minimal'])}, "
             f"pattern/minimal {_v(ratios['pattern_of_minimal'])}"
         )
@@ -94,6 +96,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"- totals: {totals['payments']} payments, lost {totals['lost']}, left open at the "
             f"scenarios' ends {totals['left_open_at_scenario_ends']}, still open after a last "
             f"drain of {totals['final_drain_s']} s: {totals['left_open']}"
+        )
+    relay = result.get("relay")
+    if relay:
+        notes.append(
+            f"- the simulator's callbacks through the relay, by the host's answer: "
+            f"{_v(relay.get('forwarded'))}; events received: {_v(relay.get('events'))}"
         )
     m = result.get("machine")
     if m:
