@@ -7,6 +7,7 @@ mmo simulate PROVIDER [--port P]  run one provider's simulator alone
 mmo setup PROVIDER [--account A]  run a provider's one-time setup (for one account)
 mmo keys create|list|rotate|revoke  API clients' keys (docs/security.md)
 mmo payouts submit FILE.csv       submit a payout batch to a running host and follow it
+mmo bench [--quick] [--json PATH]  the gateway under load (docs/performance.md)
 """
 
 from __future__ import annotations
@@ -636,6 +637,72 @@ def _payouts_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_payouts)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mmo_host.bench import Options, run
+    from mmo_host.bench.report import markdown
+
+    options = Options.quick_defaults() if args.quick else Options()
+    for name in (
+        "latency_ms",
+        "step_seconds",
+        "burst",
+        "callbacks",
+        "callback_seconds",
+        "soak_payments",
+        "soak_seconds",
+        "soak_rate",
+        "drain_seconds",
+        "pgbench_seconds",
+        "pgbench_clients",
+        "workers",
+        "data_dir",
+    ):
+        if getattr(args, name) is not None:
+            setattr(options, name, getattr(args, name))
+    if args.rates:
+        options.rates = [float(r) for r in args.rates.split(",")]
+    options.redis = args.redis
+    options.keep = args.keep
+    options.progress = not args.no_progress
+    result = run(options)
+    table = markdown(result)
+    print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    return 0
+
+
+def _bench_parser(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="the gateway under load (docs/performance.md)")
+    bench.add_argument("--quick", action="store_true", help="everything small (CI smoke)")
+    bench.add_argument("--json", help="write the result as JSON here")
+    bench.add_argument("--markdown", help="write the table here too")
+    bench.add_argument("--latency-ms", type=int, help="the simulator's latency (default 3)")
+    bench.add_argument("--rates", help="the stepped rates, per second (default 25,50,75,100,150)")
+    bench.add_argument("--step-seconds", type=float, help="seconds per step (default 15)")
+    bench.add_argument("--burst", type=int, help="initiations at once (default 1000)")
+    bench.add_argument("--callbacks", type=int, help="callbacks in the burst (default 10000)")
+    bench.add_argument(
+        "--callback-seconds", type=float, help="time limit to make their payments (default 120)"
+    )
+    bench.add_argument("--soak-payments", type=int, help="soak payments (default 100000)")
+    bench.add_argument("--soak-seconds", type=float, help="soak time limit (default 300)")
+    bench.add_argument("--soak-rate", type=float, help="soak rate (default 80%% of the knee)")
+    bench.add_argument("--drain-seconds", type=float, help="wait for final states (default 30)")
+    bench.add_argument("--pgbench-seconds", type=int, help="each pgbench run (default 15)")
+    bench.add_argument("--pgbench-clients", type=int, help="pgbench clients (default 8)")
+    bench.add_argument("--workers", type=int, help="passed to mmo serve --workers")
+    bench.add_argument("--redis", action="store_true", help="run a Redis for the host too")
+    bench.add_argument("--data-dir", help="the bench's directory (default: a temporary one)")
+    bench.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    bench.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    bench.set_defaults(func=cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmo", description="Mobile-money gateway")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -681,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _keys_parser(sub)
     _payouts_parser(sub)
+    _bench_parser(sub)
     return parser
 
 

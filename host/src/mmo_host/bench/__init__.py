@@ -1,0 +1,5 @@
+"""`mmo bench`: the gateway under load, with the database's own ceilings (docs/performance.md)."""
+
+from mmo_host.bench.run import Options, run
+
+__all__ = ["Options", "run"]
