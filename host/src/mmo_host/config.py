@@ -97,7 +97,7 @@ class HostConfig:
     # requests in flight per process before `503 overloaded` (mmo_host.admission; 0: off):
     # the API's, and the operators' webhooks' own share
     max_in_flight: int = 64
-    max_in_flight_webhooks: int = 32
+    max_in_flight_webhooks: int = 128
     run_worker: bool = True
     worker_concurrency: int = 10
     job_lease: float = 120.0
@@ -181,7 +181,7 @@ class HostConfig:
                 "rate_limit_api": int(env.get("MMO_RATE_LIMIT_API", "200")),
                 "rate_limit_webhooks": int(env.get("MMO_RATE_LIMIT_WEBHOOKS", "100")),
                 "max_in_flight": int(env.get("MMO_MAX_IN_FLIGHT", "64")),
-                "max_in_flight_webhooks": int(env.get("MMO_MAX_IN_FLIGHT_WEBHOOKS", "32")),
+                "max_in_flight_webhooks": int(env.get("MMO_MAX_IN_FLIGHT_WEBHOOKS", "128")),
             }
         except ValueError as exc:
             raise ConfigurationError(f"Invalid number in settings: {exc}") from None
