@@ -32,7 +32,7 @@ from tests.conftest import API_KEY, _free_port, attach_log_scan, host_environ, w
 LIMIT = 4
 BURST = 40
 EARLY = 6  # payments made before the burst, whose callbacks arrive during it
-LATENCY_MS = 2000  # each admitted POST holds its slot this long (the STK push)
+LATENCY_MS = 3000  # each admitted POST holds its slot this long (the STK push)
 CALLBACK_DELAY_MS = 1000  # the early payments' callbacks land while the slots are held
 
 
