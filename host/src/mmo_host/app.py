@@ -24,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from mmo_core.registry import ProviderRegistry
 
 from mmo_host import dashboard, logs, metrics, simulators
+from mmo_host.admission import AdmissionMiddleware
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.admin_audit import AdminAuditController
@@ -71,6 +72,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_openapi(app_config)
         self._configure_dashboard(app_config)
         self._configure_observability(app_config)
+        self._configure_admission(app_config)
         self._configure_lifespan(app_config)
         return app_config
 
@@ -179,6 +181,18 @@ class GatewayPlugin(InitPluginProtocol):
         )
         if enabled:
             app_config.route_handlers.append(metrics.metrics_endpoint)
+
+    def _configure_admission(self, app_config: AppConfig) -> None:
+        """Requests in flight per process, API and webhooks apart (mmo_host.admission):
+        right inside the observer, so refusals are counted and logged, and before hygiene
+        reads a body."""
+        config = self.gateway.config
+        app_config.middleware.insert(
+            1,
+            AdmissionMiddleware(
+                config.max_in_flight, config.max_in_flight_webhooks, metrics.of(self.gateway)
+            ),
+        )
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:
         app_config.lifespan.append(self._lifespan)

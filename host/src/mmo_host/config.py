@@ -94,6 +94,10 @@ class HostConfig:
     # requests per second per API client / per webhook source address (0: off)
     rate_limit_api: int = 200
     rate_limit_webhooks: int = 100
+    # requests in flight per process before `503 overloaded` (mmo_host.admission; 0: off):
+    # the API's, and the operators' webhooks' own share
+    max_in_flight: int = 64
+    max_in_flight_webhooks: int = 128
     run_worker: bool = True
     worker_concurrency: int = 10
     job_lease: float = 120.0
@@ -161,7 +165,7 @@ class HostConfig:
             port = int(env.get("MMO_PORT", "8000"))
             timeout = float(env.get("MMO_OPERATOR_TIMEOUT", "30"))
             max_webhook = int(env.get("MMO_MAX_WEBHOOK_BYTES", str(256 * 1024)))
-            numbers: dict[str, object] = {
+            numbers: dict[str, int | float | None] = {
                 "worker_concurrency": int(env.get("MMO_WORKER_CONCURRENCY", "10")),
                 "job_lease": float(env.get("MMO_JOB_LEASE", "120")),
                 "poll_after": float(env["MMO_POLL_AFTER"]) if env.get("MMO_POLL_AFTER") else None,
@@ -176,9 +180,14 @@ class HostConfig:
                 "breaker_cooldown": float(env.get("MMO_BREAKER_COOLDOWN", "30")),
                 "rate_limit_api": int(env.get("MMO_RATE_LIMIT_API", "200")),
                 "rate_limit_webhooks": int(env.get("MMO_RATE_LIMIT_WEBHOOKS", "100")),
+                "max_in_flight": int(env.get("MMO_MAX_IN_FLIGHT", "64")),
+                "max_in_flight_webhooks": int(env.get("MMO_MAX_IN_FLIGHT_WEBHOOKS", "128")),
             }
         except ValueError as exc:
             raise ConfigurationError(f"Invalid number in settings: {exc}") from None
+        for name in ("max_in_flight", "max_in_flight_webhooks"):
+            if (numbers[name] or 0) < 0:
+                raise ConfigurationError(f"MMO_{name.upper()} must be 0 (off) or more")
         values: dict[str, object] = {
             "environment": environment,
             "host": env.get("MMO_HOST", "127.0.0.1"),

@@ -12,7 +12,9 @@ where things happen, one call each:
 - callbacks by outcome flag (`callback`, where `callbacks._mark` writes it);
 - payments reaching a status, by provider, type, status and gateway failure code
   (`transition`, in `payments.apply_transition`);
-- event deliveries by event type and outcome (`delivery`, in the worker).
+- event deliveries by event type and outcome (`delivery`, in the worker);
+- requests refused by admission control, by pool (`admission_refused`, from
+  `mmo_host.admission`), beside each pool's requests in flight (read when scraped).
 
 Read from their owners when Prometheus scrapes (`exposition`): circuit-breaker state per
 key, the job queue (open and due jobs per kind, age of the oldest due job), open attention
@@ -29,7 +31,7 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -166,6 +168,19 @@ class Metrics:
             ["type", "outcome"],
             registry=r,
         )
+        # admission control (mmo_host.admission): refusals, and what is in flight now
+        self.admission_refusals = Counter(
+            "mmo_admission_refused",
+            "Requests refused 503 overloaded because their pool (api, webhooks) was full",
+            ["pool"],
+            registry=r,
+        )
+        self.admission_in_flight = Gauge(
+            "mmo_admission_in_flight",
+            "Requests in flight in this process, by admission pool (api, webhooks)",
+            ["pool"],
+            registry=r,
+        )
         self.breaker_state = Gauge(
             "mmo_breaker_state",
             "Circuit-breaker state per key: 1 for the state it is in, 0 for the others",
@@ -207,6 +222,14 @@ class Metrics:
     def http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_seconds.labels(method, route).observe(seconds)
+
+    def admission_refused(self, pool: str) -> None:
+        self.admission_refusals.labels(pool).inc()
+
+    def admission_watch(self, pool: str, in_flight: Callable[[], float]) -> None:
+        """Read a pool's requests in flight when scraped; its refusals start at 0."""
+        self.admission_in_flight.labels(pool).set_function(in_flight)
+        self.admission_refusals.labels(pool)
 
     # -- read at scrape time -----------------------------------------------------------------
 
