@@ -39,6 +39,7 @@ class Calls:
     created: dict[str, str] = field(default_factory=dict)  # payment id -> idempotency key
     refused_fast: list[float] = field(default_factory=list)  # latencies of 429/503 answers
     retry_after: int = 0  # 429/503 answers that said when to come back
+    retried: int = 0  # refusals sent again after their Retry-After (the burst, as a caller)
     sent: int = 0
     late_starts: int = 0  # requests the generator sent more than 50 ms after their time
     started: float = 0.0
@@ -90,6 +91,7 @@ class Calls:
                 "count": len(self.refused_fast),
                 "with_retry_after": self.retry_after,
                 "p99_ms": ms(percentile(self.refused_fast, 99)),
+                "retried": self.retried,
             },
             "late_starts": self.late_starts,
         }
@@ -125,7 +127,10 @@ class Client:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def create(self, calls: Calls) -> str | None:
+    async def create(self, calls: Calls, retries: int = 0) -> str | None:
+        """One payment; with `retries`, a refusal that says when to come back (429/503 with
+        `Retry-After`, the host's admission control) is sent again then, with the same
+        Idempotency-Key, as an orchestrator would: counted as refused, not as an error."""
         i, msisdn = self.numbers.next()
         key = f"bench-{self.run}-{i}"
         body = {
@@ -136,14 +141,24 @@ class Client:
             "reference": f"B{i}",
         }
         calls.sent += 1
-        started = time.monotonic()
-        try:
-            response = await self.http.post(
-                "/api/v1/payments", json=body, headers={"Idempotency-Key": key}
-            )
-        except httpx.HTTPError as exc:
-            calls.record(started, None, type(exc).__name__)
-            return None
+        while True:
+            started = time.monotonic()
+            try:
+                response = await self.http.post(
+                    "/api/v1/payments", json=body, headers={"Idempotency-Key": key}
+                )
+            except httpx.HTTPError as exc:
+                calls.record(started, None, type(exc).__name__)
+                return None
+            wait = response.headers.get("retry-after", "")
+            if retries > 0 and response.status_code in (429, 503) and wait.isdigit():
+                retries -= 1
+                calls.refused_fast.append(time.monotonic() - started)
+                calls.retry_after += 1
+                calls.retried += 1
+                await asyncio.sleep(int(wait))
+                continue
+            break
         calls.record(started, response, None)
         if response.status_code in ACCEPTED:
             payment_id = str(response.json()["id"])

@@ -402,7 +402,7 @@ class Bench:
             over["of_knee"] = _ratio(over["completions_per_s"], knee["completions_per_s"])
             await self.measured(
                 "burst_initiations",
-                lambda calls: burst(o.burst, lambda: client.create(calls), calls),
+                lambda calls: burst(o.burst, lambda: client.create(calls, retries=30), calls),
             )
         finally:
             await client.close()
