@@ -356,10 +356,18 @@ class Worker:
             error = type(exc).__name__
         metrics.delivery(self.gateway, job, event, error)
         if error is None:
-            await jobs.finish(job, self.id)
+            # the job finished (as jobs.finish does) and the event marked delivered in one
+            # statement: the CTE's update runs whether or not the outer one matches
             await db.fetch(
-                "UPDATE outbox_events SET delivered_at = COALESCE(delivered_at, now()) "
-                "WHERE id = $1",
+                """WITH finished AS (
+                       UPDATE jobs SET done_at = CASE WHEN rescheduled THEN NULL ELSE now() END,
+                                       locked_by = NULL, locked_until = NULL,
+                                       rescheduled = false
+                       WHERE id = $1 AND locked_by = $2)
+                   UPDATE outbox_events SET delivered_at = COALESCE(delivered_at, now())
+                   WHERE id = $3""",
+                job.id,
+                self.id,
                 event.id,
             )
             return
