@@ -63,8 +63,13 @@ def bound(**values: Any) -> Iterator[None]:
     if not present:
         yield
         return
-    with structlog.contextvars.bound_contextvars(**present):
+    # each value's token puts back what was bound before (bound_contextvars reads every
+    # context variable of the task to do the same)
+    tokens = structlog.contextvars.bind_contextvars(**present)
+    try:
         yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 def current(key: str) -> Any:
