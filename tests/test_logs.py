@@ -212,6 +212,36 @@ def test_the_formatter_scrubs_what_structlog_did_not():
     assert line["event"] == "y 071*****78" and line["api_key"] == "[redacted]"
 
 
+def test_a_json_line_writes_any_value():
+    import datetime as dt
+    from decimal import Decimal
+
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    event_id = uuid.uuid4()
+    chained = logs.scrub(
+        None,
+        "info",
+        {
+            "event": "café",
+            "event_id": event_id,
+            "amount": Decimal("1.50"),
+            "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "odd": Odd(),
+            "big": 2**70,
+            "none": None,
+        },
+    )
+    text = logs.formatter("json").format(structlog_record(chained))
+    line = json.loads(text)
+    assert "\n" not in text and line["event"] == "café"
+    assert line["event_id"] == str(event_id) and line["amount"] == "1.50"
+    assert line["at"].startswith("2026-01-01T00:00:00") and line["odd"] == "<odd>"
+    assert line["big"] == 2**70 and line["none"] is None
+
+
 def test_structlog_lines_are_scrubbed_before_any_handler():
     scrubbed = logs.scrub(None, "info", {"event": "x 254712345678", "token": "abc", "n": 5})
     assert scrubbed == {"event": "x 254*******78", "token": "[redacted]", "n": 5}

@@ -22,6 +22,7 @@ string and redacts fields named like secrets, before any handler sees the record
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -30,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import structlog
 from mmo_core.phones import mask
 
@@ -188,12 +190,21 @@ def get_logger(name: str) -> Any:
     return structlog.stdlib.get_logger(name)
 
 
+def _dumps(value: Any, default: Any = None, **_: Any) -> str:
+    """One JSON line, by msgspec (several times the standard encoder's speed); the standard
+    encoder for what msgspec cannot write (an integer past 64 bits)."""
+    try:
+        return msgspec.json.encode(value, enc_hook=default).decode()
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return json.dumps(value, default=default)
+
+
 def formatter(fmt: str) -> logging.Formatter:
     """The formatter of one line per record: JSON, or a readable line (`console`)."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(
             colors=False, exception_formatter=structlog.dev.plain_traceback
