@@ -184,6 +184,64 @@ def test_numbers_are_masked_and_secrets_redacted():
     assert line["level"] == "warning" and line["logger"] == "mmo.test"
 
 
+def structlog_record(event: dict[str, Any]) -> logging.LogRecord:
+    """A record as structlog's `wrap_for_formatter` hands it to logging."""
+    made = logging.LogRecord("mmo.test", logging.ERROR, __file__, 1, event, (), None)
+    made._logger = logging.getLogger("mmo.test")  # type: ignore[attr-defined]
+    made._name = "error"  # type: ignore[attr-defined]
+    return made
+
+
+def test_the_formatter_scrubs_what_structlog_did_not():
+    # a line scrubbed in structlog's chain: its fields as they were, the traceback the
+    # formatter adds is scrubbed too
+    chained = logs.scrub(
+        None, "error", {"event": "x +254712345678", "token": "abc", "n": 5, "exc_info": True}
+    )
+    try:
+        raise RuntimeError("payer 254712345678 refused")
+    except RuntimeError:
+        line = json.loads(logs.formatter("json").format(structlog_record(chained)))
+    assert line["event"] == "x +254*******78" and line["token"] == "[redacted]"
+    assert line["n"] == 5
+    assert "254*******78" in line["exception"] and "254712345678" not in line["exception"]
+    assert "_record" not in line and "_from_structlog" not in line
+    # a structlog line that did not pass through `scrub` (another configuration): all of it
+    raw = {"event": "y 0712345678", "api_key": "sk_live_abcdefghijklmnopqrstuvwx"}
+    line = json.loads(logs.formatter("json").format(structlog_record(raw)))
+    assert line["event"] == "y 071*****78" and line["api_key"] == "[redacted]"
+
+
+def test_a_json_line_writes_any_value():
+    import datetime as dt
+    from decimal import Decimal
+
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    event_id = uuid.uuid4()
+    chained = logs.scrub(
+        None,
+        "info",
+        {
+            "event": "café",
+            "event_id": event_id,
+            "amount": Decimal("1.50"),
+            "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "odd": Odd(),
+            "big": 2**70,
+            "none": None,
+        },
+    )
+    text = logs.formatter("json").format(structlog_record(chained))
+    line = json.loads(text)
+    assert "\n" not in text and line["event"] == "café"
+    assert line["event_id"] == str(event_id) and line["amount"] == "1.50"
+    assert line["at"].startswith("2026-01-01T00:00:00") and line["odd"] == "<odd>"
+    assert line["big"] == 2**70 and line["none"] is None
+
+
 def test_structlog_lines_are_scrubbed_before_any_handler():
     scrubbed = logs.scrub(None, "info", {"event": "x 254712345678", "token": "abc", "n": 5})
     assert scrubbed == {"event": "x 254*******78", "token": "[redacted]", "n": 5}

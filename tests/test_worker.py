@@ -246,6 +246,51 @@ async def test_every_state_change_is_delivered_signed(api, host, event_receiver)
     assert (await api.post(f"/api/v1/admin/events/{uuid.uuid4()}/resend")).status_code == 404
 
 
+async def test_one_claims_events_are_read_together_and_marked_delivered(
+    api, host, event_receiver, monkeypatch
+):
+    payment = await create_fake_payment(api)
+    await worker(host).drain()  # whatever the payment queued so far
+    found = await db.fetch(
+        "SELECT id FROM outbox_events WHERE payment_id = $1", uuid.UUID(payment["id"])
+    )
+    target = event_receiver.url + "?again"
+    for row in found:
+        await db.fetch(
+            "INSERT INTO jobs (kind, payment_id, event_id, target) VALUES ('deliver', $1, $2, $3)",
+            uuid.UUID(payment["id"]),
+            row["id"],
+            target,
+        )
+    await db.fetch(
+        "UPDATE outbox_events SET delivered_at = NULL WHERE payment_id = $1",
+        uuid.UUID(payment["id"]),
+    )
+    reads: list[str] = []
+    fetch_as = db.fetch_as
+
+    async def counted(record, sql, *args):
+        if "outbox_events" in sql:
+            reads.append(sql)
+        return await fetch_as(record, sql, *args)
+
+    monkeypatch.setattr(db, "fetch_as", counted)
+    before = len(event_receiver.requests)
+    await worker(host).drain()
+    assert len(found) >= 2 and len(reads) == 1  # one statement for the claim's events
+    sent = {json.loads(r.body)["id"] for r in event_receiver.requests[before:]}
+    assert sent == {str(row["id"]) for row in found}
+    jobs_left = await db.fetch(
+        "SELECT id FROM jobs WHERE target = $1 AND (done_at IS NULL OR locked_by IS NOT NULL)",
+        target,
+    )
+    undelivered = await db.fetch(
+        "SELECT id FROM outbox_events WHERE payment_id = $1 AND delivered_at IS NULL",
+        uuid.UUID(payment["id"]),
+    )
+    assert jobs_left == [] and undelivered == []
+
+
 async def test_a_failed_delivery_is_retried_later(api, host):
     payment = await create_fake_payment(api)
     event = await db.fetchrow(

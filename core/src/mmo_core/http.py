@@ -7,17 +7,143 @@ timeout, pool timeout) is `ProviderUnavailable`, safe to send again; one that ma
 reached the operator (read timeout, connection dropped mid-answer) is `OutcomeUnknown` when
 it moves money, `ProviderUnavailable` when it only reads. Authenticated calls to an
 operator go through `mmo_core.operator.OperatorClient`, which uses both.
+
+What a request costs the host (issue 17): httpcore checks every pooled connection on every
+request and response (is it closed, expired, or readable, i.e. dropped by the server), and
+anyio builds a dict of attributes each time it is asked for a stream's socket; that was
+about a sixth of the host's CPU with a few dozen pooled connections. The pool's streams
+here keep their socket (the same readability check, without the dict) and send a
+request's head and body in one write, idle connections expire after `keepalive_expiry`,
+and the cookie jar is only read when a response sets a cookie.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import ssl
+import typing
+from collections.abc import Iterable, Mapping
 
+import anyio
+import httpcore
 import httpx
+from httpcore._backends.anyio import AnyIOBackend, AnyIOStream
+from httpcore._utils import is_socket_readable
 
 from mmo_core.errors import MmoError, OutcomeUnknown, ProviderTimeout, ProviderUnavailable
 
 USER_AGENT = "mmo-gateway/0.1"
+
+
+# bytes a stream holds back before it writes them anyway (a large or streamed body)
+_COALESCE_LIMIT = 64 * 1024
+
+
+class _Stream(AnyIOStream):
+    """httpcore's anyio stream, with its socket looked up once (httpcore asks whether it is
+    readable for every pooled connection on every request), and a request's writes sent as
+    one: httpcore writes the head and the body apart, each a send and a turn of the event
+    loop; here they wait for the first read (the answer), or for 64 KiB."""
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        super().__init__(stream)
+        self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._write_timeout: float | None = None
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        self._pending.append(buffer)
+        self._pending_size += len(buffer)
+        self._write_timeout = timeout
+        if self._pending_size >= _COALESCE_LIMIT:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        await super().write(data, self._write_timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._pending:
+            # as httpcore does when a write fails: read what the server answered before it
+            # closed (or learn that it said nothing)
+            with contextlib.suppress(httpcore.WriteError):
+                await self._flush()
+        return await super().read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        self._pending.clear()
+        self._pending_size = 0
+        await super().aclose()
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable":
+            return is_socket_readable(self._socket)
+        if info == "socket":
+            return self._socket
+        return super().get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self._pending:
+            await self._flush()
+        wrapped = await super().start_tls(ssl_context, server_hostname, timeout)
+        assert isinstance(wrapped, AnyIOStream)
+        return _Stream(wrapped._stream)
+
+
+class _Backend(AnyIOBackend):
+    """httpcore's anyio backend, whose streams are `_Stream`s."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
+        assert isinstance(stream, AnyIOStream)
+        return _Stream(stream._stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await super().connect_unix_socket(path, timeout, socket_options)
+        assert isinstance(stream, AnyIOStream)
+        return _Stream(stream._stream)
+
+
+class _Cookies(httpx.Cookies):
+    """A client's cookie jar that is only read when a response sets a cookie (httpx builds
+    two urllib adapters for every response otherwise)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+def _lighten(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client's pools (its own and any proxy's from the environment) open `_Stream`s,
+    and its cookie jar is read only when a response sets a cookie."""
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.AsyncConnectionPool):
+            pool._network_backend = _Backend()
+    client._cookies = _Cookies(client.cookies)
+    return client
 
 
 def create_http_client(
@@ -27,22 +153,31 @@ def create_http_client(
     connect_timeout: float = 5.0,
     max_connections: int = 100,
     max_keepalive_connections: int = 20,
+    keepalive_expiry: float = 5.0,
     headers: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` for one operator: timeouts, pooling, no redirects followed."""
+    """An `httpx.AsyncClient` for one operator: timeouts, pooling, no redirects followed.
+
+    Make one per operator account and keep it (the gateway keeps it in the account's
+    context): every call of that account reuses its pool. An idle connection is closed
+    after `keepalive_expiry` seconds, and at most `max_keepalive_connections` are kept.
+    """
     merged = {"User-Agent": USER_AGENT}
     merged.update(headers or {})
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        ),
-        headers=merged,
-        follow_redirects=False,
-        transport=transport,
+    return _lighten(
+        httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_keepalive_connections,
+                keepalive_expiry=keepalive_expiry,
+            ),
+            headers=merged,
+            follow_redirects=False,
+            transport=transport,
+        )
     )
 
 

@@ -270,9 +270,10 @@ class Gateway:
 
     @property
     def event_http(self) -> httpx.AsyncClient:
-        """The client that delivers events to the orchestrator (opened on first use)."""
+        """The client that delivers events to the orchestrator (opened on first use, one
+        pool for every delivery: the core's client, whose per-request checks are cheap)."""
         if self._event_http is None:
-            self._event_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+            self._event_http = create_http_client(timeout=10.0, connect_timeout=10.0)
         return self._event_http
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ string and redacts fields named like secrets, before any handler sees the record
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -30,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import structlog
 from mmo_core.phones import mask
 
@@ -63,8 +65,13 @@ def bound(**values: Any) -> Iterator[None]:
     if not present:
         yield
         return
-    with structlog.contextvars.bound_contextvars(**present):
+    # each value's token puts back what was bound before (bound_contextvars reads every
+    # context variable of the task to do the same)
+    tokens = structlog.contextvars.bind_contextvars(**present)
+    try:
         yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 def current(key: str) -> Any:
@@ -86,15 +93,41 @@ def follow(row: Any) -> None:
 
 
 def _mask_text(text: str) -> str:
-    return _NUMBER.sub(lambda m: mask(m.group(0)), text)
+    return _NUMBER.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    return mask(match.group(0))
+
+
+# what a field's name says of its value: a secret, a phone number, or neither; the same
+# few names come back on every line, so each is judged once (up to a bound)
+_SECRET, _PHONE, _PLAIN = 1, 2, 0
+_KINDS: dict[str, int] = {}
+_KINDS_KEPT = 4096
+
+
+def _kind(key: str) -> int:
+    found = _KINDS.get(key)
+    if found is None:
+        lowered = key.lower()
+        if any(part in lowered for part in _SECRET_PARTS):
+            found = _SECRET
+        else:
+            found = _PHONE if lowered in _NUMBER_FIELDS else _PLAIN
+        if len(_KINDS) < _KINDS_KEPT:
+            _KINDS[key] = found
+    return found
 
 
 def _scrubbed(key: str, value: Any) -> Any:
-    lowered = key.lower()
-    if any(part in lowered for part in _SECRET_PARTS):
+    kind = _kind(key)
+    if kind == _SECRET:
         return "[redacted]" if value else value
     if isinstance(value, str):
-        return mask(value) if lowered in _NUMBER_FIELDS else _mask_text(value)
+        return mask(value) if kind == _PHONE else _mask_text(value)
+    if value is None or isinstance(value, int | float):
+        return value
     if isinstance(value, Mapping):
         return {k: _scrubbed(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -102,9 +135,24 @@ def _scrubbed(key: str, value: Any) -> Any:
     return value
 
 
+class _Scrubbed(dict[str, Any]):
+    """An event dict `scrub` made: the formatter need not scrub it again."""
+
+
 def scrub(_: Any, __: str, event_dict: Any) -> Any:
     """Mask phone numbers in every string, redact every field named like a secret."""
-    return {key: _scrubbed(key, value) for key, value in event_dict.items()}
+    return _Scrubbed((key, _scrubbed(key, value)) for key, value in event_dict.items())
+
+
+def _scrub_formatted(logger: Any, name: str, event_dict: Any) -> Any:
+    """The formatter's scrub: a structlog line that `scrub` made in structlog's chain needs
+    only what the formatter added since (the traceback); any other record, all of it."""
+    record = event_dict.get("_record")
+    if event_dict.get("_from_structlog") and isinstance(getattr(record, "msg", None), _Scrubbed):
+        if "exception" in event_dict:
+            event_dict["exception"] = _scrubbed("exception", event_dict["exception"])
+        return event_dict
+    return scrub(logger, name, event_dict)
 
 
 _SHARED: list[Any] = [
@@ -142,23 +190,34 @@ def get_logger(name: str) -> Any:
     return structlog.stdlib.get_logger(name)
 
 
+def _dumps(value: Any, default: Any = None, **_: Any) -> str:
+    """One JSON line, by msgspec (several times the standard encoder's speed); the standard
+    encoder for what msgspec cannot write (an integer past 64 bits)."""
+    try:
+        return msgspec.json.encode(value, enc_hook=default).decode()
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return json.dumps(value, default=default)
+
+
 def formatter(fmt: str) -> logging.Formatter:
     """The formatter of one line per record: JSON, or a readable line (`console`)."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     )
-    final: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    final: list[Any] = []
     if fmt == "json":
         final.append(structlog.processors.format_exc_info)  # the traceback as one field
+    # scrubbed before the meta keys go: they say whether structlog's chain scrubbed it
+    final += [_scrub_formatted, structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
-        processors=[*final, scrub, renderer],
+        processors=[*final, renderer],
     )
 
 

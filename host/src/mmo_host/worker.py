@@ -59,6 +59,9 @@ class Worker:
         self.invariant_every = invariant_every
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.handled = 0
+        # event ids asked for by the jobs now starting (`_event`), read together
+        self._events_wanted: dict[Any, list[asyncio.Future[EventRecord | None]]] | None = None
+        self._events_read: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started", self.id)
@@ -331,13 +334,40 @@ class Worker:
     # -- events ----------------------------------------------------------------------------
 
     async def _event(self, job: JobRecord) -> EventRecord:
-        """The job's event (a foreign key: it exists while its job does)."""
-        event = await db.fetchrow_as(
-            EventRecord, "SELECT * FROM outbox_events WHERE id = $1", job.event_id
-        )
+        """The job's event (a foreign key: it exists while its job does). The event jobs of
+        one claim start together, and their events are read in one statement."""
+        loop = asyncio.get_running_loop()
+        wanted = self._events_wanted
+        if wanted is None:
+            wanted = self._events_wanted = {}
+            self._events_read = loop.create_task(self._read_events())
+        future: asyncio.Future[EventRecord | None] = loop.create_future()
+        wanted.setdefault(job.event_id, []).append(future)
+        event = await future
         if event is None:
             raise LookupError(f"job {job.id}: no event {job.event_id}")
         return event
+
+    async def _read_events(self) -> None:
+        await asyncio.sleep(0)  # the other jobs of the claim ask for theirs meanwhile
+        wanted, self._events_wanted = self._events_wanted or {}, None
+        try:
+            found = {
+                event.id: event
+                for event in await db.fetch_as(
+                    EventRecord, "SELECT * FROM outbox_events WHERE id = ANY($1)", list(wanted)
+                )
+            }
+        except Exception as exc:
+            for futures in wanted.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for event_id, futures in wanted.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(found.get(event_id))
 
     async def _job_deliver(self, job: JobRecord) -> None:
         event = await self._event(job)
@@ -356,10 +386,18 @@ class Worker:
             error = type(exc).__name__
         metrics.delivery(self.gateway, job, event, error)
         if error is None:
-            await jobs.finish(job, self.id)
+            # the job finished (as jobs.finish does) and the event marked delivered in one
+            # statement: the CTE's update runs whether or not the outer one matches
             await db.fetch(
-                "UPDATE outbox_events SET delivered_at = COALESCE(delivered_at, now()) "
-                "WHERE id = $1",
+                """WITH finished AS (
+                       UPDATE jobs SET done_at = CASE WHEN rescheduled THEN NULL ELSE now() END,
+                                       locked_by = NULL, locked_until = NULL,
+                                       rescheduled = false
+                       WHERE id = $1 AND locked_by = $2)
+                   UPDATE outbox_events SET delivered_at = COALESCE(delivered_at, now())
+                   WHERE id = $3""",
+                job.id,
+                self.id,
                 event.id,
             )
             return

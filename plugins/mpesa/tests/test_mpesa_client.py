@@ -133,9 +133,19 @@ def test_whole_shillings_only():
 def test_security_credential_is_pkcs1v15_of_the_password():
     settings = MpesaSettings()
     key = serialization.load_pem_private_key(bundled("simulator-key.pem").encode(), None)
-    one, two = client.security_credential(settings), client.security_credential(settings)
-    assert one != two  # random padding: never compare ciphertexts
+    one = client.security_credential(settings)
     assert key.decrypt(base64.b64decode(one), padding.PKCS1v15()) == b"Safaricom999!*!"
+
+
+def test_security_credential_is_encrypted_once_per_password():
+    # the credential is reusable (Daraja FAQ 21): one RSA encryption per certificate and
+    # password, not one per call; another password gets its own
+    key = serialization.load_pem_private_key(bundled("simulator-key.pem").encode(), None)
+    first = client.security_credential(MpesaSettings())
+    assert client.security_credential(MpesaSettings()) == first
+    other = client.security_credential(MpesaSettings(initiator_password="Another#Pass1"))
+    assert other != first
+    assert key.decrypt(base64.b64decode(other), padding.PKCS1v15()) == b"Another#Pass1"
 
 
 def test_certificate_from_text_and_file(tmp_path):

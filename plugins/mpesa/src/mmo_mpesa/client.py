@@ -158,9 +158,27 @@ def whole_shillings(amount: Decimal) -> int:
     return int(amount)
 
 
+# (certificate, initiator password) -> its SecurityCredential: Daraja's credential is
+# reusable (the notes, section 8: FAQ 21), so one RSA encryption serves every call of an
+# account until its certificate or password changes
+_CREDENTIALS: dict[tuple[str, str], str] = {}
+_CREDENTIALS_KEPT = 64
+
+
 def security_credential(settings: MpesaSettings) -> str:
-    """base64(RSA-PKCS#1-v1.5(initiator password)) with Safaricom's certificate."""
-    return rsa_encrypt_pkcs1v15(settings.certificate_pem(), settings.initiator_password)
+    """base64(RSA-PKCS#1-v1.5(initiator password)) with Safaricom's certificate, computed
+    once per certificate and password."""
+    # a configured certificate (its text, or its file read now: a replaced file counts),
+    # or "" for the bundled TEST certificate, which never changes
+    given = settings.certificate or settings.certificate_file
+    key = (settings.certificate_pem() if given else "", settings.initiator_password)
+    found = _CREDENTIALS.get(key)
+    if found is None:
+        if len(_CREDENTIALS) >= _CREDENTIALS_KEPT:
+            _CREDENTIALS.clear()
+        pem = key[0] or settings.certificate_pem()
+        found = _CREDENTIALS[key] = rsa_encrypt_pkcs1v15(pem, settings.initiator_password)
+    return found
 
 
 def decimal(value: Any) -> Decimal | None:
