@@ -12,14 +12,13 @@ What a request costs the host (issue 17): httpcore checks every pooled connectio
 request and response (is it closed, expired, or readable, i.e. dropped by the server), and
 anyio builds a dict of attributes each time it is asked for a stream's socket; that was
 about a sixth of the host's CPU with a few dozen pooled connections. The pool's streams
-here keep their socket (the same readability check, without the dict) and send a
-request's head and body in one write, idle connections expire after `keepalive_expiry`,
-and the cookie jar is only read when a response sets a cookie.
+here keep their socket (the same readability check, without the dict), idle connections
+expire after `keepalive_expiry`, and the cookie jar is only read when a response sets a
+cookie.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 import typing
 from collections.abc import Iterable, Mapping
@@ -35,50 +34,13 @@ from mmo_core.errors import MmoError, OutcomeUnknown, ProviderTimeout, ProviderU
 USER_AGENT = "mmo-gateway/0.1"
 
 
-# bytes a stream holds back before it writes them anyway (a large or streamed body)
-_COALESCE_LIMIT = 64 * 1024
-
-
 class _Stream(AnyIOStream):
     """httpcore's anyio stream, with its socket looked up once (httpcore asks whether it is
-    readable for every pooled connection on every request), and a request's writes sent as
-    one: httpcore writes the head and the body apart, each a send and a turn of the event
-    loop; here they wait for the first read (the answer), or for 64 KiB."""
+    readable for every pooled connection on every request)."""
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         super().__init__(stream)
         self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._write_timeout: float | None = None
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        self._pending.append(buffer)
-        self._pending_size += len(buffer)
-        self._write_timeout = timeout
-        if self._pending_size >= _COALESCE_LIMIT:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_size = 0
-        await super().write(data, self._write_timeout)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if self._pending:
-            # as httpcore does when a write fails: read what the server answered before it
-            # closed (or learn that it said nothing)
-            with contextlib.suppress(httpcore.WriteError):
-                await self._flush()
-        return await super().read(max_bytes, timeout)
-
-    async def aclose(self) -> None:
-        self._pending.clear()
-        self._pending_size = 0
-        await super().aclose()
 
     def get_extra_info(self, info: str) -> typing.Any:
         if info == "is_readable":
@@ -93,8 +55,6 @@ class _Stream(AnyIOStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        if self._pending:
-            await self._flush()
         wrapped = await super().start_tls(ssl_context, server_hostname, timeout)
         assert isinstance(wrapped, AnyIOStream)
         return _Stream(wrapped._stream)
