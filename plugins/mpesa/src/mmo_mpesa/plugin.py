@@ -361,6 +361,11 @@ def _result_key(conversation_id: str) -> str:
     return f"mpesa:result:{conversation_id}"
 
 
+def _status_key(payment_id: str) -> str:
+    """The latest Transaction Status Result about one payment (its ResultURL names it)."""
+    return f"mpesa:status:{payment_id}"
+
+
 async def _transaction_status(
     context: ProviderContext,
     payment: Payment,
@@ -384,6 +389,11 @@ async def _transaction_status(
         OriginalConversationID=payment.id,
     )
     result = await _initiator_query(context, TRANSACTION_STATUS, body, "status")
+    if result is None:
+        # this query's Result has not come (yet): an earlier query's, come after that one
+        # stopped waiting, is M-Pesa's latest word on the payment
+        late = await context.results.wait(_status_key(payment.id), 0.0)
+        result = None if late is None else client.decode(late, Result)
     reference = payment.provider_reference
     if result is not None and str(result.ResultCode).strip() in NO_SUCH_TRANSACTION:
         raise UnknownToOperator(
@@ -496,6 +506,10 @@ async def parse_callback(context: ProviderContext, callback: InboundCallback) ->
     for key in (result.ConversationID, result.OriginatorConversationID):
         if key:
             await context.results.put(_result_key(key), encoded)
+    if payment_id is not None and kind == "status-result":
+        # also as the payment's latest answer: one that comes after its query stopped
+        # waiting is read by the next query (`_transaction_status`)
+        await context.results.put(_status_key(payment_id), encoded)
     return CallbackOutcome(reply=_reply())
 
 
