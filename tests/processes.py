@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 
 import httpx
+from mmo_host.bench.stack import clean_env, wait_http
 
 MMO = [sys.executable, "-m", "mmo_host.cli"]
 
@@ -21,27 +20,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0, ok=lambda r: r.status_code < 500) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = httpx.get(url, timeout=2)
-            if ok(response):
-                return response
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer in {timeout} s")
-        time.sleep(0.1)
-
-
-def base_env() -> dict[str, str]:
-    """The parent's environment without any gateway setting."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MMO_", "DATABASE_URL", "REDIS_URL"))
-    }
+# the bench starts the same processes the same way (mmo_host.bench.stack)
+base_env = clean_env
 
 
 @dataclass

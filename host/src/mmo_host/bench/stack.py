@@ -43,7 +43,9 @@ def wait_port(port: int, timeout: float, alive=lambda: True) -> None:
             time.sleep(0.05)
 
 
-def wait_http(url: str, timeout: float, ok=lambda r: r.status_code < 500, alive=lambda: True):
+def wait_http(
+    url: str, timeout: float = 60.0, ok=lambda r: r.status_code < 500, alive=lambda: True
+):
     deadline = time.monotonic() + timeout
     while True:
         try:
