@@ -268,6 +268,11 @@ async def create(
     checked, errors = await check_items(gateway, body.items)
     errors += key_errors(checked, await used_keys(client_id, checked))
     if errors:
+        # the same batch sent twice at once: the other request stored it (and its items'
+        # keys) while this one was checking, so this one is its replay, not a refusal
+        existing = await _by_key(client_id, key)
+        if existing is not None:
+            return _replayed(existing, digest), False
         raise refuse(errors, len(body.items))
     checked_at = time.perf_counter()
     try:
