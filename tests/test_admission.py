@@ -215,3 +215,63 @@ def test_the_limits_are_read_and_checked(name):
     assert (config.max_in_flight, config.max_in_flight_webhooks) == (7, 3)
     with pytest.raises(ConfigurationError, match=name):
         HostConfig.from_env({name: "-1"})
+
+
+@pytest.fixture
+async def lag_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
+    port = _free_port()
+    config = HostConfig.from_env(
+        host_environ(
+            migrated_db,
+            MMO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            MMO_PORT=str(port),
+            MMO_ENABLED_PROVIDERS="mpesa",
+            MMO_MAX_LOOP_LAG_MS=str(LAG_LIMIT_MS),
+            MMO_RATE_LIMIT_API="0",
+            MMO_RATE_LIMIT_WEBHOOKS="0",
+        )
+    )
+    async with serving(create_app(config), port=port) as served:
+        attach_log_scan()
+        async with httpx.AsyncClient(
+            base_url=served.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+        ) as client:
+            yield client
+
+
+LAG_LIMIT_MS = 100
+
+
+async def test_a_host_whose_loop_runs_late_refuses_api_requests_but_takes_webhooks(lag_host):
+    """The server shares the test's event loop: blocking it half a second is a host whose
+    CPU is spent. Until its work has caught up, API requests are refused `503 overloaded`
+    (`Retry-After`), while webhooks and health are still served; then it admits again."""
+    missing = f"/api/v1/payments/{uuid.uuid4()}"
+    assert (await lag_host.get(missing)).status_code == 404  # admitted: no such payment
+    time.sleep(0.5)  # noqa: ASYNC251 - the point: the loop runs nothing else meanwhile
+    refused = await lag_host.get(missing)
+    webhook = await lag_host.post("/api/v1/webhooks/mpesa/stk", content=b"not json")
+    health = await lag_host.get("/health/live")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert "late" in refused.json()["error"]["message"]
+    assert refused.headers["retry-after"] == "1"
+    assert webhook.status_code not in (503, 500), webhook.text  # taken: refused as malformed
+    assert health.status_code == 200
+    deadline = time.monotonic() + 10
+    while True:  # the smoothed lag falls within about 100 ms of an idle loop
+        await asyncio.sleep(0.1)
+        again = await lag_host.get(missing)
+        if again.status_code != 503 or time.monotonic() > deadline:
+            break
+    assert again.status_code == 404, again.text
+    exposition = (await lag_host.get("/metrics")).text
+    assert 'mmo_admission_refused_total{pool="lag"}' in exposition
+    assert "mmo_loop_lag_seconds" in exposition
+
+
+def test_the_loop_lag_limit_is_read_and_checked():
+    assert HostConfig.from_env({}).max_loop_lag_ms == 20.0
+    assert HostConfig.from_env({"MMO_MAX_LOOP_LAG_MS": "0"}).max_loop_lag_ms == 0
+    with pytest.raises(ConfigurationError, match="MMO_MAX_LOOP_LAG_MS"):
+        HostConfig.from_env({"MMO_MAX_LOOP_LAG_MS": "-5"})

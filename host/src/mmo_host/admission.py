@@ -12,13 +12,25 @@ webhook over its own limit is refused the same way (operators send a callback ag
 a 503). Everything outside `/api/` (health, metrics, the dashboard, mounted simulators) is
 never counted nor refused: a mounted simulator is called by the API requests in flight.
 
+A count of requests cannot tell a process whose requests wait for their operator (cheap)
+from one whose CPU is spent (each request makes the rest slower): so API requests are
+also refused while the event loop runs late (`MMO_MAX_LOOP_LAG_MS`). `LoopLag` wakes every
+20 ms and measures how late it woke: a process whose CPU is taken runs every other ready
+callback first. Its figure rises at once and falls smoothly, so that a saturated host sheds
+new payments until the work it holds (callbacks, their confirmations, events) has caught
+up, instead of letting every payment slow down together. Webhooks are not refused for
+lag: they are the work that ends payments.
+
 The count is per process (each `mmo serve --workers` process has its own), kept in the
 event loop's thread, so it needs no lock. Refusals are counted in /metrics
-(`mmo_admission_refused_total`) beside the requests in flight per pool.
+(`mmo_admission_refused_total`) beside the requests in flight per pool, and the lag as
+`mmo_loop_lag_seconds`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -57,11 +69,62 @@ class Pool:
         return float(self.in_flight)
 
 
+class LoopLag:
+    """How late this process's event loop runs a timer, smoothed (seconds).
+
+    `limit_ms` 0: measured, never refusing. The figure takes a late wake-up at once and
+    falls by a third of the gap per tick (about 60 ms from 100 ms to 10 ms)."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, limit_ms: float) -> None:
+        self.limit = limit_ms / 1000
+        self.lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def busy(self) -> bool:
+        return self.limit > 0 and self.lag > self.limit
+
+    def read(self) -> float:
+        return self.lag
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.INTERVAL)
+            late = max(0.0, loop.time() - started - self.INTERVAL)
+            self.lag = late if late > self.lag else self.lag + (late - self.lag) / 3
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.lag = 0.0
+
+
 def overloaded(pool: Pool) -> Refused:
     return Refused(
         503,
         code="overloaded",
         message=f"The gateway has {pool.limit} {pool.name} requests in flight: retry shortly",
+    )
+
+
+def lagging(lag: LoopLag) -> Refused:
+    return Refused(
+        503,
+        code="overloaded",
+        message=(
+            f"The gateway is at capacity (its work runs {lag.lag * 1000:.0f} ms late): "
+            "retry shortly"
+        ),
     )
 
 
@@ -83,13 +146,21 @@ class AdmissionMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, api_limit: int, webhook_limit: int, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        api_limit: int,
+        webhook_limit: int,
+        metrics: Metrics | None = None,
+        lag: LoopLag | None = None,
+    ):
         self.api = Pool("api", api_limit)
         self.webhooks = Pool("webhooks", webhook_limit)
+        self.lag = lag or LoopLag(0)
         self.metrics = metrics
         if metrics is not None:
             for pool in (self.api, self.webhooks):
                 metrics.admission_watch(pool.name, pool.count)
+            metrics.loop_lag_watch(self.lag.read)
 
     def pool_of(self, path: str) -> Pool | None:
         if path.startswith(WEBHOOK_PREFIX):
@@ -103,6 +174,12 @@ class AdmissionMiddleware(ASGIMiddleware):
         if pool is None:
             await next_app(scope, receive, send)
             return
+        if pool is self.api and self.lag.busy():
+            pool.refused += 1
+            if self.metrics is not None:
+                self.metrics.admission_refused("lag")
+            await send_overloaded(send, lagging(self.lag))
+            return
         if not pool.admit():
             if self.metrics is not None:
                 self.metrics.admission_refused(pool.name)
@@ -114,4 +191,4 @@ class AdmissionMiddleware(ASGIMiddleware):
             pool.release()
 
 
-__all__ = ["AdmissionMiddleware", "Pool", "overloaded"]
+__all__ = ["AdmissionMiddleware", "LoopLag", "Pool", "lagging", "overloaded"]

@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from mmo_core.registry import ProviderRegistry
 
 from mmo_host import dashboard, logs, metrics, simulators
-from mmo_host.admission import AdmissionMiddleware
+from mmo_host.admission import AdmissionMiddleware, LoopLag
 from mmo_host.config import HostConfig
 from mmo_host.controllers.admin import AdminController
 from mmo_host.controllers.admin_audit import AdminAuditController
@@ -59,6 +59,7 @@ def build_registry(config: HostConfig) -> ProviderRegistry:
 
 class GatewayPlugin(InitPluginProtocol):
     def __init__(self, gateway: Gateway) -> None:
+        self.loop_lag = LoopLag(0)  # set from the configuration with the middleware
         self.gateway = gateway
         self.simulators: list[Any] = []
 
@@ -187,10 +188,14 @@ class GatewayPlugin(InitPluginProtocol):
         right inside the observer, so refusals are counted and logged, and before hygiene
         reads a body."""
         config = self.gateway.config
+        self.loop_lag = LoopLag(config.max_loop_lag_ms)
         app_config.middleware.insert(
             1,
             AdmissionMiddleware(
-                config.max_in_flight, config.max_in_flight_webhooks, metrics.of(self.gateway)
+                config.max_in_flight,
+                config.max_in_flight_webhooks,
+                metrics.of(self.gateway),
+                lag=self.loop_lag,
             ),
         )
 
@@ -208,6 +213,8 @@ class GatewayPlugin(InitPluginProtocol):
                 await stack.enter_async_context(simulators.lifespan(simulator))
             if config.run_worker:
                 await stack.enter_async_context(running_worker(self.gateway))
+            self.loop_lag.start()
+            stack.push_async_callback(self.loop_lag.stop)
             log.info(
                 "gateway ready (%s) with providers: %s",
                 config.environment,

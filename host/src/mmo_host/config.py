@@ -98,6 +98,8 @@ class HostConfig:
     # the API's, and the operators' webhooks' own share
     max_in_flight: int = 64
     max_in_flight_webhooks: int = 128
+    # API requests are refused while the event loop runs this late (ms, smoothed; 0: off)
+    max_loop_lag_ms: float = 20.0
     run_worker: bool = True
     worker_concurrency: int = 10
     job_lease: float = 120.0
@@ -182,10 +184,11 @@ class HostConfig:
                 "rate_limit_webhooks": int(env.get("MMO_RATE_LIMIT_WEBHOOKS", "100")),
                 "max_in_flight": int(env.get("MMO_MAX_IN_FLIGHT", "64")),
                 "max_in_flight_webhooks": int(env.get("MMO_MAX_IN_FLIGHT_WEBHOOKS", "128")),
+                "max_loop_lag_ms": float(env.get("MMO_MAX_LOOP_LAG_MS", "20")),
             }
         except ValueError as exc:
             raise ConfigurationError(f"Invalid number in settings: {exc}") from None
-        for name in ("max_in_flight", "max_in_flight_webhooks"):
+        for name in ("max_in_flight", "max_in_flight_webhooks", "max_loop_lag_ms"):
             if (numbers[name] or 0) < 0:
                 raise ConfigurationError(f"MMO_{name.upper()} must be 0 (off) or more")
         values: dict[str, object] = {

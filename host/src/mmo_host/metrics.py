@@ -171,7 +171,8 @@ class Metrics:
         # admission control (mmo_host.admission): refusals, and what is in flight now
         self.admission_refusals = Counter(
             "mmo_admission_refused",
-            "Requests refused 503 overloaded because their pool (api, webhooks) was full",
+            "Requests refused 503 overloaded: their pool (api, webhooks) was full, or (lag) "
+            "the process's event loop ran later than MMO_MAX_LOOP_LAG_MS",
             ["pool"],
             registry=r,
         )
@@ -179,6 +180,11 @@ class Metrics:
             "mmo_admission_in_flight",
             "Requests in flight in this process, by admission pool (api, webhooks)",
             ["pool"],
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "mmo_loop_lag_seconds",
+            "How late this process's event loop runs a timer, smoothed (admission control)",
             registry=r,
         )
         self.breaker_state = Gauge(
@@ -225,6 +231,9 @@ class Metrics:
 
     def admission_refused(self, pool: str) -> None:
         self.admission_refusals.labels(pool).inc()
+
+    def loop_lag_watch(self, lag: Callable[[], float]) -> None:
+        self.loop_lag.set_function(lag)
 
     def admission_watch(self, pool: str, in_flight: Callable[[], float]) -> None:
         """Read a pool's requests in flight when scraped; its refusals start at 0."""
