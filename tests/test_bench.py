@@ -194,3 +194,50 @@ def test_the_cli_offers_bench():
     args = build_parser().parse_args(["bench", "--quick", "--workers", "2", "--rates", "5,10"])
     assert args.quick and args.workers == 2 and args.rates == "5,10"
     assert Path(args.func.__code__.co_filename).name == "cli.py"
+
+
+def test_scale_out_compares_one_process_two_workers_and_two_hosts(tmp_path):
+    """`mmo bench --scale-out --quick`: the same steps on one process, `--workers 2` and two
+    hosts sharing one Postgres and one Redis; what each served is read from the database
+    (every payment made, none lost or left open) and from the hosts' own answers."""
+    result = tmp_path / "scale.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmo_host.cli",
+            "bench",
+            "--quick",
+            "--scale-out",
+            "--json",
+            str(result),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print(done.stdout)  # the comparison: figures for the reader, not asserted
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(result.read_text())["scale_out"]
+    assert [(r["workers"], r["hosts"]) for r in runs.values()] == [(1, 1), (2, 1), (1, 2)]
+    for name, r in runs.items():
+        assert r["throughput"]["completions_per_s"] > 0, name
+        assert r["totals"]["lost"] == 0 and r["totals"]["left_open"] == 0, (name, r["totals"])
+        assert all(step["payments"] > 0 for step in r["steps"].values()), name
+        # each host answered (which process of one host's `--workers` takes a connection
+        # is the kernel's choice: a figure, printed)
+        assert r["processes_answering"] >= r["hosts"], (name, r)
+    assert "| two hosts, one Postgres and one Redis | 2 |" in done.stdout
+
+
+def test_the_bench_refuses_settings_that_are_not_the_gateways():
+    done = subprocess.run(
+        [sys.executable, "-m", "mmo_host.cli", "bench", "--quick", "--env", "DEBUG=1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "MMO_NAME=VALUE" in done.stderr

@@ -78,6 +78,7 @@ def serve_app() -> Any:
     return _ProcessHeader(app)
 
 
+
 def _server_options(config: HostConfig) -> dict[str, Any]:
     import importlib.util
 
@@ -638,8 +639,8 @@ def _payouts_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from mmo_host.bench import Options, run
-    from mmo_host.bench.report import markdown
+    from mmo_host.bench import Options, run, scale_out
+    from mmo_host.bench.report import markdown, scale_out_markdown
 
     options = Options.quick_defaults() if args.quick else Options()
     for name in (
@@ -655,17 +656,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "pgbench_seconds",
         "pgbench_clients",
         "workers",
+        "hosts",
         "data_dir",
     ):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if args.rates:
         options.rates = [float(r) for r in args.rates.split(",")]
+    if options.hosts < 1 or (options.workers is not None and options.workers < 1):
+        raise SystemExit("mmo bench: --hosts and --workers must be 1 or more")
+    for setting in args.env or ():
+        name, sep, value = setting.partition("=")
+        if not sep or not name.startswith("MMO_"):
+            raise SystemExit(f"mmo bench: --env takes MMO_NAME=VALUE, not {setting!r}")
+        options.host_env[name] = value
     options.redis = args.redis
     options.keep = args.keep
     options.progress = not args.no_progress
-    result = run(options)
-    table = markdown(result)
+    if args.scale_out:
+        result = scale_out(options)
+        table = scale_out_markdown(result)
+    else:
+        result = run(options)
+        table = markdown(result)
     print(table)
     if args.json:
         with open(args.json, "w") as f:
@@ -696,6 +709,17 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--pgbench-seconds", type=int, help="each pgbench run (default 15)")
     bench.add_argument("--pgbench-clients", type=int, help="pgbench clients (default 8)")
     bench.add_argument("--workers", type=int, help="passed to mmo serve --workers")
+    bench.add_argument(
+        "--hosts", type=int, help="separate mmo serve hosts on one Postgres and Redis (default 1)"
+    )
+    bench.add_argument(
+        "--env", action="append", metavar="MMO_NAME=VALUE", help="a setting of every host"
+    )
+    bench.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="the stepped rates on one process, --workers 2, and two hosts: compared",
+    )
     bench.add_argument("--redis", action="store_true", help="run a Redis for the host too")
     bench.add_argument("--data-dir", help="the bench's directory (default: a temporary one)")
     bench.add_argument("--keep", action="store_true", help="keep the temporary directory")

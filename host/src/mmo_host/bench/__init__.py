@@ -1,5 +1,5 @@
 """`mmo bench`: the gateway under load, with the database's own ceilings (docs/performance.md)."""
 
-from mmo_host.bench.run import Options, run
+from mmo_host.bench.run import Options, run, scale_out
 
-__all__ = ["Options", "run"]
+__all__ = ["Options", "run", "scale_out"]

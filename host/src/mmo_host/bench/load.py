@@ -109,23 +109,46 @@ class Numbers:
         return i, f"+25471{(i // 6000) % 1000:03d}{3000 + i % 6000:04d}"
 
 
-class Client:
-    """The gateway's API as the bench calls it."""
+LANES = 8
 
-    def __init__(self, url: str, run: str, timeout: float, connections: int = 1200) -> None:
-        self.url = url
+
+class Client:
+    """The gateway's API as the bench calls it; with several host URLs (`--hosts`), each
+    request goes to the next one in turn, as a load balancer in front of them would."""
+
+    def __init__(
+        self, url: str | list[str], run: str, timeout: float, connections: int = 1200
+    ) -> None:
+        urls = [url] if isinstance(url, str) else list(url)
+        self.url = urls[0]
         self.run = run
         self.numbers = Numbers()
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.http = httpx.AsyncClient(
-            base_url=url,
-            timeout=httpx.Timeout(timeout, connect=timeout, pool=timeout),
-            limits=limits,
-            headers={"Authorization": f"Bearer {KEY}"},
-        )
+        # several clients per host, each with connections of its own, taken in turn: the
+        # processes of `mmo serve --workers N` share one listening socket, and one client's
+        # few keep-alive connections could all have been accepted by the same process
+        each = max(1, connections // (len(urls) * LANES))
+        limits = httpx.Limits(max_connections=each, max_keepalive_connections=each)
+        self.clients = [
+            httpx.AsyncClient(
+                base_url=u,
+                timeout=httpx.Timeout(timeout, connect=timeout, pool=timeout),
+                limits=limits,
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+            for _ in range(LANES)
+            for u in urls
+        ]
+        self._turn = itertools.cycle(self.clients)
+        self.processes: set[str] = set()  # the host processes that answered (X-Mmo-Process)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client of the host whose turn it is."""
+        return next(self._turn)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        for c in self.clients:
+            await c.aclose()
 
     async def create(self, calls: Calls, retries: int = 0) -> str | None:
         """One payment; with `retries`, a refusal that says when to come back (429/503 with
@@ -160,6 +183,7 @@ class Client:
                 continue
             break
         calls.record(started, response, None)
+        self.processes.add(response.headers.get("x-mmo-process", "?"))
         if response.status_code in ACCEPTED:
             payment_id = str(response.json()["id"])
             calls.created[payment_id] = key

@@ -7,12 +7,15 @@
 - `/events`: the gateway's outbound events (MMO_EVENT_URLS), counted by type.
 - `/_relay/mode`, `/_relay/captured`, `/_relay/stats`: the bench's controls.
 
-Run as `python -m mmo_host.bench.relay PORT HOST_URL`.
+Run as `python -m mmo_host.bench.relay PORT HOST_URL[,HOST_URL...]`: with several hosts
+(`mmo bench --hosts N`) each callback goes to the next one in turn, as a load balancer
+in front of them would.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sys
 from collections import Counter
@@ -25,7 +28,8 @@ HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "keep
 
 class Relay:
     def __init__(self, target: str) -> None:
-        self.target = target.rstrip("/")
+        self.targets = [t.rstrip("/") for t in target.split(",") if t]
+        self._turn = itertools.cycle(self.targets)
         self.mode = "forward"
         self.captured: list[dict[str, Any]] = []
         self.forwarded: Counter[str] = Counter()
@@ -99,7 +103,7 @@ class Relay:
                 }
             )
             return 200, b"{}"
-        url = f"{self.target}{path}" + (f"?{query}" if query else "")
+        url = f"{next(self._turn)}{path}" + (f"?{query}" if query else "")
         try:
             response = await self.client.request(method, url, content=body, headers=kept)
         except httpx.HTTPError as exc:

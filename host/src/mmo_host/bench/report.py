@@ -110,3 +110,32 @@ def markdown(result: dict[str, Any]) -> str:
             f"load average at the end {m['load_average']}; wall {result.get('wall_s')} s"
         )
     return "\n".join(out + notes) + "\n"
+
+
+def scale_out_markdown(result: dict[str, Any]) -> str:
+    """`mmo bench --scale-out`: each configuration's best step against one process's."""
+    lines = [
+        "## mmo bench --scale-out",
+        "",
+        "| configuration | processes | best completed/s | of one process | knee (offered/s) "
+        "| host CPU ms per lifecycle (best step) | API p50 / p99 ms (best step) | open |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in result["scale_out"].items():
+        steps = r["steps"]
+        best = max(steps.values(), key=lambda s: s["completions_per_s"]) if steps else None
+        api = best["api_latency_ms"] if best else {}
+        lines.append(
+            f"| {name} | {r['workers'] * r['hosts']} | {_v(r['throughput']['completions_per_s'])} "
+            f"| {_v(r['of_one_process'])} | {_v((r.get('knee') or {}).get('offered_rate'))} "
+            f"| {_v(best['host_cpu_ms_per_lifecycle'] if best else None)} "
+            f"| {_v(api.get('p50'))} / {_v(api.get('p99'))} "
+            f"| {_v((r.get('totals') or {}).get('left_open'))} |"
+        )
+    m = result.get("machine") or {}
+    lines += [
+        "",
+        f"- machine: {m.get('cpus')} CPUs, load average at the end {m.get('load_average')}; "
+        f"wall {result.get('wall_s')} s",
+    ]
+    return "\n".join(lines) + "\n"

