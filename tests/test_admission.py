@@ -10,6 +10,7 @@ arrives. Figures (refusal latency) are printed, never asserted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
 import time
@@ -36,8 +37,9 @@ LATENCY_MS = 3000  # each admitted POST holds its slot this long (the STK push)
 CALLBACK_DELAY_MS = 1000  # the early payments' callbacks land while the slots are held
 
 
-@pytest.fixture
-async def small_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def admission_host(migrated_db: str, **settings: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A host of its own on a real port, M-Pesa's simulator mounted, with `settings`."""
     port = _free_port()
     config = HostConfig.from_env(
         host_environ(
@@ -45,16 +47,13 @@ async def small_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.As
             MMO_PUBLIC_URL=f"http://127.0.0.1:{port}",
             MMO_PORT=str(port),
             MMO_ENABLED_PROVIDERS="mpesa",
-            MMO_MAX_IN_FLIGHT=str(LIMIT),
-            MMO_MAX_IN_FLIGHT_WEBHOOKS="16",
             # the limits under test are admission's, not the per-client rate limits
             MMO_RATE_LIMIT_API="0",
             MMO_RATE_LIMIT_WEBHOOKS="0",
-            MMO_OPERATOR_TIMEOUT="10",
+            **settings,
         )
     )
-    app = create_app(config)
-    async with serving(app, port=port) as served:
+    async with serving(create_app(config), port=port) as served:
         attach_log_scan()  # Litestar's logging set-up replaced the root handlers
         limits = httpx.Limits(max_connections=BURST + 20, max_keepalive_connections=BURST + 20)
         async with httpx.AsyncClient(
@@ -64,7 +63,18 @@ async def small_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.As
             limits=limits,
         ) as client:
             yield client
-            await faults(client)  # the simulator's faults off again
+
+
+@pytest.fixture
+async def small_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with admission_host(
+        migrated_db,
+        MMO_MAX_IN_FLIGHT=str(LIMIT),
+        MMO_MAX_IN_FLIGHT_WEBHOOKS="16",
+        MMO_OPERATOR_TIMEOUT="10",
+    ) as client:
+        yield client
+        await faults(client)  # the simulator's faults off again
 
 
 class ServerTimes(logging.Handler):
@@ -219,24 +229,8 @@ def test_the_limits_are_read_and_checked(name):
 
 @pytest.fixture
 async def lag_host(migrated_db: str, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
-    port = _free_port()
-    config = HostConfig.from_env(
-        host_environ(
-            migrated_db,
-            MMO_PUBLIC_URL=f"http://127.0.0.1:{port}",
-            MMO_PORT=str(port),
-            MMO_ENABLED_PROVIDERS="mpesa",
-            MMO_MAX_LOOP_LAG_MS=str(LAG_LIMIT_MS),
-            MMO_RATE_LIMIT_API="0",
-            MMO_RATE_LIMIT_WEBHOOKS="0",
-        )
-    )
-    async with serving(create_app(config), port=port) as served:
-        attach_log_scan()
-        async with httpx.AsyncClient(
-            base_url=served.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
-        ) as client:
-            yield client
+    async with admission_host(migrated_db, MMO_MAX_LOOP_LAG_MS=str(LAG_LIMIT_MS)) as client:
+        yield client
 
 
 LAG_LIMIT_MS = 100

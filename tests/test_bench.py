@@ -36,28 +36,22 @@ SCENARIO_FIELDS = (
 FIXED_SCENARIOS = ("overload", "burst_initiations", "burst_callbacks", "status_reads", "soak")
 
 
+def bench(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`mmo bench ARGS` as it is run from a checkout."""
+    return subprocess.run(
+        [sys.executable, "-m", "mmo_host.cli", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> tuple[dict, str, str]:
     out = tmp_path_factory.mktemp("bench")
     result, table = out / "bench.json", out / "bench.md"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmo_host.cli",
-            "bench",
-            "--quick",
-            "--json",
-            str(result),
-            "--markdown",
-            str(table),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = bench("--quick", "--json", str(result), "--markdown", str(table), "--no-progress")
     print(done.stdout)  # the table: figures for the reader, not asserted
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(result.read_text()), table.read_text(), done.stdout
@@ -201,23 +195,7 @@ def test_scale_out_compares_one_process_two_workers_and_two_hosts(tmp_path):
     hosts sharing one Postgres and one Redis; what each served is read from the database
     (every payment made, none lost or left open) and from the hosts' own answers."""
     result = tmp_path / "scale.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmo_host.cli",
-            "bench",
-            "--quick",
-            "--scale-out",
-            "--json",
-            str(result),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = bench("--quick", "--scale-out", "--json", str(result), "--no-progress")
     print(done.stdout)  # the comparison: figures for the reader, not asserted
     assert done.returncode == 0, done.stderr[-3000:]
     runs = json.loads(result.read_text())["scale_out"]
@@ -233,11 +211,5 @@ def test_scale_out_compares_one_process_two_workers_and_two_hosts(tmp_path):
 
 
 def test_the_bench_refuses_settings_that_are_not_the_gateways():
-    done = subprocess.run(
-        [sys.executable, "-m", "mmo_host.cli", "bench", "--quick", "--env", "DEBUG=1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = bench("--quick", "--env", "DEBUG=1", timeout=60)
     assert done.returncode != 0 and "MMO_NAME=VALUE" in done.stderr
