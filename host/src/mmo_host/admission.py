@@ -73,7 +73,7 @@ class LoopLag:
     """How late this process's event loop runs a timer, smoothed (seconds).
 
     `limit_ms` 0: measured, never refusing. The figure takes a late wake-up at once and
-    falls by a third of the gap per tick (about 60 ms from 100 ms to 10 ms)."""
+    falls by a third of the gap per tick (about 120 ms from 100 ms to 10 ms)."""
 
     INTERVAL = 0.02
 
